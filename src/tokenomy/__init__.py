@@ -1,0 +1,1 @@
+"""Tokenomy: every AI operation measured, predicted and made cheaper."""

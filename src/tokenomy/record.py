@@ -1,0 +1,160 @@
+"""The call record: one wide, immutable row per LLM call or agent run.
+
+Names follow the OpenTelemetry GenAI conventions. Token categories are disjoint: each
+token is counted in exactly one of input, cache read, cache write (5 min), cache write
+(1 h) and output; ``reasoning_tokens`` is the part of ``output_tokens`` spent thinking.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+# Costs are stored as integer nano-dollars: exact for sums (no float drift) and wide
+# enough (int64) for $9.2 billion, where pico-dollars would overflow SQLite's SUM at $9.2M.
+NANOS_PER_USD = 1_000_000_000
+
+
+class Source(StrEnum):
+    GATEWAY = "gateway"
+    SDK = "sdk"
+    CLAUDE_CODE = "claude-code"
+    CODEX = "codex"
+    GEMINI_CLI = "gemini-cli"
+    RUNNER = "runner"
+    OTLP = "otlp"
+    CSV = "csv"
+
+
+class CostSource(StrEnum):
+    COMPUTED = "computed"
+    REPORTED = "reported"
+    UNKNOWN = "unknown"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts in disjoint categories; the total is their sum."""
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+            + self.output_tokens
+        )
+
+    @property
+    def prompt_side(self) -> int:
+        """Everything the model read: what OpenTelemetry calls ``gen_ai.usage.input_tokens``."""
+        return (
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.cache_write_1h_tokens
+        )
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input_tokens + other.input_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.output_tokens + other.output_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+_ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ulid(at_ms: int | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, Crockford base32, sortable by time."""
+    ms = int(time.time() * 1000) if at_ms is None else max(0, at_ms)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_ULID_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One call. ``started_at_ms`` is UTC milliseconds since the epoch."""
+
+    source: str
+    dedupe_key: str
+    started_at_ms: int
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    id: str = ""
+    duration_ms: int | None = None
+    ttft_ms: int | None = None
+    operation: str = "chat"
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    project: str | None = None
+    user: str | None = None
+    api_key_id: str | None = None
+    org: str | None = None
+    session_id: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    # None means "not known": never silently 0. Set by pricing or by the source.
+    cost_nanos: int | None = None
+    cost_source: str = CostSource.UNKNOWN
+    status: str = Status.OK
+    error_type: str | None = None
+    http_status: int | None = None
+    finish_reason: str | None = None
+    cache_hit: str = "none"
+    routed_from: str | None = None
+    route_policy: str | None = None
+    variant: str | None = None
+    prompt_hash: str | None = None
+    prefix_hash: str | None = None
+    # Tool calls made in this call, by name, one entry per use (MCP: mcp__server__tool).
+    tools: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # Source-defined preference among versions of the same (source, dedupe_key): a higher
+    # rank wins, then the larger token total (streaming partials grow), else the first kept.
+    dedupe_rank: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = new_ulid(self.started_at_ms)
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        if self.cost_nanos is None:
+            return None
+        return Decimal(self.cost_nanos) / NANOS_PER_USD
+
+
+def split_mcp_tool(name: str) -> tuple[str | None, str]:
+    """``mcp__server__tool`` -> (server, tool); other names -> (None, name)."""
+    if name.startswith("mcp__"):
+        rest = name[5:]
+        server, sep, tool = rest.partition("__")
+        if sep and server and tool:
+            return server, tool
+    return None, name
