@@ -83,6 +83,14 @@ class TokenUsage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ToolUse:
+    """One tool call the model made. ``use_id`` is the provider's id (e.g. ``toolu_...``)."""
+
+    name: str
+    use_id: str
+
+
 _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -132,8 +140,8 @@ class CallRecord:
     variant: str | None = None
     prompt_hash: str | None = None
     prefix_hash: str | None = None
-    # Tool calls made in this call, by name, one entry per use (MCP: mcp__server__tool).
-    tools: list[str] = field(default_factory=list)
+    # Tool calls made in this call, one entry per use (MCP names: mcp__server__tool).
+    tools: list[ToolUse] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
     # Source-defined preference among versions of the same (source, dedupe_key): a higher
     # rank wins, then the larger token total (streaming partials grow), else the first kept.

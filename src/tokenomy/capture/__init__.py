@@ -1,0 +1,1 @@
+"""Capture: every way a call enters Tokenomy (agent-log importers for now)."""

@@ -1,0 +1,116 @@
+"""Where each log file was read up to, so a re-run reads only new bytes.
+
+A file is identified by device and inode plus a hash of its first bytes. If any of those
+changed, or the file shrank below the stored offset, it was rewritten or truncated: it is
+read again from the start, which is safe because records are upserted by dedupe key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from tokenomy.store.schema import import_files
+
+HEAD_BYTES = 1024
+
+
+@dataclass(slots=True)
+class FileState:
+    path: str
+    source: str
+    device: int = 0
+    inode: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    offset: int = 0
+    head_hash: str = ""
+    # Importer-specific memory, e.g. Codex's running token totals; "lines" is the number
+    # of lines consumed, so problems can name line numbers after an incremental read.
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> int:
+        return int(self.state.get("lines", 0))
+
+
+def head_hash(path: Path, size: int) -> str:
+    with path.open("rb") as f:
+        return hashlib.blake2b(f.read(min(size, HEAD_BYTES)), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What to read of one file: from ``start`` (0 = from scratch) with the state to resume."""
+
+    path: str
+    source: str
+    start: int
+    size: int
+    prior: FileState | None
+    stat: os.stat_result
+
+
+def plan_read(path: Path, source: str, prior: FileState | None) -> ReadPlan | None:
+    """None when nothing new was written since the last read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = str(path)
+    if prior is not None and (prior.device, prior.inode) == (st.st_dev, st.st_ino):
+        if st.st_size == prior.size and st.st_mtime_ns == prior.mtime_ns:
+            return None
+        if st.st_size >= prior.offset and head_hash(path, st.st_size) == prior.head_hash:
+            return ReadPlan(key, source, prior.offset, st.st_size, prior, st)
+    return ReadPlan(key, source, 0, st.st_size, None, st)
+
+
+def load_states(engine: Engine, source: str) -> dict[str, FileState]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(import_files).where(import_files.c.source == source))
+        return {
+            r.path: FileState(
+                r.path,
+                r.source,
+                r.device,
+                r.inode,
+                r.size,
+                r.mtime_ns,
+                r.offset,
+                r.head_hash,
+                orjson.loads(r.state),
+            )
+            for r in rows
+        }
+
+
+def save_states(engine: Engine, states: list[FileState]) -> None:
+    if not states:
+        return
+    now = int(time.time() * 1000)
+    rows = [
+        {
+            "path": s.path,
+            "source": s.source,
+            "device": s.device,
+            "inode": s.inode,
+            "size": s.size,
+            "mtime_ns": s.mtime_ns,
+            "offset": s.offset,
+            "head_hash": s.head_hash,
+            "state": orjson.dumps(s.state).decode(),
+            "updated_at": now,
+        }
+        for s in states
+    ]
+    with engine.begin() as conn:
+        conn.execute(import_files.delete().where(import_files.c.path.in_([s.path for s in states])))
+        conn.execute(import_files.insert(), rows)

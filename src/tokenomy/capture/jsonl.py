@@ -1,0 +1,99 @@
+"""Reading the new complete lines of a JSONL log file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from tokenomy.capture.problems import Problem
+
+# A line larger than this cannot be a usage record worth parsing; it is reported, not read.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Bytes read from ``start`` to ``end`` (the end of the last complete line)."""
+
+    data: bytes
+    start: int
+    end: int
+    first_line: int  # 1-based number of the first line in data
+    incomplete_tail: bool  # the file ends in a line with no newline that is not valid JSON
+
+
+def read_new(path: Path, start: int, first_line: int) -> Chunk:
+    with path.open("rb") as f:
+        f.seek(start)
+        data = f.read()
+    end = start + len(data)
+    incomplete = False
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        try:
+            orjson.loads(tail)
+        except orjson.JSONDecodeError:
+            # Probably still being written: leave it for the next run to read whole.
+            incomplete = True
+            data = data[:cut]
+            end = start + cut
+    return Chunk(data, start, end, first_line, incomplete)
+
+
+def scan_lines(
+    chunk: Chunk, path: str, must_contain: bytes, problems: list[Problem]
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for every line that contains ``must_contain``.
+
+    Lines that cannot carry what the caller wants are skipped before any parsing: that is
+    most of a log's bytes (tool results, user text), and the reason imports are fast. A
+    line that does not even start like a JSON object is reported as it goes by.
+    """
+    lineno = chunk.first_line - 1
+    for line in chunk.data.split(b"\n"):
+        lineno += 1
+        if not line or line[0] == 123 or not line.strip():  # 123 is "{"
+            if must_contain in line:
+                yield lineno, line
+        else:
+            line = line.strip()
+            if line.startswith(b"{"):
+                if must_contain in line:
+                    yield lineno, line
+            elif line:
+                problems.append(Problem(path, lineno, "not a JSON object line, skipped"))
+
+
+def parse_object(
+    path: str, lineno: int, line: bytes
+) -> tuple[dict[str, object] | None, Problem | None]:
+    """Parse one line as a JSON object, or say precisely why it is not one."""
+    if len(line) > MAX_LINE_BYTES:
+        return None, Problem(path, lineno, f"line too long ({len(line)} bytes), skipped")
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+        if "utf-8" in reason.lower() or "utf8" in reason.lower():
+            return None, Problem(path, lineno, "invalid UTF-8")
+        return None, Problem(path, lineno, f"invalid JSON: {reason}")
+    if not isinstance(value, dict):
+        return None, Problem(path, lineno, f"expected a JSON object, found {type(value).__name__}")
+    return value, None
+
+
+def count_lines(chunk: Chunk) -> int:
+    return chunk.data.count(b"\n")
+
+
+def looks_like_jsonl(chunk: Chunk) -> bool:
+    """False for a file that is plainly not a JSON-lines log (binary, or no object lines)."""
+    head = chunk.data[:4096]
+    if b"\x00" in head:
+        return False
+    lines = [ln for ln in chunk.data[:65536].split(b"\n")[:5] if ln.strip()]
+    return not lines or any(ln.lstrip().startswith(b"{") for ln in lines)

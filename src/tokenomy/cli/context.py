@@ -1,0 +1,98 @@
+"""What every command needs: paths, the database, prices and time zones, opened lazily."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+
+from tokenomy.config import Paths
+from tokenomy.pricing import PriceCatalog
+from tokenomy.store import open_engine
+
+
+class UsageError(ValueError):
+    """A bad option value; the message says what is allowed."""
+
+
+@dataclass(slots=True)
+class Context:
+    paths: Paths
+    _engine: Engine | None = field(default=None, repr=False)
+    _catalog: PriceCatalog | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_engine(self.paths.database_url)
+        return self._engine
+
+    @property
+    def catalog(self) -> PriceCatalog:
+        if self._catalog is None:
+            self._catalog = PriceCatalog.load(self.paths.prices_file)
+        return self._catalog
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def local_zone() -> ZoneInfo:
+    """The machine's time zone as an IANA zone, so DST is handled; UTC if unknown."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:
+            target = os.path.realpath("/etc/localtime")
+            if "zoneinfo/" in target:
+                name = target.split("zoneinfo/", 1)[1]
+        except OSError:
+            name = ""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def parse_zone(name: str | None) -> ZoneInfo:
+    if not name:
+        return local_zone()
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageError(
+            f"--timezone {name!r} is not a known time zone; use an IANA name such as "
+            "UTC, Europe/Berlin or America/New_York"
+        ) from exc
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise UsageError(f"{option} {value!r} is not a date; use YYYY-MM-DD or YYYYMMDD")
+
+
+def split_values(values: list[str] | None) -> list[str]:
+    """Options may repeat or hold comma-separated values."""
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def existing_dirs(values: list[Path] | None) -> list[Path] | None:
+    if not values:
+        return None
+    missing = [str(p) for p in values if not p.is_dir()]
+    if missing:
+        raise UsageError(f"--path: no such directory: {', '.join(missing)}")
+    return list(values)

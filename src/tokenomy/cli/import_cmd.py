@@ -1,0 +1,119 @@
+"""`tokenomy import`: read agent logs into the store, only what is new."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from tokenomy.capture.base import Importer
+from tokenomy.capture.registry import get_importer, importer_names
+from tokenomy.capture.run_import import ImportSummary, import_all
+from tokenomy.cli.context import Context, UsageError
+
+# Show a progress bar only when there is enough to read for it to matter.
+PROGRESS_MIN_BYTES = 32 * 1024 * 1024
+
+
+def select_importers(which: str) -> list[Importer]:
+    names = importer_names()
+    if which == "all":
+        return [get_importer(n) for n in names]
+    if which not in names:
+        raise UsageError(f"unknown source {which!r}; choose one of: all, {', '.join(names)}")
+    return [get_importer(which)]
+
+
+@contextmanager
+def progress_bars(console: Console, enabled: bool) -> Iterator[Callable[[str], Any] | None]:
+    if not enabled:
+        yield None
+        return
+    bars = Progress(
+        TextColumn("Importing {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+    def for_source(name: str) -> Callable[[int, int], None]:
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if total < PROGRESS_MIN_BYTES:
+                return
+            if task is None:
+                task = bars.add_task(name, total=total)
+            bars.update(task, completed=done)
+
+        return update
+
+    with bars:
+        yield for_source
+
+
+def run_import(
+    ctx: Context,
+    which: str,
+    *,
+    paths: list[Path] | None,
+    console: Console,
+    show_progress: bool,
+) -> ImportSummary:
+    importers = select_importers(which)
+    with progress_bars(console, show_progress) as progress:
+        return import_all(ctx.engine, importers, ctx.catalog, roots=paths, progress=progress)
+
+
+def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) -> None:
+    for name, s in summary.sources.items():
+        if s.files_seen == 0:
+            console.print(f"[dim]{name}: no logs found[/]")
+            continue
+        console.print(
+            f"{name}: {s.files_seen:,} files, {s.files_read:,} read "
+            f"({s.bytes_read / 1e6:,.1f} MB new), {s.records:,} calls stored"
+        )
+    problems = summary.problems
+    if problems.items:
+        if verbose:
+            for p in problems.items:
+                console.print(f"[yellow]{p}[/]", markup=True, highlight=False)
+        else:
+            kinds = ", ".join(f"{n} {k}" for k, n in problems.by_reason().most_common(4))
+            first = problems.items[0]
+            console.print(
+                f"[yellow]{len(problems):,} lines skipped ({kinds}); first: {first}. "
+                "Run with --verbose to list every one.[/]",
+                highlight=False,
+            )
+    if summary.unpriced_models:
+        console.print(
+            f"[yellow]No price for {', '.join(sorted(summary.unpriced_models))}: their cost "
+            "shows as unknown. Add them to ~/.tokenomy/prices.toml (see `tokenomy prices check`).[/]"
+        )
+
+
+def summary_json(summary: ImportSummary) -> dict[str, Any]:
+    return {
+        "sources": {
+            name: {
+                "files_seen": s.files_seen,
+                "files_read": s.files_read,
+                "bytes_read": s.bytes_read,
+                "records": s.records,
+            }
+            for name, s in summary.sources.items()
+        },
+        "problems": [
+            {"path": p.path, "line": p.line, "reason": p.reason} for p in summary.problems.items
+        ],
+        "unpriced_models": sorted(summary.unpriced_models),
+    }

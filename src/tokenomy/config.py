@@ -1,0 +1,46 @@
+"""Where Tokenomy keeps its data. Configuration is an object passed in, never module state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """The data directory and the database URL, from the environment or explicit values."""
+
+    home: Path
+    database_url: str
+
+    @property
+    def prices_file(self) -> Path:
+        return self.home / "prices.toml"
+
+    @property
+    def sample_home(self) -> Path:
+        # Sample data lives apart from the user's own so the two are never mixed.
+        return self.home / "sample"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Paths:
+        env = dict(os.environ) if env is None else env
+        home = Path(env.get("TOKENOMY_HOME") or Path.home() / ".tokenomy").expanduser()
+        return cls(home=home, database_url=database_url(env.get("TOKENOMY_DB"), home))
+
+    def for_sample(self) -> Paths:
+        home = self.sample_home
+        return Paths(home=home, database_url=database_url(None, home))
+
+
+def database_url(value: str | None, home: Path) -> str:
+    """A SQLAlchemy URL from ``TOKENOMY_DB``: a URL as given, a bare path as a SQLite file."""
+    if not value:
+        return f"sqlite:///{home / 'tokenomy.db'}"
+    if "://" in value:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # psycopg 3 is the one PostgreSQL driver we ship; SQLAlchemy defaults to psycopg2.
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"

@@ -1,0 +1,127 @@
+"""Append-only schema migrations, one ``mNNN_name`` function each, recorded in a table.
+
+Never edit a migration that has shipped: add a new one. The DDL is plain SQL that SQLite and
+PostgreSQL both accept, so one code path serves both (tests check the exact schema on each).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection, text
+
+
+def m001_calls(conn: Connection) -> None:
+    conn.execute(
+        text(
+            """
+            CREATE TABLE calls (
+                id TEXT PRIMARY KEY,
+                source TEXT NOT NULL,
+                dedupe_key TEXT NOT NULL,
+                dedupe_rank INTEGER NOT NULL DEFAULT 0,
+                started_at BIGINT NOT NULL,
+                duration_ms BIGINT,
+                ttft_ms BIGINT,
+                operation TEXT NOT NULL,
+                provider TEXT,
+                request_model TEXT,
+                response_model TEXT,
+                project TEXT,
+                "user" TEXT,
+                api_key_id TEXT,
+                org TEXT,
+                session_id TEXT,
+                trace_id TEXT,
+                parent_id TEXT,
+                input_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
+                output_tokens BIGINT NOT NULL DEFAULT 0,
+                reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+                total_tokens BIGINT NOT NULL DEFAULT 0,
+                cost_nanos BIGINT,
+                cost_source TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error_type TEXT,
+                http_status INTEGER,
+                finish_reason TEXT,
+                cache_hit TEXT NOT NULL DEFAULT 'none',
+                routed_from TEXT,
+                route_policy TEXT,
+                variant TEXT,
+                prompt_hash TEXT,
+                prefix_hash TEXT,
+                attributes TEXT NOT NULL DEFAULT '{}',
+                ingested_at BIGINT NOT NULL,
+                CONSTRAINT uq_calls_source_dedupe UNIQUE (source, dedupe_key)
+            )
+            """
+        )
+    )
+    conn.execute(text("CREATE INDEX ix_calls_started_at ON calls (started_at)"))
+    conn.execute(text("CREATE INDEX ix_calls_session ON calls (session_id, started_at)"))
+    # One row per tool use, keyed by the provider's tool-use id: a response whose content
+    # blocks arrive across two incremental reads still gets every tool exactly once.
+    conn.execute(
+        text(
+            """
+            CREATE TABLE call_tools (
+                source TEXT NOT NULL,
+                dedupe_key TEXT NOT NULL,
+                use_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                mcp_server TEXT,
+                CONSTRAINT pk_call_tools PRIMARY KEY (source, dedupe_key, use_id)
+            )
+            """
+        )
+    )
+    conn.execute(
+        text(
+            """
+            CREATE TABLE import_files (
+                path TEXT PRIMARY KEY,
+                source TEXT NOT NULL,
+                device BIGINT NOT NULL,
+                inode BIGINT NOT NULL,
+                size BIGINT NOT NULL,
+                mtime_ns BIGINT NOT NULL,
+                "offset" BIGINT NOT NULL,
+                head_hash TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT '{}',
+                updated_at BIGINT NOT NULL
+            )
+            """
+        )
+    )
+
+
+Migration = Callable[[Connection], None]
+
+# Order is the version number: index 0 is version 1. Append only.
+MIGRATIONS: tuple[Migration, ...] = (m001_calls,)
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied."""
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+    )
+    done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+    applied = []
+    for version, migration in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        migration(conn)
+        conn.execute(
+            text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
+            {"v": version, "n": migration.__name__, "t": int(time.time() * 1000)},
+        )
+        applied.append(migration.__name__)
+    return applied

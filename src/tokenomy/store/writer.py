@@ -1,0 +1,235 @@
+"""Writing call records: an idempotent upsert, and a bounded background batch writer.
+
+The upsert keeps the most complete version of a record: a higher ``dedupe_rank`` wins, then
+a larger token total (streaming partials grow); on a tie the row already stored stays, so a
+re-import never double counts and never churns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from tokenomy.record import CallRecord, split_mcp_tool
+from tokenomy.store.schema import CALL_COLUMNS
+
+_UPDATED = [c for c in CALL_COLUMNS if c not in ("id", "source", "dedupe_key", "ingested_at")]
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _upsert_sql(placeholder: str) -> str:
+    cols = ", ".join(_quote(c) for c in CALL_COLUMNS)
+    values = ", ".join([placeholder] * len(CALL_COLUMNS))
+    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in _UPDATED)
+    return (
+        f"INSERT INTO calls ({cols}) VALUES ({values}) "
+        f"ON CONFLICT (source, dedupe_key) DO UPDATE SET {updates} "
+        "WHERE excluded.dedupe_rank > calls.dedupe_rank "
+        "OR (excluded.dedupe_rank = calls.dedupe_rank "
+        "AND excluded.total_tokens > calls.total_tokens)"
+    )
+
+
+def _tools_sql(placeholder: str) -> str:
+    values = ", ".join([placeholder] * 5)
+    return (
+        "INSERT INTO call_tools (source, dedupe_key, use_id, name, mcp_server) "
+        f"VALUES ({values}) ON CONFLICT DO NOTHING"
+    )
+
+
+def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
+    """The record as a row in ``CALL_COLUMNS`` order."""
+    u = rec.usage
+    return (
+        rec.id,
+        rec.source,
+        rec.dedupe_key,
+        rec.dedupe_rank,
+        rec.started_at_ms,
+        rec.duration_ms,
+        rec.ttft_ms,
+        rec.operation,
+        rec.provider,
+        rec.request_model,
+        rec.response_model,
+        rec.project,
+        rec.user,
+        rec.api_key_id,
+        rec.org,
+        rec.session_id,
+        rec.trace_id,
+        rec.parent_id,
+        u.input_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.output_tokens,
+        u.reasoning_tokens,
+        u.total,
+        rec.cost_nanos,
+        str(rec.cost_source),
+        str(rec.status),
+        rec.error_type,
+        rec.http_status,
+        rec.finish_reason,
+        rec.cache_hit,
+        rec.routed_from,
+        rec.route_policy,
+        rec.variant,
+        rec.prompt_hash,
+        rec.prefix_hash,
+        orjson.dumps(rec.attributes).decode() if rec.attributes else "{}",
+        now_ms,
+    )
+
+
+def _placeholder(engine: Engine) -> str:
+    return "?" if engine.dialect.name == "sqlite" else "%s"
+
+
+def write_records(engine: Engine, records: Sequence[CallRecord]) -> int:
+    """Upsert ``records`` in one transaction; return how many were given."""
+    if not records:
+        return 0
+    ph = _placeholder(engine)
+    now = int(time.time() * 1000)
+    rows = [record_row(r, now) for r in records]
+    tool_rows = [
+        (r.source, r.dedupe_key, t.use_id, t.name, split_mcp_tool(t.name)[0])
+        for r in records
+        for t in r.tools
+    ]
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.executemany(_upsert_sql(ph), rows)
+        if tool_rows:
+            cur.executemany(_tools_sql(ph), tool_rows)
+        cur.close()
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+    return len(rows)
+
+
+@dataclass(slots=True)
+class WriterStats:
+    written: int = 0
+    batches: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+class BatchWriter:
+    """Accepts records without touching the database and writes them in batches.
+
+    ``put`` only appends to an in-memory deque (atomic in CPython, no lock), so the
+    caller's hot path never waits on the database. A background thread flushes every
+    ``flush_interval`` seconds, or sooner once ``batch_size`` records wait. ``close`` drains
+    everything; a crash (kill -9) loses at most what arrived in the last ``flush_interval``
+    plus the batch being written. The buffer is bounded: past ``max_queue`` waiting records
+    ``put`` waits up to ``put_timeout`` for the writer, then raises ``BufferError``
+    (back-pressure instead of unbounded memory).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 5000,
+        flush_interval: float = 0.5,
+        max_queue: int = 200_000,
+        put_timeout: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_queue = max_queue
+        self._put_timeout = put_timeout
+        self._pending: deque[CallRecord] = deque()
+        self._wake = threading.Event()
+        self._drained = threading.Event()
+        self._closed = False
+        self.stats = WriterStats()
+        self._thread = threading.Thread(target=self._run, name="tokenomy-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, record: CallRecord) -> None:
+        if self._closed:
+            raise RuntimeError("BatchWriter is closed")
+        if len(self._pending) >= self._max_queue:
+            self._wait_for_room()
+        self._pending.append(record)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+
+    def put_many(self, records: Iterable[CallRecord]) -> None:
+        for record in records:
+            self.put(record)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def close(self) -> WriterStats:
+        """Flush everything queued and stop the thread."""
+        if not self._closed:
+            self._closed = True
+            self._wake.set()
+            self._thread.join()
+        return self.stats
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _wait_for_room(self) -> None:
+        deadline = time.monotonic() + self._put_timeout
+        self._wake.set()
+        while len(self._pending) >= self._max_queue:
+            if time.monotonic() >= deadline:
+                raise BufferError(
+                    f"record buffer full ({self._max_queue} waiting): the database is too slow"
+                )
+            self._drained.wait(0.05)
+            self._drained.clear()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            closing = self._closed
+            while self._pending:
+                batch = [
+                    self._pending.popleft()
+                    for _ in range(min(self._batch_size, len(self._pending)))
+                ]
+                self._flush(batch)
+                self._drained.set()
+            if closing:
+                return
+
+    def _flush(self, batch: list[CallRecord]) -> None:
+        try:
+            write_records(self._engine, batch)
+            self.stats.written += len(batch)
+            self.stats.batches += 1
+        except Exception as exc:  # keep serving; the error is counted and reported
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
