@@ -131,8 +131,8 @@ def grouped(
     the caller can price cache savings; it folds them away when not wanted."""
     keys: list[Any] = []
     if by_bucket:
-        keys.append((calls.c.started_at / BUCKET_MS).label("bucket"))
-    keys.extend(DIMENSIONS[d].label(d) for d in dims)
+        keys.append((calls.c.started_at // BUCKET_MS).label("bucket"))
+    keys.extend(DIMENSIONS[d].label(f"k_{d}") for d in dims)
     provider = calls.c.provider.label("provider")
     model = DIMENSIONS["model"].label("model")
     stmt: Select[Any] = (

@@ -104,7 +104,7 @@ def build_report(
         groups = grouped(engine, filters, [], by_bucket=True)
 
         def key_of(g: Group) -> str:
-            local = datetime.fromtimestamp(g.keys[0] * BUCKET_MS / 1000, tz).date()
+            local = datetime.fromtimestamp(int(g.keys[0]) * BUCKET_MS / 1000, tz).date()
             return _period_key(kind, local, week_start)
 
         rows = _fold(groups, key_of, savings, breakdown, lambda g: int(g.keys[0]) * BUCKET_MS)

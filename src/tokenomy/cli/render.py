@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,14 @@ KEY_TITLES = {
 }
 
 
+_DATE_SUFFIX = re.compile(r"-20\d{6}$")
+
+
+def short_model(name: str) -> str:
+    """Model ids without their release-date suffix, to fit narrow tables."""
+    return _DATE_SUFFIX.sub("", name)
+
+
 def _key_text(report: Report, row: Row, tz: ZoneInfo) -> str:
     if report.kind == "session":
         project = row.extra.get("project") or ""
@@ -36,6 +45,8 @@ def _key_text(report: Report, row: Row, tz: ZoneInfo) -> str:
         return local.strftime("%Y-%m-%d %H:%M") + mark
     if report.kind == "tools" and row.extra.get("mcp_server"):
         return row.key.removeprefix("mcp__")
+    if report.kind == "model":
+        return short_model(row.key)
     return row.key
 
 
@@ -60,27 +71,35 @@ def report_table(report: Report, tz: ZoneInfo, *, title: str | None = None) -> T
         title=title,
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
+        collapse_padding=True,
         show_footer=True,
         title_justify="left",
         pad_edge=False,
     )
-    table.add_column(KEY_TITLES.get(report.kind, "Key"), footer="Total", no_wrap=True, max_width=28)
+    # Numbers never shrink; the key column gives way (ellipsis) on a narrow terminal.
+    table.add_column(
+        KEY_TITLES.get(report.kind, "Key"), footer="Total", no_wrap=True, overflow="ellipsis"
+    )
+    tools = report.kind == "tools"
     total = _cells(report.totals)
     heads = ["Calls", "Input", "Output", "Cache rd", "Cache wr", "Cost", "Saved"]
+    if tools:  # a call may use several tools, so savings per tool would not add up
+        heads[-1], total[-1] = "Uses", f"{sum(r.extra.get('uses', 0) for r in report.rows):,}"
     for head, foot in zip(heads, total, strict=True):
-        table.add_column(head, justify="right", footer=foot, no_wrap=True)
-    if report.kind == "tools":
-        table.add_column("Uses", justify="right", footer="", no_wrap=True)
+        width = max(len(head), len(str(foot)))
+        table.add_column(head, justify="right", footer=foot, no_wrap=True, min_width=width)
     for row in report.rows:
         cells = [_key_text(report, row, tz), *_cells(row)]
-        if report.kind == "tools":
-            cells.append(f"{row.extra.get('uses', 0):,}")
+        if tools:
+            cells[-1] = f"{row.extra.get('uses', 0):,}"
         table.add_row(*cells)
+        if report.kind == "model":
+            continue  # a model row split by model says nothing new
         for sub in row.breakdown.values():
-            sub_cells: list[RenderableType] = [Text(f"  └ {sub.key}", style="dim")]
+            sub_cells: list[RenderableType] = [Text(f" └ {short_model(sub.key)}", style="dim")]
             sub_cells += [Text(str(c), style="dim") for c in _cells(sub)]
-            if report.kind == "tools":
-                sub_cells.append("")
+            if tools:
+                sub_cells[-1] = ""
             table.add_row(*sub_cells)
     return table
 

@@ -17,7 +17,7 @@ def m001_calls(conn: Connection) -> None:
         text(
             """
             CREATE TABLE calls (
-                id TEXT PRIMARY KEY,
+                id TEXT NOT NULL PRIMARY KEY,
                 source TEXT NOT NULL,
                 dedupe_key TEXT NOT NULL,
                 dedupe_rank INTEGER NOT NULL DEFAULT 0,
@@ -83,7 +83,7 @@ def m001_calls(conn: Connection) -> None:
         text(
             """
             CREATE TABLE import_files (
-                path TEXT PRIMARY KEY,
+                path TEXT NOT NULL PRIMARY KEY,
                 source TEXT NOT NULL,
                 device BIGINT NOT NULL,
                 inode BIGINT NOT NULL,
@@ -110,7 +110,7 @@ def migrate(conn: Connection) -> list[str]:
     conn.execute(
         text(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
         )
     )
     done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
