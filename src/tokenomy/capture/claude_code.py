@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from tokenomy.capture.base import FileResult
-from tokenomy.capture.filestate import FileState, ReadPlan, head_hash
+from tokenomy.capture.filestate import ReadPlan, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, ToolUse
@@ -223,17 +223,7 @@ class ClaudeCodeImporter:
             result.problems.append(Problem(plan.path, None, f"cannot read: {exc.strerror}"))
             return result
         result.bytes_read = len(chunk.data)
-        state = FileState(
-            plan.path,
-            self.source,
-            plan.stat.st_dev,
-            plan.stat.st_ino,
-            plan.stat.st_size,
-            plan.stat.st_mtime_ns,
-            chunk.end,
-            head_hash(path, plan.stat.st_size) if plan.stat.st_size else "",
-            {"lines": prior_lines + count_lines(chunk)},
-        )
+        state = state_after_read(plan, chunk.end, {"lines": prior_lines + count_lines(chunk)})
         result.state = state
         if plan.start == 0 and not looks_like_jsonl(chunk):
             result.not_a_log = True

@@ -41,9 +41,34 @@ class FileState:
         return int(self.state.get("lines", 0))
 
 
-def head_hash(path: Path, size: int) -> str:
+def head_length(size: int) -> int:
+    return min(size, HEAD_BYTES)
+
+
+def head_hash(path: Path, length: int) -> str:
+    """Hash of the first ``length`` bytes. A growing small file keeps its hash because the
+    length hashed last time is stored (``state['head_len']``) and used again."""
     with path.open("rb") as f:
-        return hashlib.blake2b(f.read(min(size, HEAD_BYTES)), digest_size=12).hexdigest()
+        data = f.read(length)
+    if len(data) < length:
+        return ""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def state_after_read(plan: ReadPlan, offset: int, state: dict[str, Any]) -> FileState:
+    """The state to save once ``plan`` was read up to ``offset``."""
+    length = head_length(plan.stat.st_size)
+    return FileState(
+        plan.path,
+        plan.source,
+        plan.stat.st_dev,
+        plan.stat.st_ino,
+        plan.stat.st_size,
+        plan.stat.st_mtime_ns,
+        offset,
+        head_hash(Path(plan.path), length),
+        {**state, "head_len": length},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +93,8 @@ def plan_read(path: Path, source: str, prior: FileState | None) -> ReadPlan | No
     if prior is not None and (prior.device, prior.inode) == (st.st_dev, st.st_ino):
         if st.st_size == prior.size and st.st_mtime_ns == prior.mtime_ns:
             return None
-        if st.st_size >= prior.offset and head_hash(path, st.st_size) == prior.head_hash:
+        length = int(prior.state.get("head_len", head_length(prior.size)))
+        if st.st_size >= prior.offset and head_hash(path, length) == prior.head_hash:
             return ReadPlan(key, source, prior.offset, st.st_size, prior, st)
     return ReadPlan(key, source, 0, st.st_size, None, st)
 

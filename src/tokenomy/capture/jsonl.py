@@ -23,6 +23,7 @@ class Chunk:
     end: int
     first_line: int  # 1-based number of the first line in data
     incomplete_tail: bool  # the file ends in a line with no newline that is not valid JSON
+    head: bytes = b""  # the first bytes read, before any incomplete tail was cut
 
 
 def read_new(path: Path, start: int, first_line: int) -> Chunk:
@@ -30,6 +31,7 @@ def read_new(path: Path, start: int, first_line: int) -> Chunk:
         f.seek(start)
         data = f.read()
     end = start + len(data)
+    head = data[:65536]
     incomplete = False
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
@@ -41,7 +43,7 @@ def read_new(path: Path, start: int, first_line: int) -> Chunk:
             incomplete = True
             data = data[:cut]
             end = start + cut
-    return Chunk(data, start, end, first_line, incomplete)
+    return Chunk(data, start, end, first_line, incomplete, head)
 
 
 def scan_lines(
@@ -92,8 +94,7 @@ def count_lines(chunk: Chunk) -> int:
 
 def looks_like_jsonl(chunk: Chunk) -> bool:
     """False for a file that is plainly not a JSON-lines log (binary, or no object lines)."""
-    head = chunk.data[:4096]
-    if b"\x00" in head:
+    if b"\x00" in chunk.head[:4096]:
         return False
-    lines = [ln for ln in chunk.data[:65536].split(b"\n")[:5] if ln.strip()]
+    lines = [ln for ln in chunk.head.split(b"\n")[:5] if ln.strip()]
     return not lines or any(ln.lstrip().startswith(b"{") for ln in lines)

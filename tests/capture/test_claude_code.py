@@ -1,0 +1,318 @@
+"""The Claude Code importer: exact counts on the real log, every quirk, bad lines, increments."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tokenomy.capture.claude_code import ClaudeCodeImporter
+from tokenomy.capture.run_import import ImportSummary, import_all
+from tokenomy.pricing import PriceCatalog
+from tokenomy.store.schema import call_tools, calls
+
+CATALOG = PriceCatalog.load(None)
+SESSION = "11111111-2222-3333-4444-555555555555"
+
+
+def assistant(
+    msg_id: str,
+    req: str,
+    *,
+    out: int = 100,
+    inp: int = 10,
+    read: int = 1000,
+    write_5m: int = 0,
+    write_1h: int = 0,
+    ts: str = "2026-08-20T10:00:00.000Z",
+    session: str = SESSION,
+    block: dict[str, Any] | None = None,
+    model: str = "claude-sonnet-4-5-20250929",
+    sidechain: bool = False,
+    cwd: str = "/home/u/work/webapp",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "parentUuid": None,
+        "isSidechain": sidechain,
+        "message": {
+            "model": model,
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [block or {"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": inp,
+                "cache_creation_input_tokens": write_5m + write_1h,
+                "cache_read_input_tokens": read,
+                "output_tokens": out,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": write_5m,
+                    "ephemeral_1h_input_tokens": write_1h,
+                },
+            },
+        },
+        "requestId": req,
+        "type": "assistant",
+        "uuid": f"u-{msg_id}-{out}",
+        "timestamp": ts,
+        "cwd": cwd,
+        "sessionId": session,
+        "version": "2.1.233",
+        "gitBranch": "main",
+        **extra,
+    }
+
+
+def write_jsonl(path: Path, entries: list[dict[str, Any] | bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        for e in entries:
+            f.write((e if isinstance(e, bytes) else orjson.dumps(e)) + b"\n")
+
+
+def run(engine: Engine, root: Path) -> ImportSummary:
+    return import_all(engine, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=1)
+
+
+def totals(engine: Engine) -> dict[str, int]:
+    cols = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"]
+    with engine.connect() as conn:
+        row = conn.execute(select(func.count(), *[func.sum(calls.c[c]) for c in cols])).one()
+    return {"calls": row[0], **{c: int(row[i + 1] or 0) for i, c in enumerate(cols)}}
+
+
+def test_real_log_counts_each_response_once_with_exact_cost(
+    engine: Engine, tmp_path: Path, claude_fixture: Path
+) -> None:
+    root = tmp_path / "projects"
+    (root / "-C-Users-x-CLEANROOM").mkdir(parents=True)
+    shutil.copy(claude_fixture, root / "-C-Users-x-CLEANROOM" / "session-basic.jsonl")
+    summary = run(engine, root)
+    assert not summary.problems.items
+    # Two responses of three and two lines each; 1-hour cache writes only.
+    assert totals(engine) == {
+        "calls": 2,
+        "input_tokens": 18,
+        "output_tokens": 312,
+        "cache_read_tokens": 22820 + 32727,
+        "cache_write_tokens": 0,
+        "cache_write_1h_tokens": 9907 + 1914,
+    }
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(calls.c.project, calls.c.session_id, calls.c.cost_nanos, calls.c.reasoning_tokens)
+        ).all()
+        tools = conn.execute(select(call_tools.c.name)).scalars().all()
+    assert {r[0] for r in rows} == {"CLEANROOM"}  # from the Windows cwd
+    assert {r[1] for r in rows} == {"9c42ba52-3bf1-449f-a040-8ee33284a1c8"}
+    # Haiku 4.5: $1 in, $5 out, $0.10 cache read, $2 1-hour write, per million tokens.
+    assert sum(r[2] for r in rows) == 10 * 1000 + 135 * 5000 + 22820 * 100 + 9907 * 2000 + (
+        8 * 1000 + 177 * 5000 + 32727 * 100 + 1914 * 2000
+    )
+    assert sum(r[3] for r in rows) == 49 + 107
+    assert tools == ["Bash"]
+
+
+def test_streaming_partials_and_repeated_blocks_count_once_at_final_usage(
+    engine: Engine, tmp_path: Path
+) -> None:
+    f = tmp_path / "p" / "-home-u-work-webapp" / f"{SESSION}.jsonl"
+    write_jsonl(
+        f,
+        [
+            assistant("m1", "r1", out=3, block={"type": "thinking", "thinking": ""}),
+            assistant("m1", "r1", out=40, block={"type": "text", "text": "hi"}),
+            assistant("m1", "r1", out=95, block={"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}),
+            assistant("m1", "r1", out=95, block={"type": "tool_use", "id": "toolu_2", "name": "mcp__github__get_issue", "input": {}}),
+        ],
+    )
+    run(engine, tmp_path / "p")
+    assert totals(engine)["calls"] == 1
+    assert totals(engine)["output_tokens"] == 95
+    with engine.connect() as conn:
+        rows = sorted(conn.execute(select(call_tools.c.name, call_tools.c.mcp_server)).all())
+    assert [tuple(r) for r in rows] == [("Read", None), ("mcp__github__get_issue", "github")]
+
+
+def test_resumed_session_copy_counts_once_for_the_original(engine: Engine, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    original = assistant("m1", "r1", out=50, ts="2026-08-20T10:00:00.000Z", session="orig")
+    write_jsonl(root / "-w" / "orig.jsonl", [original])
+    copy = dict(original, sessionId="resumed")
+    later = assistant("m2", "r2", out=7, ts="2026-08-21T09:00:00.000Z", session="resumed")
+    write_jsonl(root / "-w" / "resumed.jsonl", [copy, later])
+    run(engine, root)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(select(calls.c.dedupe_key, calls.c.session_id)).all())
+    assert rows == {"m1:r1": "orig", "m2:r2": "resumed"}
+
+
+def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
+    engine: Engine, tmp_path: Path
+) -> None:
+    root = tmp_path / "p"
+    sub = assistant("sub1", "rs1", out=30, sidechain=True, agentId="a1")
+    parent = assistant("m1", "r1", out=10)
+    progress = {
+        "type": "progress",
+        "sessionId": SESSION,
+        "timestamp": "2026-08-20T10:00:01.000Z",
+        "data": {"type": "agent_progress", "message": sub},
+    }
+    write_jsonl(root / "-home-u-work-webapp" / f"{SESSION}.jsonl", [parent, progress])
+    write_jsonl(root / "-home-u-work-webapp" / SESSION / "subagents" / "agent-a1.jsonl", [sub])
+    run(engine, root)
+    with engine.connect() as conn:
+        rows = conn.execute(select(calls.c.dedupe_key, calls.c.session_id, calls.c.dedupe_rank, calls.c.project)).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("m1:r1", SESSION, 2, "webapp"),
+        ("sub1:rs1", SESSION, 1, "webapp"),
+    ]
+
+
+def test_progress_copy_counts_when_the_subagent_file_is_missing(engine: Engine, tmp_path: Path) -> None:
+    sub = assistant("sub1", "rs1", out=30, sidechain=True)
+    progress = {"type": "progress", "sessionId": SESSION, "data": {"message": sub}}
+    write_jsonl(tmp_path / "p" / "-w" / f"{SESSION}.jsonl", [progress])
+    run(engine, tmp_path / "p")
+    assert totals(engine)["output_tokens"] == 30
+
+
+def test_api_errors_are_failed_calls_with_no_tokens(engine: Engine, tmp_path: Path) -> None:
+    err = assistant("e1", "re1", out=0, inp=0, read=0, model="<synthetic>", isApiErrorMessage=True)
+    err["message"]["content"] = [{"type": "text", "text": "API Error: 529 Overloaded"}]
+    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [err, assistant("m1", "r1")])
+    run(engine, tmp_path / "p")
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(calls.c.status, calls.c.http_status, calls.c.total_tokens, calls.c.cost_nanos, calls.c.request_model)
+            .where(calls.c.dedupe_key == "e1:re1")
+        ).one()
+    assert tuple(row) == ("error", 529, 0, 0, None)
+
+
+def test_reported_cost_is_kept_as_reported(engine: Engine, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", costUSD=0.0123)])
+    run(engine, tmp_path / "p")
+    with engine.connect() as conn:
+        row = conn.execute(select(calls.c.cost_nanos, calls.c.cost_source)).one()
+    assert tuple(row) == (12_300_000, "reported")
+
+
+def test_unknown_model_cost_is_unknown_not_zero(engine: Engine, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", model="claude-nonexistent-9")])
+    summary = run(engine, tmp_path / "p")
+    with engine.connect() as conn:
+        row = conn.execute(select(calls.c.cost_nanos, calls.c.cost_source)).one()
+    assert tuple(row) == (None, "unknown")
+    assert summary.unpriced_models == {"anthropic/claude-nonexistent-9"}
+
+
+def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_imports(
+    engine: Engine, tmp_path: Path
+) -> None:
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    bad_types = assistant("m3", "r3")
+    bad_types["message"]["usage"]["input_tokens"] = "12"
+    write_jsonl(
+        f,
+        [
+            assistant("m1", "r1"),
+            b'{"type": "assistant", "message": {"usage": {"input_tokens": 1',  # torn JSON
+            b"garbage that is not json",
+            b'{"type":"assistant","usage":1,"x":"\xff\xfe"}',  # invalid UTF-8
+            bad_types,
+            assistant("m2", "r2"),
+        ],
+    )
+    summary = run(engine, tmp_path / "p")
+    assert totals(engine)["calls"] == 2
+    found = {(p.line, p.reason.split(":")[0]) for p in summary.problems.items}
+    assert found == {
+        (2, "invalid JSON"),
+        (3, "not a JSON object line, skipped"),
+        (4, "invalid UTF-8"),
+        (5, "usage.input_tokens is '12', expected a non-negative integer"),
+    }
+    assert all(p.path == str(f) for p in summary.problems.items)
+
+
+def test_a_file_that_is_not_a_log_is_named_and_skipped(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "p" / "-w").mkdir(parents=True)
+    (tmp_path / "p" / "-w" / "notes.jsonl").write_bytes(b"\x00\x01binary\x00" * 100)
+    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1")])
+    summary = run(engine, tmp_path / "p")
+    assert totals(engine)["calls"] == 1
+    assert [(p.line, p.reason) for p in summary.problems.items] == [(None, "not a Claude Code log, skipped")]
+
+
+def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    write_jsonl(f, [assistant("m1", "r1", out=10)])
+    first = run(engine, tmp_path / "p")
+    size_after_first = f.stat().st_size
+    assert first.sources["claude-code"].bytes_read == size_after_first
+    # Nothing new: nothing read.
+    assert run(engine, tmp_path / "p").sources["claude-code"].files_read == 0
+    # A line being written (no newline yet) is left for later, not reported as broken forever.
+    line2 = orjson.dumps(assistant("m2", "r2", out=20))
+    with f.open("ab") as fh:
+        fh.write(line2[:30])
+    partial = run(engine, tmp_path / "p")
+    assert totals(engine)["calls"] == 1
+    assert [p.reason for p in partial.problems.items] == ["incomplete last line, will be read when complete"]
+    with f.open("ab") as fh:
+        fh.write(line2[30:] + b"\n")
+    third = run(engine, tmp_path / "p")
+    assert third.sources["claude-code"].bytes_read == len(line2) + 1
+    assert totals(engine)["output_tokens"] == 30
+    assert not third.problems.items
+
+
+def test_rewritten_or_truncated_files_are_reread_without_double_counting(
+    engine: Engine, tmp_path: Path
+) -> None:
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    write_jsonl(f, [assistant("m1", "r1", out=10), assistant("m2", "r2", out=20)])
+    run(engine, tmp_path / "p")
+    write_jsonl(f, [assistant("m1", "r1", out=10)])  # truncated (rewritten shorter)
+    summary = run(engine, tmp_path / "p")
+    assert summary.sources["claude-code"].bytes_read == f.stat().st_size  # from the start
+    write_jsonl(f, [assistant("m9", "r9", out=5), assistant("m2", "r2", out=20), assistant("m1", "r1", out=10)])
+    run(engine, tmp_path / "p")
+    assert totals(engine) | {} == totals(engine)
+    assert totals(engine)["calls"] == 3
+    assert totals(engine)["output_tokens"] == 35
+
+
+def test_parallel_and_serial_parsing_agree(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokenomy.capture.run_import as run_import
+
+    root = tmp_path / "p"
+    for s in range(6):
+        write_jsonl(
+            root / f"-w{s % 2}" / f"s{s}.jsonl",
+            [assistant(f"m{s}-{i}", f"r{s}-{i}", out=i, session=f"s{s}") for i in range(50)],
+        )
+    monkeypatch.setattr(run_import, "PARALLEL_MIN_BYTES", 0)
+    import_all(engine, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=2)
+    assert totals(engine)["calls"] == 300
+    assert totals(engine)["output_tokens"] == 6 * sum(range(50))
+
+
+def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
+    a = tmp_path / "a"
+    (a / "projects").mkdir(parents=True)
+    b = tmp_path / "b-projects"
+    b.mkdir()
+    roots = ClaudeCodeImporter().default_roots({"CLAUDE_CONFIG_DIR": f"{a}, {b}"}, tmp_path)
+    assert roots == [a / "projects", b]
+    home = tmp_path / "home"
+    (home / ".config" / "claude" / "projects").mkdir(parents=True)
+    assert ClaudeCodeImporter().default_roots({}, home) == [home / ".config" / "claude" / "projects"]
