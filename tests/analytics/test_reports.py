@@ -1,0 +1,198 @@
+"""Reports give exact totals for the calls a test stores, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+
+from tokenomy.analytics.query import Filters
+from tokenomy.analytics.reports import build_report
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, CostSource, Status, TokenUsage, ToolUse
+from tokenomy.store import write_records
+
+CATALOG = PriceCatalog.load(None)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def call(
+    key: str,
+    at: str,
+    *,
+    project: str = "web",
+    session: str = "s1",
+    model: str = "claude-sonnet-4-5",
+    inp: int = 100,
+    out: int = 10,
+    read: int = 0,
+    cost: int | None = 1000,
+    status: str = Status.OK,
+    tools: tuple[str, ...] = (),
+    source: str = "claude-code",
+) -> CallRecord:
+    return CallRecord(
+        source=source,
+        dedupe_key=key,
+        started_at_ms=ms(at),
+        usage=TokenUsage(input_tokens=inp, output_tokens=out, cache_read_tokens=read),
+        provider="anthropic",
+        request_model=model,
+        project=project,
+        session_id=session,
+        cost_nanos=cost,
+        cost_source=CostSource.COMPUTED if cost is not None else CostSource.UNKNOWN,
+        status=status,
+        tools=[ToolUse(t, f"{key}-{i}") for i, t in enumerate(tools)],
+    )
+
+
+@pytest.fixture
+def stored(engine: Engine) -> Engine:
+    write_records(
+        engine,
+        [
+            call("a", "2026-03-01T23:30:00", read=1_000_000, tools=("Bash", "Bash", "mcp__gh__pr")),
+            call("b", "2026-03-02T00:30:00", project="api", session="s2", tools=("Bash",)),
+            call("c", "2026-03-02T12:00:00", model="claude-haiku-4-5", cost=None),
+            call("d", "2026-03-09T08:00:00", status=Status.ERROR, inp=0, out=0, cost=0, session="s3"),
+            call("e", "2026-04-01T01:00:00", project="api", session="s4", source="codex", model="gpt-5"),
+        ],
+    )
+    return engine
+
+
+def keys(report: object) -> list[str]:
+    return [r.key for r in report.rows]  # type: ignore[attr-defined]
+
+
+def test_daily_totals_are_exact(stored: Engine) -> None:
+    report = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE))
+    assert keys(report) == ["2026-03-01", "2026-03-02", "2026-03-09", "2026-04-01"]
+    t = report.totals
+    assert (t.calls, t.failed_calls, t.unknown_cost_calls, t.cost_nanos) == (5, 1, 1, 3000)
+    assert t.tokens["input_tokens"] == 400
+    assert t.tokens["cache_read_tokens"] == 1_000_000
+    # Sonnet 4.5: input $3/M, cache read $0.30/M: 1M reads saved $2.70.
+    assert t.cache_savings_nanos == 2_700_000_000
+
+
+def test_days_follow_the_requested_time_zone(stored: Engine) -> None:
+    tokyo = build_report(stored, CATALOG, "daily", Filters(tz=ZoneInfo("Asia/Tokyo")))
+    assert [(r.key, r.calls) for r in tokyo.rows] == [
+        ("2026-03-02", 3),  # 23:30 UTC on the 1st is already the 2nd in Tokyo
+        ("2026-03-09", 1),
+        ("2026-04-01", 1),
+    ]
+    # Los Angeles is UTC-8 until 2026-03-08, then UTC-7 (DST).
+    la = build_report(stored, CATALOG, "daily", Filters(tz=ZoneInfo("America/Los_Angeles")))
+    assert [(r.key, r.calls) for r in la.rows] == [
+        ("2026-03-01", 2),
+        ("2026-03-02", 1),
+        ("2026-03-09", 1),  # 08:00 UTC is 01:00 PDT, 00:00 had it still been PST
+        ("2026-03-31", 1),
+    ]
+
+
+def test_half_hour_offsets_are_exact(stored: Engine) -> None:
+    india = build_report(stored, CATALOG, "daily", Filters(tz=ZoneInfo("Asia/Kolkata")))
+    # 23:30 UTC is 05:00 on the 2nd in India; 2026-03-02 12:00 UTC is 17:30 on the 2nd.
+    assert [(r.key, r.calls) for r in india.rows][:1] == [("2026-03-02", 3)]
+
+
+def test_since_until_are_inclusive_local_days(stored: Engine) -> None:
+    f = Filters(tz=UTC_ZONE, since=date(2026, 3, 2), until=date(2026, 3, 9))
+    report = build_report(stored, CATALOG, "daily", f)
+    assert keys(report) == ["2026-03-02", "2026-03-09"]
+    assert report.totals.calls == 3
+
+
+def test_weekly_and_monthly(stored: Engine) -> None:
+    weekly = build_report(stored, CATALOG, "weekly", Filters(tz=UTC_ZONE))
+    assert [(r.key, r.calls) for r in weekly.rows] == [
+        ("2026-02-23", 1),
+        ("2026-03-02", 2),
+        ("2026-03-09", 1),
+        ("2026-03-30", 1),
+    ]
+    monthly = build_report(stored, CATALOG, "monthly", Filters(tz=UTC_ZONE))
+    assert [(r.key, r.calls) for r in monthly.rows] == [("2026-03", 4), ("2026-04", 1)]
+
+
+def test_session_project_model_and_filters(stored: Engine) -> None:
+    sessions = build_report(stored, CATALOG, "session", Filters(tz=UTC_ZONE))
+    assert {r.key: (r.calls, r.extra["project"]) for r in sessions.rows} == {
+        "s1": (2, "web"),
+        "s2": (1, "api"),
+        "s3": (1, "web"),
+        "s4": (1, "api"),
+    }
+    projects = build_report(stored, CATALOG, "project", Filters(tz=UTC_ZONE, sources=("claude-code",)))
+    assert {r.key: r.calls for r in projects.rows} == {"web": 3, "api": 1}
+    models = build_report(stored, CATALOG, "model", Filters(tz=UTC_ZONE, projects=("api",)))
+    assert {r.key: r.calls for r in models.rows} == {"claude-sonnet-4-5": 1, "gpt-5": 1}
+
+
+def test_breakdown_splits_rows_by_model(stored: Engine) -> None:
+    report = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE), breakdown=True)
+    second = report.rows[1]
+    assert {k: r.calls for k, r in second.breakdown.items()} == {"claude-sonnet-4-5": 1, "claude-haiku-4-5": 1}
+
+
+def test_tools_count_uses_and_calls_once(stored: Engine) -> None:
+    report = build_report(stored, CATALOG, "tools", Filters(tz=UTC_ZONE))
+    rows = {r.key: (r.calls, r.extra["uses"], r.extra["mcp_server"]) for r in report.rows}
+    assert rows == {"Bash": (2, 3, None), "mcp__gh__pr": (1, 1, "gh")}
+    assert report.rows[0].key == "Bash"
+    assert report.totals.calls == 5  # tool rows overlap; the total counts every call once
+
+
+def test_blocks_follow_the_five_hour_rule(engine: Engine) -> None:
+    write_records(
+        engine,
+        [
+            call("1", "2026-05-01T09:40:00"),  # block 09:00-14:00
+            call("2", "2026-05-01T13:59:00"),
+            call("3", "2026-05-01T14:00:00"),  # at the end: new block 14:00
+            call("4", "2026-05-01T20:00:00"),  # gap over 5 h: new block 20:00
+            call("5", "2026-05-01T20:30:00", source="codex"),  # not a Claude call
+        ],
+    )
+    now = ms("2026-05-01T21:00:00")
+    report = build_report(engine, CATALOG, "blocks", Filters(tz=UTC_ZONE, sources=("claude-code",)), now_ms=now)
+    assert [(r.extra["start_at"], r.calls, r.extra["active"]) for r in report.rows] == [
+        ("2026-05-01T09:00:00.000Z", 2, False),
+        ("2026-05-01T14:00:00.000Z", 1, False),
+        ("2026-05-01T20:00:00.000Z", 1, True),
+    ]
+    assert report.rows[-1].extra["projected_cost_usd"] > 0
+
+
+def test_json_shape(stored: Engine) -> None:
+    out = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE)).to_json()
+    assert set(out) == {"report", "timezone", "rows", "totals"}
+    required = {
+        "key",
+        "calls",
+        "failed_calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+    }
+    assert all(required <= set(row) for row in out["rows"])
+    assert out["totals"]["cost_usd"] == pytest.approx(3000 / 1e9)
+
+
+def test_empty_store_gives_empty_report(engine: Engine) -> None:
+    report = build_report(engine, CATALOG, "daily", Filters(tz=UTC_ZONE))
+    assert report.rows == [] and report.totals.calls == 0
