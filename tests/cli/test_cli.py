@@ -102,7 +102,9 @@ def test_prices_check_and_reprice_after_an_override(home: Path, logs: Path) -> N
 
 def test_a_bad_prices_file_names_the_file_and_key(home: Path) -> None:
     home.mkdir(parents=True)
-    (home / "prices.toml").write_text('[[model]]\nprovider = "x"\nmatch = "y"\ninput_mtok = "abc"\n')
+    (home / "prices.toml").write_text(
+        '[[model]]\nprovider = "x"\nmatch = "y"\ninput_mtok = "abc"\n'
+    )
     result = runner.invoke(app, ["prices", "check"])
     assert result.exit_code == 2
     err = result.stderr.replace("\n", " ")

@@ -58,7 +58,9 @@ def test_tool_uses_accumulate_across_writes_once_each(engine: Engine) -> None:
         engine, [_rec("a", 5, tools=[ToolUse("Bash", "t1"), ToolUse("mcp__github__list", "t2")])]
     )
     with engine.connect() as conn:
-        rows = sorted(conn.execute(select(call_tools.c.use_id, call_tools.c.name, call_tools.c.mcp_server)))
+        rows = sorted(
+            conn.execute(select(call_tools.c.use_id, call_tools.c.name, call_tools.c.mcp_server))
+        )
     assert [tuple(r) for r in rows] == [("t1", "Bash", None), ("t2", "mcp__github__list", "github")]
 
 
@@ -97,7 +99,8 @@ CRASH_SCRIPT = textwrap.dedent(
     writer = BatchWriter(engine, flush_interval=float(sys.argv[2]))
     i = 0
     while True:
-        writer.put(CallRecord(source="gateway", dedupe_key=str(i), started_at_ms=int(time.time() * 1000),
+        now = int(time.time() * 1000)
+        writer.put(CallRecord(source="gateway", dedupe_key=str(i), started_at_ms=now,
                               usage=TokenUsage(input_tokens=1)))
         print(i, time.time(), flush=True)
         i += 1

@@ -97,7 +97,8 @@ def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) ->
     if summary.unpriced_models:
         console.print(
             f"[yellow]No price for {', '.join(sorted(summary.unpriced_models))}: their cost "
-            "shows as unknown. Add them to ~/.tokenomy/prices.toml (see `tokenomy prices check`).[/]"
+            "shows as unknown. Add them to ~/.tokenomy/prices.toml "
+            "(see `tokenomy prices check`).[/]"
         )
 
 

@@ -51,7 +51,9 @@ def _context() -> Context:
 def import_command(
     source: Annotated[str, typer.Argument(help=SOURCES_HELP)] = "all",
     path: PathOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skipped line.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every skipped line.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Import agent logs (Claude Code, Codex, Gemini CLI); only new lines are read."""
@@ -64,7 +66,9 @@ def import_command(
             ctx, source, paths=existing_dirs(path), console=console, show_progress=not json_out
         )
         if json_out:
-            sys.stdout.write(orjson.dumps(summary_json(summary), option=orjson.OPT_INDENT_2).decode() + "\n")
+            sys.stdout.write(
+                orjson.dumps(summary_json(summary), option=orjson.OPT_INDENT_2).decode() + "\n"
+            )
         else:
             print_summary(console, summary, verbose=verbose)
     except (UsageError, DatabaseError, PriceConfigError) as exc:
@@ -82,15 +86,23 @@ def report_command(
     since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD or YYYYMMDD).")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, inclusive.")] = None,
     timezone: Annotated[
-        str | None, typer.Option("--timezone", "-z", help="IANA time zone for days (default: local).")
+        str | None,
+        typer.Option("--timezone", "-z", help="IANA time zone for days (default: local)."),
     ] = None,
-    project: Annotated[list[str] | None, typer.Option("--project", "-p", help="Only these projects.")] = None,
+    project: Annotated[
+        list[str] | None, typer.Option("--project", "-p", help="Only these projects.")
+    ] = None,
     source: Annotated[
-        list[str] | None, typer.Option("--source", "-s", help="Only these sources (claude-code, codex, ...).")
+        list[str] | None,
+        typer.Option("--source", "-s", help="Only these sources (claude-code, codex, ...)."),
     ] = None,
-    breakdown: Annotated[bool, typer.Option("--breakdown", "-b", help="Split each row by model.")] = False,
+    breakdown: Annotated[
+        bool, typer.Option("--breakdown", "-b", help="Split each row by model.")
+    ] = False,
     order: Annotated[str, typer.Option(help="asc or desc (by date for time reports).")] = "asc",
-    no_import: Annotated[bool, typer.Option("--no-import", help="Report on stored calls only.")] = False,
+    no_import: Annotated[
+        bool, typer.Option("--no-import", help="Report on stored calls only.")
+    ] = False,
     path: PathOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -114,14 +126,20 @@ def report_command(
         )
         if not no_import:
             summary = run_import(
-                ctx, "all", paths=existing_dirs(path), console=Console(stderr=True), show_progress=not json_out
+                ctx,
+                "all",
+                paths=existing_dirs(path),
+                console=Console(stderr=True),
+                show_progress=not json_out,
             )
             if summary.problems.items and not json_out:
                 problems = ImportSummary(problems=summary.problems)
                 print_summary(Console(stderr=True, highlight=False), problems, verbose=False)
         report = make_report(ctx, opts)
         if json_out:
-            sys.stdout.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+            sys.stdout.write(
+                orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
+            )
         else:
             print_report_table(console, report, opts)
     except (UsageError, DatabaseError, PriceConfigError) as exc:
@@ -144,7 +162,9 @@ def prices_check(json_out: JsonOpt = False) -> None:
                 {"provider": m.provider, "model": m.model, "calls": m.calls, "tokens": m.tokens}
                 for m in missing
             ]
-            sys.stdout.write(orjson.dumps({"unpriced": rows}, option=orjson.OPT_INDENT_2).decode() + "\n")
+            sys.stdout.write(
+                orjson.dumps({"unpriced": rows}, option=orjson.OPT_INDENT_2).decode() + "\n"
+            )
             return
         console = _console()
         if not missing:
@@ -179,7 +199,11 @@ def reprice_command(
     ctx = _context()
     try:
         result = reprice(ctx.engine, ctx.catalog, include_reported=include_reported)
-        out = {"examined": result.examined, "changed": result.changed, "unknown": result.still_unknown}
+        out = {
+            "examined": result.examined,
+            "changed": result.changed,
+            "unknown": result.still_unknown,
+        }
         if json_out:
             sys.stdout.write(orjson.dumps(out).decode() + "\n")
         else:
@@ -202,7 +226,12 @@ def summary_command(
     from tokenomy.cli.summary_cmd import run_summary
 
     try:
-        code = run_summary(Paths.from_env(), paths_override=existing_dirs(path), console=_console(), as_json=json_out)
+        code = run_summary(
+            Paths.from_env(),
+            paths_override=existing_dirs(path),
+            console=_console(),
+            as_json=json_out,
+        )
     except (UsageError, DatabaseError, PriceConfigError) as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)

@@ -113,9 +113,7 @@ def notes(report: Report) -> list[str]:
         )
     if report.totals.failed_calls:
         out.append(f"✗ {report.totals.failed_calls:,} failed calls (API errors) cost nothing.")
-    out.append(
-        "Saved = what cache reads would have cost at the input price, minus what they cost."
-    )
+    out.append("Saved = what cache reads would have cost at the input price, minus what they cost.")
     return out
 
 

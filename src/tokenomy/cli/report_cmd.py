@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from rich.console import Console
 
@@ -55,8 +56,10 @@ def make_report(ctx: Context, opts: ReportOptions) -> Report:
         projects=opts.projects,
         sources=sources,
     )
-    order = "desc" if opts.order == "desc" else "asc"
-    return build_report(ctx.engine, ctx.catalog, opts.kind, filters, breakdown=opts.breakdown, order=order)
+    order: Literal["asc", "desc"] = "desc" if opts.order == "desc" else "asc"
+    return build_report(
+        ctx.engine, ctx.catalog, opts.kind, filters, breakdown=opts.breakdown, order=order
+    )
 
 
 def print_report_table(console: Console, report: Report, opts: ReportOptions) -> None:

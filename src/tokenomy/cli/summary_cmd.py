@@ -74,7 +74,9 @@ def run_summary(
 ) -> int:
     ctx = Context(paths)
     try:
-        summary = run_import(ctx, "all", paths=paths_override, console=console, show_progress=not as_json)
+        summary = run_import(
+            ctx, "all", paths=paths_override, console=console, show_progress=not as_json
+        )
         seen = sum(s.files_seen for s in summary.sources.values())
         has_calls = _has_calls(ctx)
     finally:
@@ -167,8 +169,9 @@ def _top_table(title: str, report: Report) -> Table:
     for head in ("Calls", "Tokens", "Cost"):
         table.add_column(head, justify="right")
     for r in report.rows[:5]:
-        table.add_row(r.key, f"{r.calls:,}", tokens(r.total_tokens), usd(r.cost_usd, r.unknown_cost_calls))
+        table.add_row(
+            r.key, f"{r.calls:,}", tokens(r.total_tokens), usd(r.cost_usd, r.unknown_cost_calls)
+        )
     if not report.rows:
         table.add_row("(no calls this month)", "", "", "")
     return table
-
