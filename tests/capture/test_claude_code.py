@@ -81,7 +81,13 @@ def run(engine: Engine, root: Path) -> ImportSummary:
 
 
 def totals(engine: Engine) -> dict[str, int]:
-    cols = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"]
+    cols = [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+    ]
     with engine.connect() as conn:
         row = conn.execute(select(func.count(), *[func.sum(calls.c[c]) for c in cols])).one()
     return {"calls": row[0], **{c: int(row[i + 1] or 0) for i, c in enumerate(cols)}}
@@ -106,7 +112,9 @@ def test_real_log_counts_each_response_once_with_exact_cost(
     }
     with engine.connect() as conn:
         rows = conn.execute(
-            select(calls.c.project, calls.c.session_id, calls.c.cost_nanos, calls.c.reasoning_tokens)
+            select(
+                calls.c.project, calls.c.session_id, calls.c.cost_nanos, calls.c.reasoning_tokens
+            )
         ).all()
         tools = conn.execute(select(call_tools.c.name)).scalars().all()
     assert {r[0] for r in rows} == {"CLEANROOM"}  # from the Windows cwd
@@ -128,8 +136,23 @@ def test_streaming_partials_and_repeated_blocks_count_once_at_final_usage(
         [
             assistant("m1", "r1", out=3, block={"type": "thinking", "thinking": ""}),
             assistant("m1", "r1", out=40, block={"type": "text", "text": "hi"}),
-            assistant("m1", "r1", out=95, block={"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}),
-            assistant("m1", "r1", out=95, block={"type": "tool_use", "id": "toolu_2", "name": "mcp__github__get_issue", "input": {}}),
+            assistant(
+                "m1",
+                "r1",
+                out=95,
+                block={"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}},
+            ),
+            assistant(
+                "m1",
+                "r1",
+                out=95,
+                block={
+                    "type": "tool_use",
+                    "id": "toolu_2",
+                    "name": "mcp__github__get_issue",
+                    "input": {},
+                },
+            ),
         ],
     )
     run(engine, tmp_path / "p")
@@ -169,14 +192,18 @@ def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
     write_jsonl(root / "-home-u-work-webapp" / SESSION / "subagents" / "agent-a1.jsonl", [sub])
     run(engine, root)
     with engine.connect() as conn:
-        rows = conn.execute(select(calls.c.dedupe_key, calls.c.session_id, calls.c.dedupe_rank, calls.c.project)).all()
+        rows = conn.execute(
+            select(calls.c.dedupe_key, calls.c.session_id, calls.c.dedupe_rank, calls.c.project)
+        ).all()
     assert sorted(tuple(r) for r in rows) == [
         ("m1:r1", SESSION, 2, "webapp"),
         ("sub1:rs1", SESSION, 1, "webapp"),
     ]
 
 
-def test_progress_copy_counts_when_the_subagent_file_is_missing(engine: Engine, tmp_path: Path) -> None:
+def test_progress_copy_counts_when_the_subagent_file_is_missing(
+    engine: Engine, tmp_path: Path
+) -> None:
     sub = assistant("sub1", "rs1", out=30, sidechain=True)
     progress = {"type": "progress", "sessionId": SESSION, "data": {"message": sub}}
     write_jsonl(tmp_path / "p" / "-w" / f"{SESSION}.jsonl", [progress])
@@ -191,8 +218,13 @@ def test_api_errors_are_failed_calls_with_no_tokens(engine: Engine, tmp_path: Pa
     run(engine, tmp_path / "p")
     with engine.connect() as conn:
         row = conn.execute(
-            select(calls.c.status, calls.c.http_status, calls.c.total_tokens, calls.c.cost_nanos, calls.c.request_model)
-            .where(calls.c.dedupe_key == "e1:re1")
+            select(
+                calls.c.status,
+                calls.c.http_status,
+                calls.c.total_tokens,
+                calls.c.cost_nanos,
+                calls.c.request_model,
+            ).where(calls.c.dedupe_key == "e1:re1")
         ).one()
     assert tuple(row) == ("error", 529, 0, 0, None)
 
@@ -206,7 +238,9 @@ def test_reported_cost_is_kept_as_reported(engine: Engine, tmp_path: Path) -> No
 
 
 def test_unknown_model_cost_is_unknown_not_zero(engine: Engine, tmp_path: Path) -> None:
-    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", model="claude-nonexistent-9")])
+    write_jsonl(
+        tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", model="claude-nonexistent-9")]
+    )
     summary = run(engine, tmp_path / "p")
     with engine.connect() as conn:
         row = conn.execute(select(calls.c.cost_nanos, calls.c.cost_source)).one()
@@ -249,10 +283,14 @@ def test_a_file_that_is_not_a_log_is_named_and_skipped(engine: Engine, tmp_path:
     write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1")])
     summary = run(engine, tmp_path / "p")
     assert totals(engine)["calls"] == 1
-    assert [(p.line, p.reason) for p in summary.problems.items] == [(None, "not a Claude Code log, skipped")]
+    assert [(p.line, p.reason) for p in summary.problems.items] == [
+        (None, "not a Claude Code log, skipped")
+    ]
 
 
-def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(engine: Engine, tmp_path: Path) -> None:
+def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(
+    engine: Engine, tmp_path: Path
+) -> None:
     f = tmp_path / "p" / "-w" / "s.jsonl"
     write_jsonl(f, [assistant("m1", "r1", out=10)])
     first = run(engine, tmp_path / "p")
@@ -266,7 +304,9 @@ def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(engine: Engine
         fh.write(line2[:30])
     partial = run(engine, tmp_path / "p")
     assert totals(engine)["calls"] == 1
-    assert [p.reason for p in partial.problems.items] == ["incomplete last line, will be read when complete"]
+    assert [p.reason for p in partial.problems.items] == [
+        "incomplete last line, will be read when complete"
+    ]
     with f.open("ab") as fh:
         fh.write(line2[30:] + b"\n")
     third = run(engine, tmp_path / "p")
@@ -284,14 +324,23 @@ def test_rewritten_or_truncated_files_are_reread_without_double_counting(
     write_jsonl(f, [assistant("m1", "r1", out=10)])  # truncated (rewritten shorter)
     summary = run(engine, tmp_path / "p")
     assert summary.sources["claude-code"].bytes_read == f.stat().st_size  # from the start
-    write_jsonl(f, [assistant("m9", "r9", out=5), assistant("m2", "r2", out=20), assistant("m1", "r1", out=10)])
+    write_jsonl(
+        f,
+        [
+            assistant("m9", "r9", out=5),
+            assistant("m2", "r2", out=20),
+            assistant("m1", "r1", out=10),
+        ],
+    )
     run(engine, tmp_path / "p")
     assert totals(engine) | {} == totals(engine)
     assert totals(engine)["calls"] == 3
     assert totals(engine)["output_tokens"] == 35
 
 
-def test_parallel_and_serial_parsing_agree(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_and_serial_parsing_agree(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tokenomy.capture.run_import as run_import
 
     root = tmp_path / "p"
@@ -315,4 +364,6 @@ def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
     assert roots == [a / "projects", b]
     home = tmp_path / "home"
     (home / ".config" / "claude" / "projects").mkdir(parents=True)
-    assert ClaudeCodeImporter().default_roots({}, home) == [home / ".config" / "claude" / "projects"]
+    assert ClaudeCodeImporter().default_roots({}, home) == [
+        home / ".config" / "claude" / "projects"
+    ]

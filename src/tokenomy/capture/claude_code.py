@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 from tokenomy.capture.base import FileResult
+from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
 from tokenomy.capture.filestate import ReadPlan, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
@@ -35,22 +35,6 @@ _USAGE_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
-
-
-class BadLineError(ValueError):
-    """A line that looks like a usage record but has the wrong shape."""
-
-
-def parse_timestamp_ms(value: object) -> int:
-    if not isinstance(value, str):
-        raise BadLineError(f"timestamp is {type(value).__name__}, expected an ISO 8601 string")
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise BadLineError(f"timestamp {value[:40]!r} is not ISO 8601") from exc
-    if dt.tzinfo is None:
-        raise BadLineError(f"timestamp {value[:40]!r} has no time zone")
-    return int(dt.timestamp() * 1000)
 
 
 def _count(usage: Mapping[str, Any], key: str) -> int:
@@ -81,15 +65,6 @@ def anthropic_usage(usage: Mapping[str, Any]) -> TokenUsage:
         output_tokens=_count(usage, "output_tokens"),
         reasoning_tokens=reasoning,
     )
-
-
-def project_name(cwd: object, folder: str) -> str:
-    """The project: the last part of the working directory, else the decoded folder name."""
-    if isinstance(cwd, str) and cwd:
-        pure = PureWindowsPath(cwd) if "\\" in cwd else PurePosixPath(cwd)
-        if pure.name:
-            return pure.name
-    return folder.rsplit("-", 1)[-1] or folder
 
 
 def _project_folder(path: Path, root_hint: str | None) -> str:
@@ -192,7 +167,7 @@ def record_from_entry(
 
 class ClaudeCodeImporter:
     name = "claude-code"
-    source = Source.CLAUDE_CODE
+    source: str = Source.CLAUDE_CODE
 
     def default_roots(self, env: Mapping[str, str], home: Path) -> list[Path]:
         configured = env.get("CLAUDE_CONFIG_DIR", "").strip()

@@ -1,0 +1,31 @@
+"""Field parsing shared by the agent-log importers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import PurePosixPath, PureWindowsPath
+
+
+class BadLineError(ValueError):
+    """A line that looks like a usage record but has the wrong shape."""
+
+
+def parse_timestamp_ms(value: object) -> int:
+    if not isinstance(value, str):
+        raise BadLineError(f"timestamp is {type(value).__name__}, expected an ISO 8601 string")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise BadLineError(f"timestamp {value[:40]!r} is not ISO 8601") from exc
+    if dt.tzinfo is None:
+        raise BadLineError(f"timestamp {value[:40]!r} has no time zone")
+    return int(dt.timestamp() * 1000)
+
+
+def project_name(cwd: object, folder: str) -> str:
+    """The project: the last part of the working directory, else the decoded folder name."""
+    if isinstance(cwd, str) and cwd:
+        pure = PureWindowsPath(cwd) if "\\" in cwd else PurePosixPath(cwd)
+        if pure.name:
+            return pure.name
+    return folder.rsplit("-", 1)[-1] or folder
