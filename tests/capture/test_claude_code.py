@@ -367,3 +367,13 @@ def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
     assert ClaudeCodeImporter().default_roots({}, home) == [
         home / ".config" / "claude" / "projects"
     ]
+
+
+def test_a_nul_run_inside_a_real_log_is_reported_not_fatal(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    write_jsonl(f, [assistant("m1", "r1"), b"\x00\x00\x00\x00", assistant("m2", "r2")])
+    summary = run(engine, tmp_path / "p")
+    assert totals(engine)["calls"] == 2
+    assert [(p.line, p.reason) for p in summary.problems.items] == [
+        (2, "not a JSON object line, skipped")
+    ]
