@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "records": args.records,
         **{k: round(v) for k, v in results.items()},
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
         "command": "python bench/store_write.py " + " ".join(argv or sys.argv[1:]),
     }
     if args.json:

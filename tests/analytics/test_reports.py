@@ -61,8 +61,17 @@ def stored(engine: Engine) -> Engine:
             call("a", "2026-03-01T23:30:00", read=1_000_000, tools=("Bash", "Bash", "mcp__gh__pr")),
             call("b", "2026-03-02T00:30:00", project="api", session="s2", tools=("Bash",)),
             call("c", "2026-03-02T12:00:00", model="claude-haiku-4-5", cost=None),
-            call("d", "2026-03-09T08:00:00", status=Status.ERROR, inp=0, out=0, cost=0, session="s3"),
-            call("e", "2026-04-01T01:00:00", project="api", session="s4", source="codex", model="gpt-5"),
+            call(
+                "d", "2026-03-09T08:00:00", status=Status.ERROR, inp=0, out=0, cost=0, session="s3"
+            ),
+            call(
+                "e",
+                "2026-04-01T01:00:00",
+                project="api",
+                session="s4",
+                source="codex",
+                model="gpt-5",
+            ),
         ],
     )
     return engine
@@ -133,7 +142,9 @@ def test_session_project_model_and_filters(stored: Engine) -> None:
         "s3": (1, "web"),
         "s4": (1, "api"),
     }
-    projects = build_report(stored, CATALOG, "project", Filters(tz=UTC_ZONE, sources=("claude-code",)))
+    projects = build_report(
+        stored, CATALOG, "project", Filters(tz=UTC_ZONE, sources=("claude-code",))
+    )
     assert {r.key: r.calls for r in projects.rows} == {"web": 3, "api": 1}
     models = build_report(stored, CATALOG, "model", Filters(tz=UTC_ZONE, projects=("api",)))
     assert {r.key: r.calls for r in models.rows} == {"claude-sonnet-4-5": 1, "gpt-5": 1}
@@ -142,7 +153,10 @@ def test_session_project_model_and_filters(stored: Engine) -> None:
 def test_breakdown_splits_rows_by_model(stored: Engine) -> None:
     report = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE), breakdown=True)
     second = report.rows[1]
-    assert {k: r.calls for k, r in second.breakdown.items()} == {"claude-sonnet-4-5": 1, "claude-haiku-4-5": 1}
+    assert {k: r.calls for k, r in second.breakdown.items()} == {
+        "claude-sonnet-4-5": 1,
+        "claude-haiku-4-5": 1,
+    }
 
 
 def test_tools_count_uses_and_calls_once(stored: Engine) -> None:
@@ -165,7 +179,9 @@ def test_blocks_follow_the_five_hour_rule(engine: Engine) -> None:
         ],
     )
     now = ms("2026-05-01T21:00:00")
-    report = build_report(engine, CATALOG, "blocks", Filters(tz=UTC_ZONE, sources=("claude-code",)), now_ms=now)
+    report = build_report(
+        engine, CATALOG, "blocks", Filters(tz=UTC_ZONE, sources=("claude-code",)), now_ms=now
+    )
     assert [(r.extra["start_at"], r.calls, r.extra["active"]) for r in report.rows] == [
         ("2026-05-01T09:00:00.000Z", 2, False),
         ("2026-05-01T14:00:00.000Z", 1, False),

@@ -115,3 +115,26 @@ def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     for command in ("import", "report", "prices", "reprice", "summary"):
         assert command in result.stdout
+
+
+def test_summary_without_logs_shows_labelled_sample_data_in_its_own_database(home: Path) -> None:
+    result = runner.invoke(app, ["summary", "--json"])
+    assert result.exit_code == 0, result.output
+    out = orjson.loads(result.stdout)
+    assert out["sample_data"] is True
+    assert out["periods"]["All time"]["calls"] > 0
+    assert (home / "sample" / "tokenomy.db").exists()
+    # The user's own database holds nothing from the sample.
+    mine = orjson.loads(runner.invoke(app, ["report", "daily", "--no-import", "--json"]).stdout)
+    assert mine["rows"] == []
+    text = runner.invoke(app, ["summary"], env={"COLUMNS": "80"}).stdout
+    assert "SAMPLE DATA" in text and "tokenomy report daily" in text
+
+
+def test_summary_with_logs_uses_them(home: Path, logs: Path) -> None:
+    result = runner.invoke(app, ["summary", "--path", str(logs), "--json"])
+    assert result.exit_code == 0, result.output
+    out = orjson.loads(result.stdout)
+    assert out["sample_data"] is False
+    assert out["periods"]["All time"]["calls"] == 2
+    assert not (home / "sample").exists()

@@ -38,11 +38,11 @@ def block_rows(
             rows.append(current)
         last = at
         current.add(g, savings(g, at))
-    for row in rows:
+    for i, row in enumerate(rows):
         start = row.first_ms or 0
         end = start - start % HOUR_MS + BLOCK_MS
         last_ms = row.last_ms or 0
-        active = now_ms < end and now_ms - last_ms < BLOCK_MS
+        active = i == len(rows) - 1 and now_ms < end and 0 <= now_ms - last_ms < BLOCK_MS
         row.extra["active"] = active
         if active:
             minutes = max(1.0, (last_ms - start) / 60000)

@@ -78,7 +78,7 @@ def _fold(
         saved = savings(g, when(g))
         row.add(g, saved)
         if breakdown:
-            model = g.model or "(unknown)"
+            model = g.model or "(no model)"
             sub = row.breakdown.get(model)
             if sub is None:
                 sub = row.breakdown[model] = Row(model)

@@ -16,6 +16,14 @@ def tokens(n: int) -> str:
 
 
 def usd(value: Decimal, unknown: int = 0) -> str:
-    """Dollars to the cent (to a tenth of a cent below $1); a '+' marks unknown-cost calls."""
-    text = f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.3f}"
+    """Dollars: a tenth of a cent below $1, cents below $1,000, whole dollars above.
+    A '+' marks a sum that leaves out calls whose cost is unknown."""
+    if value == 0:
+        text = "$0.00"
+    elif value < 1:
+        text = f"${value:.3f}"
+    elif value < 1000:
+        text = f"${value:,.2f}"
+    else:
+        text = f"${value:,.0f}"
     return text + ("+" if unknown else "")

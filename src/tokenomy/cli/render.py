@@ -29,14 +29,15 @@ KEY_TITLES = {
 _DATE_SUFFIX = re.compile(r"-20\d{6}$")
 
 
-def short_model(name: str) -> str:
-    """Model ids without their release-date suffix, to fit narrow tables."""
-    return _DATE_SUFFIX.sub("", name)
+def short_model(name: str, *, drop_vendor: bool = False) -> str:
+    """Model ids without their release-date suffix (and ``claude-``), to fit narrow tables."""
+    name = _DATE_SUFFIX.sub("", name)
+    return name.removeprefix("claude-") if drop_vendor else name
 
 
 def _key_text(report: Report, row: Row, tz: ZoneInfo) -> str:
     if report.kind == "session":
-        project = row.extra.get("project") or ""
+        project = str(row.extra.get("project") or "")[:14]
         return f"{row.key[:8]} {project}".strip()
     if report.kind == "blocks" and row.first_ms is not None:
         start = row.first_ms - row.first_ms % 3_600_000
@@ -52,11 +53,8 @@ def _key_text(report: Report, row: Row, tz: ZoneInfo) -> str:
 
 def _cells(row: Row) -> list[RenderableType]:
     writes = row.tokens["cache_write_tokens"] + row.tokens["cache_write_1h_tokens"]
-    calls = f"{row.calls:,}"
-    if row.failed_calls:
-        calls += f" ({row.failed_calls}✗)"
     return [
-        calls,
+        f"{row.calls:,}",
         tokens(row.tokens["input_tokens"]),
         tokens(row.tokens["output_tokens"]),
         tokens(row.tokens["cache_read_tokens"]),
@@ -66,7 +64,9 @@ def _cells(row: Row) -> list[RenderableType]:
     ]
 
 
-def report_table(report: Report, tz: ZoneInfo, *, title: str | None = None) -> Table:
+def report_table(
+    report: Report, tz: ZoneInfo, *, title: str | None = None, width: int = 80
+) -> Table:
     table = Table(
         title=title,
         box=box.SIMPLE_HEAD,
@@ -76,30 +76,50 @@ def report_table(report: Report, tz: ZoneInfo, *, title: str | None = None) -> T
         title_justify="left",
         pad_edge=False,
     )
-    # Numbers never shrink; the key column gives way (ellipsis) on a narrow terminal.
-    table.add_column(
-        KEY_TITLES.get(report.kind, "Key"), footer="Total", no_wrap=True, overflow="ellipsis"
-    )
     tools = report.kind == "tools"
     total = _cells(report.totals)
     heads = ["Calls", "Input", "Output", "Cache rd", "Cache wr", "Cost", "Saved"]
     if tools:  # a call may use several tools, so savings per tool would not add up
         heads[-1], total[-1] = "Uses", f"{sum(r.extra.get('uses', 0) for r in report.rows):,}"
-    for head, foot in zip(heads, total, strict=True):
-        width = max(len(head), len(str(foot)))
-        table.add_column(head, justify="right", footer=foot, no_wrap=True, min_width=width)
+    failed = bool(report.totals.failed_calls)
+    widths = [max(len(h), len(str(f))) for h, f in zip(heads, total, strict=True)]
+    if failed:
+        widths.append(len(f"{report.totals.failed_calls:,}"))
+    # Numbers never shrink; the key column gets what is left and ends in an ellipsis.
+    key_width = max(10, width - sum(widths) - 2 * len(widths) - 3)
+    table.add_column(
+        KEY_TITLES.get(report.kind, "Key"),
+        footer="Total",
+        no_wrap=True,
+        overflow="ellipsis",
+        max_width=key_width,
+    )
+    for head, foot, w in zip(heads, total, widths, strict=False):
+        table.add_column(head, justify="right", footer=foot, no_wrap=True, min_width=w)
+        if head == "Calls" and failed:
+            # Only shown when something failed, so the usual table stays narrow.
+            foot_failed = f"{report.totals.failed_calls:,}"
+            table.add_column("✗", justify="right", footer=foot_failed, no_wrap=True)
     for row in report.rows:
         cells = [_key_text(report, row, tz), *_cells(row)]
         if tools:
             cells[-1] = f"{row.extra.get('uses', 0):,}"
+        if failed:
+            cells.insert(2, f"{row.failed_calls:,}" if row.failed_calls else "")
         table.add_row(*cells)
         if report.kind == "model":
             continue  # a model row split by model says nothing new
         for sub in row.breakdown.values():
-            sub_cells: list[RenderableType] = [Text(f" └ {short_model(sub.key)}", style="dim")]
+            sub_cells: list[RenderableType] = [
+                Text(f" └ {short_model(sub.key, drop_vendor=True)}", style="dim")
+            ]
             sub_cells += [Text(str(c), style="dim") for c in _cells(sub)]
             if tools:
                 sub_cells[-1] = ""
+            if failed:
+                sub_cells.insert(
+                    2, Text(f"{sub.failed_calls:,}" if sub.failed_calls else "", style="dim")
+                )
             table.add_row(*sub_cells)
     return table
 
@@ -121,6 +141,6 @@ def print_report(console: Console, report: Report, tz: ZoneInfo, title: str) -> 
     if not report.rows:
         console.print(f"[bold]{title}[/]: no calls in this range.")
         return
-    console.print(report_table(report, tz, title=f"[bold]{title}[/]"))
+    console.print(report_table(report, tz, title=f"[bold]{title}[/]", width=console.width))
     for line in notes(report):
         console.print(f"[dim]{line}[/]")

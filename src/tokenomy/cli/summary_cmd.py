@@ -60,12 +60,13 @@ def ensure_sample(paths: Paths) -> Path:
             root=root,
             sessions=40,
             seed=7,
-            start=now - timedelta(days=34),
+            # Sessions start within ``days`` of ``start`` and run a few hours: end before now.
+            start=now - timedelta(days=36),
             days=35,
             projects=5,
         )
         truth = generate_tree(spec)
-        marker.write_text(truth.to_json())
+        marker.write_bytes(truth.to_json())
     return root / "projects"
 
 
