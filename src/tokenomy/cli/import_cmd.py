@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from tokenomy.capture.base import Importer
 from tokenomy.capture.registry import get_importer, importer_names
@@ -85,15 +86,15 @@ def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) ->
     if problems.items:
         if verbose:
             for p in problems.items:
-                console.print(f"[yellow]{p}[/]", markup=True, highlight=False)
+                console.print(Text(str(p), style="yellow"), soft_wrap=True)
         else:
             kinds = ", ".join(f"{n} {k}" for k, n in problems.by_reason().most_common(4))
             first = problems.items[0]
-            console.print(
-                f"[yellow]{len(problems):,} lines skipped ({kinds}); first: {first}. "
-                "Run with --verbose to list every one.[/]",
-                highlight=False,
+            message = (
+                f"{len(problems):,} lines skipped ({kinds}); first: {first}. "
+                "Run with --verbose to list every one."
             )
+            console.print(Text(message, style="yellow"), soft_wrap=True)
     if summary.unpriced_models:
         console.print(
             f"[yellow]No price for {', '.join(sorted(summary.unpriced_models))}: their cost "

@@ -39,7 +39,12 @@ def _console() -> Console:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/] {message}")
+    from rich.text import Text
+
+    # The message is literal text (it may hold "[[model]]" or a long path): no markup, and no
+    # hard wrapping, so a path is never split and the line stays greppable.
+    line = Text.assemble(("error: ", "red"), message)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(line)
     return typer.Exit(2)
 
 
