@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from tokenomy.record import CallRecord, CostSource, TokenUsage, ToolUse
-from tokenomy.store import BatchWriter, open_engine
+from tokenomy.store import BatchWriter, open_database
 
 MODELS = ["claude-sonnet-4-5", "claude-opus-4-7", "claude-haiku-4-5", "gpt-5", "gemini-2.5-pro"]
 
@@ -58,10 +58,10 @@ def make_records(n: int, seed: int = 1) -> list[CallRecord]:
 
 
 def measure(url: str, records: list[CallRecord]) -> float:
-    engine = open_engine(url)
+    db = open_database(url)
     try:
         t0 = time.perf_counter()
-        with BatchWriter(engine) as writer:
+        with BatchWriter(db) as writer:
             for rec in records:
                 writer.put(rec)
         elapsed = time.perf_counter() - t0
@@ -69,7 +69,7 @@ def measure(url: str, records: list[CallRecord]) -> float:
             raise SystemExit(f"writer errors: {writer.stats.last_error}")
         return len(records) / elapsed
     finally:
-        engine.dispose()
+        db.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,12 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite_records_per_s"] = measure(f"sqlite:///{Path(tmp) / 'bench.db'}", records)
     if args.postgres:
-        url = "postgresql+psycopg://" + args.postgres.split("://", 1)[1]
-        engine = open_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE calls, call_tools")
-        engine.dispose()
-        results["postgres_records_per_s"] = measure(url, records)
+        db = open_database(args.postgres)
+        with db.transaction() as cur:
+            cur.execute("TRUNCATE calls, call_tools")
+        db.close()
+        results["postgres_records_per_s"] = measure(args.postgres, records)
     out = {
         "records": args.records,
         **{k: round(v) for k, v in results.items()},

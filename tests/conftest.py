@@ -8,51 +8,49 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
 
-from tokenomy.store import open_engine
+from tokenomy.store import Database, open_database
 
 POSTGRES_URL = os.environ.get("TOKENOMY_TEST_POSTGRES_URL", "")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def _pg_url(base: str) -> str:
-    return "postgresql+psycopg://" + base.split("://", 1)[1]
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = open_database(f"sqlite:///{tmp_path / 'test.db'}")
+    yield db
+    db.close()
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'test.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_engine() -> Iterator[Engine]:
+def postgres_db() -> Iterator[Database]:
+    """A fresh schema in the test PostgreSQL database, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("TOKENOMY_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(_pg_url(POSTGRES_URL))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _pg_url(POSTGRES_URL)
-    sep = "&" if "?" in url else "?"
-    engine = open_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
+    admin = Database(POSTGRES_URL)
+    _run(admin, f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    db = open_database(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
     try:
-        yield engine
+        yield db
     finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        db.close()
+        _run(admin, f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+def _run(db: Database, sql: str) -> None:
+    with db.transaction() as cur:
+        cur.execute(sql)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> Engine:
+def db(request: pytest.FixtureRequest) -> Database:
     """The same test on both databases."""
-    fixture = "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
-    value: Engine = request.getfixturevalue(fixture)
+    fixture = "sqlite_db" if request.param == "sqlite" else "postgres_db"
+    value: Database = request.getfixturevalue(fixture)
     return value
 
 

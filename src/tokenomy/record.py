@@ -113,6 +113,8 @@ class CallRecord:
     dedupe_key: str
     started_at_ms: int
     usage: TokenUsage = field(default_factory=TokenUsage)
+    # A ULID; empty until written (the writer assigns one), since most imported copies of a
+    # call are dropped as duplicates before then.
     id: str = ""
     duration_ms: int | None = None
     ttft_ms: int | None = None
@@ -146,10 +148,6 @@ class CallRecord:
     # Source-defined preference among versions of the same (source, dedupe_key): a higher
     # rank wins, then the larger token total (streaming partials grow), else the first kept.
     dedupe_rank: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            self.id = new_ulid(self.started_at_ms)
 
     @property
     def cost_usd(self) -> Decimal | None:

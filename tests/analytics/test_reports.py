@@ -6,13 +6,12 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
 
 from tokenomy.analytics.query import Filters
 from tokenomy.analytics.reports import build_report
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource, Status, TokenUsage, ToolUse
-from tokenomy.store import write_records
+from tokenomy.store import Database, write_records
 
 CATALOG = PriceCatalog.load(None)
 UTC_ZONE = ZoneInfo("UTC")
@@ -54,9 +53,9 @@ def call(
 
 
 @pytest.fixture
-def stored(engine: Engine) -> Engine:
+def stored(db: Database) -> Database:
     write_records(
-        engine,
+        db,
         [
             call("a", "2026-03-01T23:30:00", read=1_000_000, tools=("Bash", "Bash", "mcp__gh__pr")),
             call("b", "2026-03-02T00:30:00", project="api", session="s2", tools=("Bash",)),
@@ -74,14 +73,14 @@ def stored(engine: Engine) -> Engine:
             ),
         ],
     )
-    return engine
+    return db
 
 
 def keys(report: object) -> list[str]:
     return [r.key for r in report.rows]  # type: ignore[attr-defined]
 
 
-def test_daily_totals_are_exact(stored: Engine) -> None:
+def test_daily_totals_are_exact(stored: Database) -> None:
     report = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE))
     assert keys(report) == ["2026-03-01", "2026-03-02", "2026-03-09", "2026-04-01"]
     t = report.totals
@@ -92,7 +91,7 @@ def test_daily_totals_are_exact(stored: Engine) -> None:
     assert t.cache_savings_nanos == 2_700_000_000
 
 
-def test_days_follow_the_requested_time_zone(stored: Engine) -> None:
+def test_days_follow_the_requested_time_zone(stored: Database) -> None:
     tokyo = build_report(stored, CATALOG, "daily", Filters(tz=ZoneInfo("Asia/Tokyo")))
     assert [(r.key, r.calls) for r in tokyo.rows] == [
         ("2026-03-02", 3),  # 23:30 UTC on the 1st is already the 2nd in Tokyo
@@ -109,20 +108,20 @@ def test_days_follow_the_requested_time_zone(stored: Engine) -> None:
     ]
 
 
-def test_half_hour_offsets_are_exact(stored: Engine) -> None:
+def test_half_hour_offsets_are_exact(stored: Database) -> None:
     india = build_report(stored, CATALOG, "daily", Filters(tz=ZoneInfo("Asia/Kolkata")))
     # 23:30 UTC is 05:00 on the 2nd in India; 2026-03-02 12:00 UTC is 17:30 on the 2nd.
     assert [(r.key, r.calls) for r in india.rows][:1] == [("2026-03-02", 3)]
 
 
-def test_since_until_are_inclusive_local_days(stored: Engine) -> None:
+def test_since_until_are_inclusive_local_days(stored: Database) -> None:
     f = Filters(tz=UTC_ZONE, since=date(2026, 3, 2), until=date(2026, 3, 9))
     report = build_report(stored, CATALOG, "daily", f)
     assert keys(report) == ["2026-03-02", "2026-03-09"]
     assert report.totals.calls == 3
 
 
-def test_weekly_and_monthly(stored: Engine) -> None:
+def test_weekly_and_monthly(stored: Database) -> None:
     weekly = build_report(stored, CATALOG, "weekly", Filters(tz=UTC_ZONE))
     assert [(r.key, r.calls) for r in weekly.rows] == [
         ("2026-02-23", 1),
@@ -134,7 +133,7 @@ def test_weekly_and_monthly(stored: Engine) -> None:
     assert [(r.key, r.calls) for r in monthly.rows] == [("2026-03", 4), ("2026-04", 1)]
 
 
-def test_session_project_model_and_filters(stored: Engine) -> None:
+def test_session_project_model_and_filters(stored: Database) -> None:
     sessions = build_report(stored, CATALOG, "session", Filters(tz=UTC_ZONE))
     assert {r.key: (r.calls, r.extra["project"]) for r in sessions.rows} == {
         "s1": (2, "web"),
@@ -150,7 +149,7 @@ def test_session_project_model_and_filters(stored: Engine) -> None:
     assert {r.key: r.calls for r in models.rows} == {"claude-sonnet-4-5": 1, "gpt-5": 1}
 
 
-def test_breakdown_splits_rows_by_model(stored: Engine) -> None:
+def test_breakdown_splits_rows_by_model(stored: Database) -> None:
     report = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE), breakdown=True)
     second = report.rows[1]
     assert {k: r.calls for k, r in second.breakdown.items()} == {
@@ -159,7 +158,7 @@ def test_breakdown_splits_rows_by_model(stored: Engine) -> None:
     }
 
 
-def test_tools_count_uses_and_calls_once(stored: Engine) -> None:
+def test_tools_count_uses_and_calls_once(stored: Database) -> None:
     report = build_report(stored, CATALOG, "tools", Filters(tz=UTC_ZONE))
     rows = {r.key: (r.calls, r.extra["uses"], r.extra["mcp_server"]) for r in report.rows}
     assert rows == {"Bash": (2, 3, None), "mcp__gh__pr": (1, 1, "gh")}
@@ -167,9 +166,9 @@ def test_tools_count_uses_and_calls_once(stored: Engine) -> None:
     assert report.totals.calls == 5  # tool rows overlap; the total counts every call once
 
 
-def test_blocks_follow_the_five_hour_rule(engine: Engine) -> None:
+def test_blocks_follow_the_five_hour_rule(db: Database) -> None:
     write_records(
-        engine,
+        db,
         [
             call("1", "2026-05-01T09:40:00"),  # block 09:00-14:00
             call("2", "2026-05-01T13:59:00"),
@@ -180,7 +179,7 @@ def test_blocks_follow_the_five_hour_rule(engine: Engine) -> None:
     )
     now = ms("2026-05-01T21:00:00")
     report = build_report(
-        engine, CATALOG, "blocks", Filters(tz=UTC_ZONE, sources=("claude-code",)), now_ms=now
+        db, CATALOG, "blocks", Filters(tz=UTC_ZONE, sources=("claude-code",)), now_ms=now
     )
     assert [(r.extra["start_at"], r.calls, r.extra["active"]) for r in report.rows] == [
         ("2026-05-01T09:00:00.000Z", 2, False),
@@ -190,7 +189,7 @@ def test_blocks_follow_the_five_hour_rule(engine: Engine) -> None:
     assert report.rows[-1].extra["projected_cost_usd"] > 0
 
 
-def test_json_shape(stored: Engine) -> None:
+def test_json_shape(stored: Database) -> None:
     out = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE)).to_json()
     assert set(out) == {"report", "timezone", "rows", "totals"}
     required = {
@@ -209,6 +208,6 @@ def test_json_shape(stored: Engine) -> None:
     assert out["totals"]["cost_usd"] == pytest.approx(3000 / 1e9)
 
 
-def test_empty_store_gives_empty_report(engine: Engine) -> None:
-    report = build_report(engine, CATALOG, "daily", Filters(tz=UTC_ZONE))
+def test_empty_store_gives_empty_report(db: Database) -> None:
+    report = build_report(db, CATALOG, "daily", Filters(tz=UTC_ZONE))
     assert report.rows == [] and report.totals.calls == 0

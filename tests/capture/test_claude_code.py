@@ -8,12 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import Engine, func, select
 
 from tokenomy.capture.claude_code import ClaudeCodeImporter
 from tokenomy.capture.run_import import ImportSummary, import_all
 from tokenomy.pricing import PriceCatalog
-from tokenomy.store.schema import call_tools, calls
+from tokenomy.store import Database
 
 CATALOG = PriceCatalog.load(None)
 SESSION = "11111111-2222-3333-4444-555555555555"
@@ -76,11 +75,11 @@ def write_jsonl(path: Path, entries: list[dict[str, Any] | bytes]) -> None:
             f.write((e if isinstance(e, bytes) else orjson.dumps(e)) + b"\n")
 
 
-def run(engine: Engine, root: Path) -> ImportSummary:
-    return import_all(engine, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=1)
+def run(db: Database, root: Path) -> ImportSummary:
+    return import_all(db, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=1)
 
 
-def totals(engine: Engine) -> dict[str, int]:
+def totals(db: Database) -> dict[str, int]:
     cols = [
         "input_tokens",
         "output_tokens",
@@ -88,21 +87,20 @@ def totals(engine: Engine) -> dict[str, int]:
         "cache_write_tokens",
         "cache_write_1h_tokens",
     ]
-    with engine.connect() as conn:
-        row = conn.execute(select(func.count(), *[func.sum(calls.c[c]) for c in cols])).one()
+    row = db.query(f"SELECT COUNT(*), {', '.join(f'SUM({c})' for c in cols)} FROM calls")[0]
     return {"calls": row[0], **{c: int(row[i + 1] or 0) for i, c in enumerate(cols)}}
 
 
 def test_real_log_counts_each_response_once_with_exact_cost(
-    engine: Engine, tmp_path: Path, claude_fixture: Path
+    db: Database, tmp_path: Path, claude_fixture: Path
 ) -> None:
     root = tmp_path / "projects"
     (root / "-C-Users-x-CLEANROOM").mkdir(parents=True)
     shutil.copy(claude_fixture, root / "-C-Users-x-CLEANROOM" / "session-basic.jsonl")
-    summary = run(engine, root)
+    summary = run(db, root)
     assert not summary.problems.items
     # Two responses of three and two lines each; 1-hour cache writes only.
-    assert totals(engine) == {
+    assert totals(db) == {
         "calls": 2,
         "input_tokens": 18,
         "output_tokens": 312,
@@ -110,13 +108,8 @@ def test_real_log_counts_each_response_once_with_exact_cost(
         "cache_write_tokens": 0,
         "cache_write_1h_tokens": 9907 + 1914,
     }
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                calls.c.project, calls.c.session_id, calls.c.cost_nanos, calls.c.reasoning_tokens
-            )
-        ).all()
-        tools = conn.execute(select(call_tools.c.name)).scalars().all()
+    rows = db.query("SELECT project, session_id, cost_nanos, reasoning_tokens FROM calls")
+    tools = [r[0] for r in db.query("SELECT name FROM call_tools")]
     assert {r[0] for r in rows} == {"CLEANROOM"}  # from the Windows cwd
     assert {r[1] for r in rows} == {"9c42ba52-3bf1-449f-a040-8ee33284a1c8"}
     # Haiku 4.5: $1 in, $5 out, $0.10 cache read, $2 1-hour write, per million tokens.
@@ -128,7 +121,7 @@ def test_real_log_counts_each_response_once_with_exact_cost(
 
 
 def test_streaming_partials_and_repeated_blocks_count_once_at_final_usage(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     f = tmp_path / "p" / "-home-u-work-webapp" / f"{SESSION}.jsonl"
     write_jsonl(
@@ -155,29 +148,27 @@ def test_streaming_partials_and_repeated_blocks_count_once_at_final_usage(
             ),
         ],
     )
-    run(engine, tmp_path / "p")
-    assert totals(engine)["calls"] == 1
-    assert totals(engine)["output_tokens"] == 95
-    with engine.connect() as conn:
-        rows = sorted(conn.execute(select(call_tools.c.name, call_tools.c.mcp_server)).all())
+    run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 1
+    assert totals(db)["output_tokens"] == 95
+    rows = sorted(db.query("SELECT name, mcp_server FROM call_tools"))
     assert [tuple(r) for r in rows] == [("Read", None), ("mcp__github__get_issue", "github")]
 
 
-def test_resumed_session_copy_counts_once_for_the_original(engine: Engine, tmp_path: Path) -> None:
+def test_resumed_session_copy_counts_once_for_the_original(db: Database, tmp_path: Path) -> None:
     root = tmp_path / "p"
     original = assistant("m1", "r1", out=50, ts="2026-08-20T10:00:00.000Z", session="orig")
     write_jsonl(root / "-w" / "orig.jsonl", [original])
     copy = dict(original, sessionId="resumed")
     later = assistant("m2", "r2", out=7, ts="2026-08-21T09:00:00.000Z", session="resumed")
     write_jsonl(root / "-w" / "resumed.jsonl", [copy, later])
-    run(engine, root)
-    with engine.connect() as conn:
-        rows = dict(conn.execute(select(calls.c.dedupe_key, calls.c.session_id)).all())
+    run(db, root)
+    rows = dict(db.query("SELECT dedupe_key, session_id FROM calls"))
     assert rows == {"m1:r1": "orig", "m2:r2": "resumed"}
 
 
 def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     root = tmp_path / "p"
     sub = assistant("sub1", "rs1", out=30, sidechain=True, agentId="a1")
@@ -190,11 +181,8 @@ def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
     }
     write_jsonl(root / "-home-u-work-webapp" / f"{SESSION}.jsonl", [parent, progress])
     write_jsonl(root / "-home-u-work-webapp" / SESSION / "subagents" / "agent-a1.jsonl", [sub])
-    run(engine, root)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(calls.c.dedupe_key, calls.c.session_id, calls.c.dedupe_rank, calls.c.project)
-        ).all()
+    run(db, root)
+    rows = db.query("SELECT dedupe_key, session_id, dedupe_rank, project FROM calls")
     assert sorted(tuple(r) for r in rows) == [
         ("m1:r1", SESSION, 2, "webapp"),
         ("sub1:rs1", SESSION, 1, "webapp"),
@@ -202,54 +190,47 @@ def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
 
 
 def test_progress_copy_counts_when_the_subagent_file_is_missing(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     sub = assistant("sub1", "rs1", out=30, sidechain=True)
     progress = {"type": "progress", "sessionId": SESSION, "data": {"message": sub}}
     write_jsonl(tmp_path / "p" / "-w" / f"{SESSION}.jsonl", [progress])
-    run(engine, tmp_path / "p")
-    assert totals(engine)["output_tokens"] == 30
+    run(db, tmp_path / "p")
+    assert totals(db)["output_tokens"] == 30
 
 
-def test_api_errors_are_failed_calls_with_no_tokens(engine: Engine, tmp_path: Path) -> None:
+def test_api_errors_are_failed_calls_with_no_tokens(db: Database, tmp_path: Path) -> None:
     err = assistant("e1", "re1", out=0, inp=0, read=0, model="<synthetic>", isApiErrorMessage=True)
     err["message"]["content"] = [{"type": "text", "text": "API Error: 529 Overloaded"}]
     write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [err, assistant("m1", "r1")])
-    run(engine, tmp_path / "p")
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(
-                calls.c.status,
-                calls.c.http_status,
-                calls.c.total_tokens,
-                calls.c.cost_nanos,
-                calls.c.request_model,
-            ).where(calls.c.dedupe_key == "e1:re1")
-        ).one()
+    run(db, tmp_path / "p")
+    row = db.query(
+        "SELECT status, http_status, total_tokens, cost_nanos, request_model FROM calls "
+        "WHERE dedupe_key = ?",
+        ("e1:re1",),
+    )[0]
     assert tuple(row) == ("error", 529, 0, 0, None)
 
 
-def test_reported_cost_is_kept_as_reported(engine: Engine, tmp_path: Path) -> None:
+def test_reported_cost_is_kept_as_reported(db: Database, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", costUSD=0.0123)])
-    run(engine, tmp_path / "p")
-    with engine.connect() as conn:
-        row = conn.execute(select(calls.c.cost_nanos, calls.c.cost_source)).one()
+    run(db, tmp_path / "p")
+    row = db.query("SELECT cost_nanos, cost_source FROM calls")[0]
     assert tuple(row) == (12_300_000, "reported")
 
 
-def test_unknown_model_cost_is_unknown_not_zero(engine: Engine, tmp_path: Path) -> None:
+def test_unknown_model_cost_is_unknown_not_zero(db: Database, tmp_path: Path) -> None:
     write_jsonl(
         tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1", model="claude-nonexistent-9")]
     )
-    summary = run(engine, tmp_path / "p")
-    with engine.connect() as conn:
-        row = conn.execute(select(calls.c.cost_nanos, calls.c.cost_source)).one()
+    summary = run(db, tmp_path / "p")
+    row = db.query("SELECT cost_nanos, cost_source FROM calls")[0]
     assert tuple(row) == (None, "unknown")
     assert summary.unpriced_models == {"anthropic/claude-nonexistent-9"}
 
 
 def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_imports(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     f = tmp_path / "p" / "-w" / "s.jsonl"
     bad_types = assistant("m3", "r3")
@@ -265,8 +246,8 @@ def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_imports(
             assistant("m2", "r2"),
         ],
     )
-    summary = run(engine, tmp_path / "p")
-    assert totals(engine)["calls"] == 2
+    summary = run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 2
     found = {(p.line, p.reason.split(":")[0]) for p in summary.problems.items}
     assert found == {
         (2, "invalid JSON"),
@@ -277,52 +258,52 @@ def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_imports(
     assert all(p.path == str(f) for p in summary.problems.items)
 
 
-def test_a_file_that_is_not_a_log_is_named_and_skipped(engine: Engine, tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_log_is_named_and_skipped(db: Database, tmp_path: Path) -> None:
     (tmp_path / "p" / "-w").mkdir(parents=True)
     (tmp_path / "p" / "-w" / "notes.jsonl").write_bytes(b"\x00\x01binary\x00" * 100)
     write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1")])
-    summary = run(engine, tmp_path / "p")
-    assert totals(engine)["calls"] == 1
+    summary = run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 1
     assert [(p.line, p.reason) for p in summary.problems.items] == [
         (None, "not a Claude Code log, skipped")
     ]
 
 
 def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     f = tmp_path / "p" / "-w" / "s.jsonl"
     write_jsonl(f, [assistant("m1", "r1", out=10)])
-    first = run(engine, tmp_path / "p")
+    first = run(db, tmp_path / "p")
     size_after_first = f.stat().st_size
     assert first.sources["claude-code"].bytes_read == size_after_first
     # Nothing new: nothing read.
-    assert run(engine, tmp_path / "p").sources["claude-code"].files_read == 0
+    assert run(db, tmp_path / "p").sources["claude-code"].files_read == 0
     # A line being written (no newline yet) is left for later, not reported as broken forever.
     line2 = orjson.dumps(assistant("m2", "r2", out=20))
     with f.open("ab") as fh:
         fh.write(line2[:30])
-    partial = run(engine, tmp_path / "p")
-    assert totals(engine)["calls"] == 1
+    partial = run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 1
     assert [p.reason for p in partial.problems.items] == [
         "incomplete last line, will be read when complete"
     ]
     with f.open("ab") as fh:
         fh.write(line2[30:] + b"\n")
-    third = run(engine, tmp_path / "p")
+    third = run(db, tmp_path / "p")
     assert third.sources["claude-code"].bytes_read == len(line2) + 1
-    assert totals(engine)["output_tokens"] == 30
+    assert totals(db)["output_tokens"] == 30
     assert not third.problems.items
 
 
 def test_rewritten_or_truncated_files_are_reread_without_double_counting(
-    engine: Engine, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     f = tmp_path / "p" / "-w" / "s.jsonl"
     write_jsonl(f, [assistant("m1", "r1", out=10), assistant("m2", "r2", out=20)])
-    run(engine, tmp_path / "p")
+    run(db, tmp_path / "p")
     write_jsonl(f, [assistant("m1", "r1", out=10)])  # truncated (rewritten shorter)
-    summary = run(engine, tmp_path / "p")
+    summary = run(db, tmp_path / "p")
     assert summary.sources["claude-code"].bytes_read == f.stat().st_size  # from the start
     write_jsonl(
         f,
@@ -332,14 +313,14 @@ def test_rewritten_or_truncated_files_are_reread_without_double_counting(
             assistant("m1", "r1", out=10),
         ],
     )
-    run(engine, tmp_path / "p")
-    assert totals(engine) | {} == totals(engine)
-    assert totals(engine)["calls"] == 3
-    assert totals(engine)["output_tokens"] == 35
+    run(db, tmp_path / "p")
+    assert totals(db) | {} == totals(db)
+    assert totals(db)["calls"] == 3
+    assert totals(db)["output_tokens"] == 35
 
 
 def test_parallel_and_serial_parsing_agree(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tokenomy.capture.run_import as run_import
 
@@ -350,9 +331,9 @@ def test_parallel_and_serial_parsing_agree(
             [assistant(f"m{s}-{i}", f"r{s}-{i}", out=i, session=f"s{s}") for i in range(50)],
         )
     monkeypatch.setattr(run_import, "PARALLEL_MIN_BYTES", 0)
-    import_all(engine, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=2)
-    assert totals(engine)["calls"] == 300
-    assert totals(engine)["output_tokens"] == 6 * sum(range(50))
+    import_all(db, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=2)
+    assert totals(db)["calls"] == 300
+    assert totals(db)["output_tokens"] == 6 * sum(range(50))
 
 
 def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
@@ -369,11 +350,11 @@ def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
     ]
 
 
-def test_a_nul_run_inside_a_real_log_is_reported_not_fatal(engine: Engine, tmp_path: Path) -> None:
+def test_a_nul_run_inside_a_real_log_is_reported_not_fatal(db: Database, tmp_path: Path) -> None:
     f = tmp_path / "p" / "-w" / "s.jsonl"
     write_jsonl(f, [assistant("m1", "r1"), b"\x00\x00\x00\x00", assistant("m2", "r2")])
-    summary = run(engine, tmp_path / "p")
-    assert totals(engine)["calls"] == 2
+    summary = run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 2
     assert [(p.line, p.reason) for p in summary.problems.items] == [
         (2, "not a JSON object line, skipped")
     ]

@@ -1,51 +1,71 @@
-"""Migrations produce exactly the schema the code queries, on SQLite and PostgreSQL."""
+"""Migrations produce exactly the declared schema, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Engine, Integer, Text, inspect, text
-
+from tokenomy.store import Database
 from tokenomy.store.migrations import MIGRATIONS, migrate
-from tokenomy.store.schema import metadata
+from tokenomy.store.schema import TABLES
 
 
-def _kind(type_: object) -> str:
-    if isinstance(type_, BigInteger):
-        return "bigint"
-    if isinstance(type_, Integer):
-        return "integer"
-    if isinstance(type_, Text):
-        return "text"
-    name = str(type_).lower()
-    return {"bigint": "bigint", "integer": "integer", "text": "text"}.get(name, name)
+def _columns(db: Database, table: str) -> list[tuple[str, str, bool]]:
+    """(name, type, nullable) in table order, as the database reports them."""
+    if db.dialect == "sqlite":
+        rows = db.query(f"PRAGMA table_info({table})")
+        return [(r[1], r[2].upper(), not r[3]) for r in rows]
+    rows = db.query(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+        (table,),
+    )
+    return [(r[0], r[1].upper(), r[2] == "YES") for r in rows]
 
 
-def test_migrated_schema_matches_declared_tables(engine: Engine) -> None:
-    insp = inspect(engine)
-    assert set(insp.get_table_names()) == set(metadata.tables)
-    for table in metadata.tables.values():
-        reflected = {c["name"]: c for c in insp.get_columns(table.name)}
-        assert list(reflected) == [c.name for c in table.columns], table.name
-        for col in table.columns:
-            got = reflected[col.name]
-            assert _kind(got["type"]) == _kind(col.type), (table.name, col.name, got["type"])
-            assert got["nullable"] == col.nullable, (table.name, col.name)
-        pk = insp.get_pk_constraint(table.name)["constrained_columns"]
-        assert pk == [c.name for c in table.primary_key.columns], table.name
+def _primary_key(db: Database, table: str) -> list[str]:
+    if db.dialect == "sqlite":
+        rows = db.query(f"PRAGMA table_info({table})")
+        return [r[1] for r in sorted((r for r in rows if r[5]), key=lambda r: r[5])]
+    rows = db.query(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = ?::regclass AND i.indisprimary "
+        "ORDER BY array_position(i.indkey, a.attnum)",
+        (table,),
+    )
+    return [r[0] for r in rows]
 
 
-def test_calls_has_unique_dedupe_key_and_time_indexes(engine: Engine) -> None:
-    insp = inspect(engine)
-    uniques = [u["column_names"] for u in insp.get_unique_constraints("calls")]
-    assert ["source", "dedupe_key"] in uniques
-    indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("calls")}
+def _indexes(db: Database, table: str) -> dict[str, list[str]]:
+    if db.dialect == "sqlite":
+        out = {}
+        for r in db.query(f"PRAGMA index_list({table})"):
+            out[r[1]] = [c[2] for c in db.query(f"PRAGMA index_info({r[1]})")]
+        return out
+    rows = db.query(
+        "SELECT ic.relname, a.attname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = ?::regclass ORDER BY ic.relname, array_position(i.indkey, a.attnum)",
+        (table,),
+    )
+    result: dict[str, list[str]] = {}
+    for name, col in rows:
+        result.setdefault(name, []).append(col)
+    return result
+
+
+def test_migrated_schema_matches_declared_tables(db: Database) -> None:
+    for table in TABLES:
+        declared = [(c.name, c.type, c.nullable) for c in table.columns]
+        assert _columns(db, table.name) == declared, table.name
+        assert _primary_key(db, table.name) == list(table.primary_key), table.name
+
+
+def test_calls_has_unique_dedupe_key_and_time_indexes(db: Database) -> None:
+    indexes = _indexes(db, "calls")
+    assert ["source", "dedupe_key"] in indexes.values()
     assert indexes["ix_calls_started_at"] == ["started_at"]
     assert indexes["ix_calls_session"] == ["session_id", "started_at"]
 
 
-def test_migrations_are_recorded_and_run_once(engine: Engine) -> None:
-    with engine.begin() as conn:
-        assert migrate(conn) == []
-        rows = conn.execute(text("SELECT version, name FROM schema_migrations ORDER BY version"))
-        assert [tuple(r) for r in rows] == [
-            (i, m.__name__) for i, m in enumerate(MIGRATIONS, start=1)
-        ]
+def test_migrations_are_recorded_and_run_once(db: Database) -> None:
+    assert migrate(db) == []
+    rows = db.query("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [tuple(r) for r in rows] == [(i, m.__name__) for i, m in enumerate(MIGRATIONS, start=1)]

@@ -12,23 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine
-
 from tokenomy.analytics.query import Filters, Group, per_call_groups
 from tokenomy.analytics.rows import Row, iso_utc
+from tokenomy.store.db import Database
 
 BLOCK_MS = 5 * 3600 * 1000
 HOUR_MS = 3600 * 1000
 
 
 def block_rows(
-    engine: Engine, filters: Filters, savings: Callable[[Group, int], int], now_ms: int
+    db: Database, filters: Filters, savings: Callable[[Group, int], int], now_ms: int
 ) -> list[Row]:
     rows: list[Row] = []
     current: Row | None = None
     block_start = 0
     last = 0
-    for g in per_call_groups(engine, filters):
+    for g in per_call_groups(db, filters):
         at = g.first_ms
         if current is None or at >= block_start + BLOCK_MS or at - last > BLOCK_MS:
             block_start = at - at % HOUR_MS

@@ -12,10 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, select
-from sqlalchemy.sql import Select
-
-from tokenomy.store.schema import call_tools, calls
+from tokenomy.store.db import Database
 
 BUCKET_MS = 15 * 60 * 1000
 
@@ -28,16 +25,27 @@ TOKEN_COLUMNS = (
     "reasoning_tokens",
 )
 
-# Dimensions a report may group or filter by, mapped to columns of ``calls``.
-DIMENSIONS: dict[str, Any] = {
-    "project": calls.c.project,
-    "model": func.coalesce(calls.c.response_model, calls.c.request_model),
-    "provider": calls.c.provider,
-    "source": calls.c.source,
-    "session": calls.c.session_id,
-    "user": calls.c.user,
-    "status": calls.c.status,
+MODEL_SQL = "COALESCE(c.response_model, c.request_model)"
+
+# Dimensions a report may group or filter by, as SQL over ``calls c``.
+DIMENSIONS: dict[str, str] = {
+    "project": "c.project",
+    "model": MODEL_SQL,
+    "provider": "c.provider",
+    "source": "c.source",
+    "session": "c.session_id",
+    "user": 'c."user"',
+    "status": "c.status",
 }
+
+_MEASURES = (
+    "COUNT(*), "
+    "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END), "
+    "COALESCE(SUM(c.cost_nanos), 0), "
+    + ", ".join(f"SUM(c.{t})" for t in TOKEN_COLUMNS)
+    + ", MIN(c.started_at), MAX(c.started_at)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +69,27 @@ class Filters:
             end = int(nxt.timestamp() * 1000)
         return start, end
 
-    def clauses(self) -> list[ColumnElement[bool]]:
-        out: list[ColumnElement[bool]] = []
+    def where(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``calls c`` and its parameters."""
+        parts: list[str] = []
+        params: list[Any] = []
         start, end = self.range_ms()
         if start is not None:
-            out.append(calls.c.started_at >= start)
+            parts.append("c.started_at >= ?")
+            params.append(start)
         if end is not None:
-            out.append(calls.c.started_at < end)
-        if self.projects:
-            out.append(calls.c.project.in_(list(self.projects)))
-        if self.sources:
-            out.append(calls.c.source.in_(list(self.sources)))
-        if self.models:
-            out.append(DIMENSIONS["model"].in_(list(self.models)))
-        if self.sessions:
-            out.append(calls.c.session_id.in_(list(self.sessions)))
-        return out
+            parts.append("c.started_at < ?")
+            params.append(end)
+        for sql, values in (
+            ("c.project", self.projects),
+            ("c.source", self.sources),
+            (MODEL_SQL, self.models),
+            ("c.session_id", self.sessions),
+        ):
+            if values:
+                parts.append(f"{sql} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
 @dataclass(slots=True)
@@ -96,114 +109,64 @@ class Group:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-def _measures() -> list[Any]:
-    return [
-        func.count().label("calls"),
-        func.sum(case((calls.c.status != "ok", 1), else_=0)).label("failed_calls"),
-        func.sum(case((calls.c.cost_nanos.is_(None), 1), else_=0)).label("unknown_cost_calls"),
-        func.coalesce(func.sum(calls.c.cost_nanos), 0).label("cost_nanos"),
-        *[func.sum(calls.c[c]).label(c) for c in TOKEN_COLUMNS],
-        func.min(calls.c.started_at).label("first_ms"),
-        func.max(calls.c.started_at).label("last_ms"),
-    ]
-
-
-def _to_group(row: Any, n_keys: int) -> Group:
-    m = row._mapping
+def _to_group(row: Sequence[Any], n_keys: int) -> Group:
+    """Row layout: keys..., provider, model, measures (see ``_MEASURES``)."""
+    m = n_keys + 2
+    # PostgreSQL returns SUM(bigint) as numeric: int() makes both engines alike.
     return Group(
         keys=tuple(row[:n_keys]),
-        provider=m["provider"],
-        model=m["model"],
-        calls=int(m["calls"]),
-        failed_calls=int(m["failed_calls"] or 0),
-        unknown_cost_calls=int(m["unknown_cost_calls"] or 0),
-        cost_nanos=int(m["cost_nanos"] or 0),
-        tokens={c: int(m[c] or 0) for c in TOKEN_COLUMNS},
-        first_ms=int(m["first_ms"]),
-        last_ms=int(m["last_ms"]),
+        provider=row[n_keys],
+        model=row[n_keys + 1],
+        calls=int(row[m]),
+        failed_calls=int(row[m + 1] or 0),
+        unknown_cost_calls=int(row[m + 2] or 0),
+        cost_nanos=int(row[m + 3] or 0),
+        tokens={c: int(row[m + 4 + i] or 0) for i, c in enumerate(TOKEN_COLUMNS)},
+        first_ms=int(row[m + 4 + len(TOKEN_COLUMNS)]),
+        last_ms=int(row[m + 5 + len(TOKEN_COLUMNS)]),
     )
 
 
 def grouped(
-    engine: Engine, filters: Filters, dims: Sequence[str], *, by_bucket: bool = False
+    db: Database, filters: Filters, dims: Sequence[str], *, by_bucket: bool = False
 ) -> list[Group]:
     """Sums per (bucket?, dims..., provider, model). Provider and model are always kept so
     the caller can price cache savings; it folds them away when not wanted."""
-    keys: list[Any] = []
-    if by_bucket:
-        keys.append((calls.c.started_at // BUCKET_MS).label("bucket"))
-    keys.extend(DIMENSIONS[d].label(f"k_{d}") for d in dims)
-    provider = calls.c.provider.label("provider")
-    model = DIMENSIONS["model"].label("model")
-    stmt: Select[Any] = (
-        select(*keys, provider, model, *_measures())
-        .where(and_(True, *filters.clauses()))
-        .group_by(*keys, provider, model)
-    )
-    with engine.connect() as conn:
-        return [_to_group(row, len(keys)) for row in conn.execute(stmt)]
+    keys = [f"c.started_at / {BUCKET_MS}"] if by_bucket else []
+    keys += [DIMENSIONS[d] for d in dims]
+    group = [*keys, "c.provider", MODEL_SQL]
+    where, params = filters.where()
+    sql = f"SELECT {', '.join(group)}, {_MEASURES} FROM calls c{where} GROUP BY {', '.join(group)}"
+    return [_to_group(row, len(keys)) for row in db.query(sql, params)]
 
 
-def grouped_by_tool(engine: Engine, filters: Filters) -> list[Group]:
+def grouped_by_tool(db: Database, filters: Filters) -> list[Group]:
     """Sums over the calls that used each tool; ``extra['uses']`` counts every use."""
-    per_call = (
-        select(
-            call_tools.c.source,
-            call_tools.c.dedupe_key,
-            call_tools.c.name,
-            func.min(call_tools.c.mcp_server).label("mcp_server"),
-            func.count().label("uses"),
-        )
-        .group_by(call_tools.c.source, call_tools.c.dedupe_key, call_tools.c.name)
-        .subquery()
-    )
-    stmt = (
-        select(
-            per_call.c.name,
-            per_call.c.mcp_server,
-            calls.c.provider.label("provider"),
-            DIMENSIONS["model"].label("model"),
-            func.sum(per_call.c.uses).label("uses"),
-            func.count(func.distinct(calls.c.session_id)).label("sessions"),
-            *_measures(),
-        )
-        .select_from(
-            per_call.join(
-                calls,
-                and_(
-                    calls.c.source == per_call.c.source,
-                    calls.c.dedupe_key == per_call.c.dedupe_key,
-                ),
-            )
-        )
-        .where(and_(True, *filters.clauses()))
-        .group_by(per_call.c.name, per_call.c.mcp_server, calls.c.provider, DIMENSIONS["model"])
+    where, params = filters.where()
+    sql = (
+        "SELECT t.name, t.mcp_server, c.provider, " + MODEL_SQL + ", " + _MEASURES + ", "
+        "SUM(t.uses), COUNT(DISTINCT c.session_id) "
+        "FROM (SELECT source, dedupe_key, name, MIN(mcp_server) AS mcp_server, COUNT(*) AS uses "
+        "      FROM call_tools GROUP BY source, dedupe_key, name) t "
+        "JOIN calls c ON c.source = t.source AND c.dedupe_key = t.dedupe_key"
+        f"{where} GROUP BY t.name, t.mcp_server, c.provider, {MODEL_SQL}"
     )
     out = []
-    with engine.connect() as conn:
-        for row in conn.execute(stmt):
-            g = _to_group(row, 2)
-            g.extra = {"uses": int(row._mapping["uses"]), "sessions": int(row._mapping["sessions"])}
-            out.append(g)
+    for row in db.query(sql, params):
+        g = _to_group(row, 2)
+        g.extra = {"uses": int(row[-2]), "sessions": int(row[-1])}
+        out.append(g)
     return out
 
 
-def per_call_groups(engine: Engine, filters: Filters) -> list[Group]:
+def per_call_groups(db: Database, filters: Filters) -> list[Group]:
     """Every call as its own group, oldest first (for 5-hour blocks)."""
-    stmt = (
-        select(
-            calls.c.provider.label("provider"),
-            DIMENSIONS["model"].label("model"),
-            literal(1).label("calls"),
-            case((calls.c.status != "ok", 1), else_=0).label("failed_calls"),
-            case((calls.c.cost_nanos.is_(None), 1), else_=0).label("unknown_cost_calls"),
-            func.coalesce(calls.c.cost_nanos, 0).label("cost_nanos"),
-            *[calls.c[c] for c in TOKEN_COLUMNS],
-            calls.c.started_at.label("first_ms"),
-            calls.c.started_at.label("last_ms"),
-        )
-        .where(and_(True, *filters.clauses()))
-        .order_by(calls.c.started_at)
+    where, params = filters.where()
+    sql = (
+        f"SELECT c.provider, {MODEL_SQL}, 1, "
+        "CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END, "
+        "CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END, COALESCE(c.cost_nanos, 0), "
+        + ", ".join(f"c.{t}" for t in TOKEN_COLUMNS)
+        + f", c.started_at, c.started_at FROM calls c{where} ORDER BY c.started_at"
     )
-    with engine.connect() as conn:
-        return [_to_group(row, 0) for row in conn.execute(stmt)]
+    return [_to_group(row, 0) for row in db.query(sql, params)]

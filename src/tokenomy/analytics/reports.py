@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Engine
-
 from tokenomy.analytics.blocks import block_rows
 from tokenomy.analytics.query import BUCKET_MS, Filters, Group, grouped, grouped_by_tool
 from tokenomy.analytics.rows import Report, Row, merge_into
 from tokenomy.pricing import PriceCatalog
+from tokenomy.store.db import Database
 
 ReportKind = Literal["daily", "weekly", "monthly", "session", "blocks", "project", "model", "tools"]
 REPORT_KINDS: tuple[str, ...] = (
@@ -87,7 +86,7 @@ def _fold(
 
 
 def build_report(
-    engine: Engine,
+    db: Database,
     catalog: PriceCatalog,
     kind: str,
     filters: Filters,
@@ -101,7 +100,7 @@ def build_report(
     savings = SavingsPricer(catalog)
     tz = filters.tz
     if kind in ("daily", "weekly", "monthly"):
-        groups = grouped(engine, filters, [], by_bucket=True)
+        groups = grouped(db, filters, [], by_bucket=True)
 
         def key_of(g: Group) -> str:
             local = datetime.fromtimestamp(int(g.keys[0]) * BUCKET_MS / 1000, tz).date()
@@ -112,7 +111,7 @@ def build_report(
     elif kind in ("session", "project", "model"):
         dim = {"session": "session", "project": "project", "model": "model"}[kind]
         dims = [dim, "project"] if kind == "session" else [dim]
-        groups = grouped(engine, filters, dims)
+        groups = grouped(db, filters, dims)
         rows = _fold(
             groups, lambda g: str(g.keys[0] or "(none)"), savings, breakdown, lambda g: g.last_ms
         )
@@ -124,7 +123,7 @@ def build_report(
         else:
             ordered = sorted(rows.values(), key=lambda r: r.cost_nanos, reverse=True)
     elif kind == "tools":
-        groups = grouped_by_tool(engine, filters)
+        groups = grouped_by_tool(db, filters)
         rows = _fold(groups, lambda g: str(g.keys[0]), savings, breakdown, lambda g: g.last_ms)
         for g in groups:
             row = rows[str(g.keys[0])]
@@ -134,13 +133,13 @@ def build_report(
         ordered = sorted(rows.values(), key=lambda r: r.extra["uses"], reverse=True)
     elif kind == "blocks":
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        ordered = block_rows(engine, filters, savings, now)
+        ordered = block_rows(db, filters, savings, now)
     else:
         raise ValueError(f"unknown report {kind!r}; choose one of {', '.join(REPORT_KINDS)}")
     totals = Row("total")
     if kind == "tools":
         # Tool rows overlap (a call may use several tools): total the calls once instead.
-        for g in grouped(engine, filters, []):
+        for g in grouped(db, filters, []):
             totals.add(g, savings(g, g.last_ms))
     else:
         for row in ordered:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
 
-from tokenomy.store.schema import import_files
+from tokenomy.store.db import Database
+from tokenomy.store.schema import IMPORT_FILES
 
 HEAD_BYTES = 1024
 
@@ -99,44 +99,40 @@ def plan_read(path: Path, source: str, prior: FileState | None) -> ReadPlan | No
     return ReadPlan(key, source, 0, st.st_size, None, st)
 
 
-def load_states(engine: Engine, source: str) -> dict[str, FileState]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(import_files).where(import_files.c.source == source))
-        return {
-            r.path: FileState(
-                r.path,
-                r.source,
-                r.device,
-                r.inode,
-                r.size,
-                r.mtime_ns,
-                r.offset,
-                r.head_hash,
-                orjson.loads(r.state),
-            )
-            for r in rows
-        }
+def load_states(db: Database, source: str) -> dict[str, FileState]:
+    cols = ", ".join(f'"{c}"' for c in IMPORT_FILES.column_names)
+    rows = db.query(f"SELECT {cols} FROM import_files WHERE source = ?", (source,))
+    return {
+        r[0]: FileState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]))
+        for r in rows
+    }
 
 
-def save_states(engine: Engine, states: list[FileState]) -> None:
+def save_states(db: Database, states: list[FileState]) -> None:
     if not states:
         return
     now = int(time.time() * 1000)
     rows = [
-        {
-            "path": s.path,
-            "source": s.source,
-            "device": s.device,
-            "inode": s.inode,
-            "size": s.size,
-            "mtime_ns": s.mtime_ns,
-            "offset": s.offset,
-            "head_hash": s.head_hash,
-            "state": orjson.dumps(s.state).decode(),
-            "updated_at": now,
-        }
+        (
+            s.path,
+            s.source,
+            s.device,
+            s.inode,
+            s.size,
+            s.mtime_ns,
+            s.offset,
+            s.head_hash,
+            orjson.dumps(s.state).decode(),
+            now,
+        )
         for s in states
     ]
-    with engine.begin() as conn:
-        conn.execute(import_files.delete().where(import_files.c.path.in_([s.path for s in states])))
-        conn.execute(import_files.insert(), rows)
+    cols = ", ".join(f'"{c}"' for c in IMPORT_FILES.column_names)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in IMPORT_FILES.column_names[1:])
+    marks = ", ".join("?" * len(IMPORT_FILES.columns))
+    sql = (
+        f"INSERT INTO import_files ({cols}) VALUES ({marks}) "
+        f"ON CONFLICT (path) DO UPDATE SET {updates}"
+    )
+    with db.transaction() as cur:
+        cur.executemany(db.sql(sql), rows)

@@ -14,14 +14,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from tokenomy.capture.base import FileResult, Importer
 from tokenomy.capture.filestate import FileState, ReadPlan, load_states, plan_read, save_states
 from tokenomy.capture.problems import ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource
+from tokenomy.store.db import Database
 from tokenomy.store.writer import write_records
 
 # Below this many bytes to read, starting worker processes costs more than it saves.
@@ -145,7 +144,7 @@ def price_records(records: list[CallRecord], catalog: PriceCatalog) -> set[str]:
 
 
 def import_source(
-    engine: Engine,
+    db: Database,
     importer: Importer,
     roots: list[Path],
     catalog: PriceCatalog,
@@ -155,7 +154,7 @@ def import_source(
     progress: Progress | None = None,
 ) -> None:
     files = importer.discover(roots)
-    states = load_states(engine, importer.source)
+    states = load_states(db, importer.source)
     plans = [p for f in files if (p := plan_read(f, importer.source, states.get(str(f))))]
     stats = summary.sources.setdefault(importer.name, SourceSummary())
     stats.files_seen += len(files)
@@ -167,9 +166,9 @@ def import_source(
     records = merge_results(results)
     summary.unpriced_models |= price_records(records, catalog)
     for start in range(0, len(records), 20_000):
-        write_records(engine, records[start : start + 20_000])
+        write_records(db, records[start : start + 20_000])
     new_states: list[FileState] = [r.state for r in results if r.state is not None]
-    save_states(engine, new_states)
+    save_states(db, new_states)
     for result in results:
         summary.problems.extend(result.problems)
     stats.files_read += len(results)
@@ -182,7 +181,7 @@ def default_workers() -> int:
 
 
 def import_all(
-    engine: Engine,
+    db: Database,
     importers: Sequence[Importer],
     catalog: PriceCatalog,
     *,
@@ -199,7 +198,7 @@ def import_all(
     for importer in importers:
         where = roots if roots is not None else importer.default_roots(env, home)
         import_source(
-            engine,
+            db,
             importer,
             where,
             catalog,

@@ -8,11 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine
-
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceCatalog
-from tokenomy.store import open_engine
+from tokenomy.store import Database, open_database
 
 
 class UsageError(ValueError):
@@ -22,14 +20,14 @@ class UsageError(ValueError):
 @dataclass(slots=True)
 class Context:
     paths: Paths
-    _engine: Engine | None = field(default=None, repr=False)
+    _db: Database | None = field(default=None, repr=False)
     _catalog: PriceCatalog | None = field(default=None, repr=False)
 
     @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = open_engine(self.paths.database_url)
-        return self._engine
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_database(self.paths.database_url)
+        return self._db
 
     @property
     def catalog(self) -> PriceCatalog:
@@ -38,8 +36,8 @@ class Context:
         return self._catalog
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self._db is not None:
+            self._db.close()
 
 
 def local_zone() -> ZoneInfo:

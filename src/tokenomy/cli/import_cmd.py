@@ -70,7 +70,7 @@ def run_import(
 ) -> ImportSummary:
     importers = select_importers(which)
     with progress_bars(console, show_progress) as progress:
-        return import_all(ctx.engine, importers, ctx.catalog, roots=paths, progress=progress)
+        return import_all(ctx.db, importers, ctx.catalog, roots=paths, progress=progress)
 
 
 def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
-from tokenomy.store.database import DatabaseError
+from tokenomy.store.db import DatabaseError
 
 app = typer.Typer(
     name="tokenomy",
@@ -161,7 +161,7 @@ def prices_check(json_out: JsonOpt = False) -> None:
     ctx = _context()
     try:
         ctx.catalog  # noqa: B018 - validates prices.toml before reporting
-        missing = unpriced_models(ctx.engine)
+        missing = unpriced_models(ctx.db)
         if json_out:
             rows = [
                 {"provider": m.provider, "model": m.model, "calls": m.calls, "tokens": m.tokens}
@@ -203,7 +203,7 @@ def reprice_command(
 
     ctx = _context()
     try:
-        result = reprice(ctx.engine, ctx.catalog, include_reported=include_reported)
+        result = reprice(ctx.db, ctx.catalog, include_reported=include_reported)
         out = {
             "examined": result.examined,
             "changed": result.changed,

@@ -58,7 +58,7 @@ def make_report(ctx: Context, opts: ReportOptions) -> Report:
     )
     order: Literal["asc", "desc"] = "desc" if opts.order == "desc" else "asc"
     return build_report(
-        ctx.engine, ctx.catalog, opts.kind, filters, breakdown=opts.breakdown, order=order
+        ctx.db, ctx.catalog, opts.kind, filters, breakdown=opts.breakdown, order=order
     )
 
 

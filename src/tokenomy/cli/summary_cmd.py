@@ -97,24 +97,19 @@ def run_summary(
 
 
 def _has_calls(ctx: Context) -> bool:
-    from sqlalchemy import select
-
-    from tokenomy.store.schema import calls
-
-    with ctx.engine.connect() as conn:
-        return conn.execute(select(calls.c.id).limit(1)).first() is not None
+    return bool(ctx.db.query("SELECT 1 FROM calls LIMIT 1"))
 
 
 def _show(ctx: Context, console: Console, *, as_json: bool, sample: bool, imported: Any) -> int:
     tz = local_zone()
     today = datetime.now(tz).date()
     by_period = [
-        (p, build_report(ctx.engine, ctx.catalog, "daily", Filters(tz=tz, since=p.since)).totals)
+        (p, build_report(ctx.db, ctx.catalog, "daily", Filters(tz=tz, since=p.since)).totals)
         for p in periods(today)
     ]
     month = Filters(tz=tz, since=today.replace(day=1))
-    top_projects = build_report(ctx.engine, ctx.catalog, "project", month)
-    top_models = build_report(ctx.engine, ctx.catalog, "model", month)
+    top_projects = build_report(ctx.db, ctx.catalog, "project", month)
+    top_models = build_report(ctx.db, ctx.catalog, "model", month)
     if as_json:
         out = {
             "sample_data": sample,

@@ -1,6 +1,13 @@
 """The call store: schema, migrations, writing and reading call records."""
 
-from tokenomy.store.database import DatabaseError, open_engine
+from tokenomy.store.db import Database, DatabaseError, open_database
 from tokenomy.store.writer import BatchWriter, WriterStats, write_records
 
-__all__ = ["BatchWriter", "DatabaseError", "WriterStats", "open_engine", "write_records"]
+__all__ = [
+    "BatchWriter",
+    "Database",
+    "DatabaseError",
+    "WriterStats",
+    "open_database",
+    "write_records",
+]

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Update, bindparam, func, select, update
-
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CostSource, TokenUsage
-from tokenomy.store.schema import calls
+from tokenomy.store.db import Database
 
-MODEL = func.coalesce(calls.c.response_model, calls.c.request_model)
+MODEL = "COALESCE(response_model, request_model)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +20,13 @@ class UnpricedModel:
     tokens: int
 
 
-def unpriced_models(engine: Engine) -> list[UnpricedModel]:
+def unpriced_models(db: Database) -> list[UnpricedModel]:
     """Every (provider, model) with calls whose cost is unknown, most tokens first."""
-    stmt = (
-        select(calls.c.provider, MODEL, func.count(), func.sum(calls.c.total_tokens))
-        .where(calls.c.cost_nanos.is_(None))
-        .group_by(calls.c.provider, MODEL)
-        .order_by(func.sum(calls.c.total_tokens).desc())
+    rows = db.query(
+        f"SELECT provider, {MODEL}, COUNT(*), SUM(total_tokens) FROM calls "
+        f"WHERE cost_nanos IS NULL GROUP BY provider, {MODEL} ORDER BY SUM(total_tokens) DESC"
     )
-    with engine.connect() as conn:
-        return [UnpricedModel(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in conn.execute(stmt)]
+    return [UnpricedModel(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
 
 
 @dataclass(slots=True)
@@ -42,7 +37,7 @@ class RepriceResult:
 
 
 def reprice(
-    engine: Engine,
+    db: Database,
     catalog: PriceCatalog,
     *,
     include_reported: bool = False,
@@ -54,31 +49,16 @@ def reprice(
     Costs the source reported itself (e.g. Claude Code's ``costUSD``) are kept unless
     ``include_reported``: they are what was actually billed.
     """
-    cols = (
-        calls.c.id,
-        calls.c.provider,
-        MODEL,
-        calls.c.started_at,
-        calls.c.input_tokens,
-        calls.c.cache_read_tokens,
-        calls.c.cache_write_tokens,
-        calls.c.cache_write_1h_tokens,
-        calls.c.output_tokens,
-        calls.c.cost_nanos,
-        calls.c.status,
+    where = "" if include_reported else "WHERE cost_source <> ?"
+    params = () if include_reported else (CostSource.REPORTED.value,)
+    rows = db.query(
+        "SELECT id, provider, " + MODEL + ", started_at, input_tokens, cache_read_tokens, "
+        "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status "
+        f"FROM calls {where}",
+        params,
     )
-    stmt = select(*cols)
-    if not include_reported:
-        stmt = stmt.where(calls.c.cost_source != CostSource.REPORTED.value)
     result = RepriceResult()
-    updates: list[dict[str, object]] = []
-    upd = (
-        update(calls)
-        .where(calls.c.id == bindparam("row_id"))
-        .values(cost_nanos=bindparam("new_cost"), cost_source=bindparam("new_source"))
-    )
-    with engine.connect() as reader:
-        rows = reader.execute(stmt).all()
+    updates: list[tuple[int | None, str, str]] = []
     for row in rows:
         result.examined += 1
         usage = TokenUsage(row[4], row[5], row[6], row[7], row[8])
@@ -90,20 +70,22 @@ def reprice(
             result.still_unknown += 1
         source = CostSource.UNKNOWN if cost is None else CostSource.COMPUTED
         if cost != row[9] or include_reported:
-            updates.append({"row_id": row[0], "new_cost": cost, "new_source": source.value})
+            updates.append((cost, source.value, row[0]))
         if len(updates) >= batch:
-            result.changed += _apply(engine, upd, updates)
+            result.changed += _apply(db, updates)
             if progress:
                 progress(result.examined)
-    result.changed += _apply(engine, upd, updates)
+    result.changed += _apply(db, updates)
     return result
 
 
-def _apply(engine: Engine, stmt: Update, updates: list[dict[str, object]]) -> int:
+def _apply(db: Database, updates: list[tuple[int | None, str, str]]) -> int:
     if not updates:
         return 0
     n = len(updates)
-    with engine.begin() as conn:
-        conn.execute(stmt, updates)
+    with db.transaction() as cur:
+        cur.executemany(
+            db.sql("UPDATE calls SET cost_nanos = ?, cost_source = ? WHERE id = ?"), updates
+        )
     updates.clear()
     return n

@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, text
+from tokenomy.store.db import Cursor, Database
 
 
-def m001_calls(conn: Connection) -> None:
-    conn.execute(
-        text(
-            """
+def m001_calls(cur: Cursor, dialect: str) -> None:
+    cur.execute(
+        """
             CREATE TABLE calls (
                 id TEXT NOT NULL PRIMARY KEY,
                 source TEXT NOT NULL,
@@ -58,16 +57,14 @@ def m001_calls(conn: Connection) -> None:
                 ingested_at BIGINT NOT NULL,
                 CONSTRAINT uq_calls_source_dedupe UNIQUE (source, dedupe_key)
             )
-            """
-        )
+        """
     )
-    conn.execute(text("CREATE INDEX ix_calls_started_at ON calls (started_at)"))
-    conn.execute(text("CREATE INDEX ix_calls_session ON calls (session_id, started_at)"))
+    cur.execute("CREATE INDEX ix_calls_started_at ON calls (started_at)")
+    cur.execute("CREATE INDEX ix_calls_session ON calls (session_id, started_at)")
     # One row per tool use, keyed by the provider's tool-use id: a response whose content
     # blocks arrive across two incremental reads still gets every tool exactly once.
-    conn.execute(
-        text(
-            """
+    cur.execute(
+        """
             CREATE TABLE call_tools (
                 source TEXT NOT NULL,
                 dedupe_key TEXT NOT NULL,
@@ -76,12 +73,12 @@ def m001_calls(conn: Connection) -> None:
                 mcp_server TEXT,
                 CONSTRAINT pk_call_tools PRIMARY KEY (source, dedupe_key, use_id)
             )
-            """
-        )
+        """
+        # SQLite: the key is the only way in, so keep the rows in the key's B-tree itself.
+        + (" WITHOUT ROWID" if dialect == "sqlite" else "")
     )
-    conn.execute(
-        text(
-            """
+    cur.execute(
+        """
             CREATE TABLE import_files (
                 path TEXT NOT NULL PRIMARY KEY,
                 source TEXT NOT NULL,
@@ -94,34 +91,38 @@ def m001_calls(conn: Connection) -> None:
                 state TEXT NOT NULL DEFAULT '{}',
                 updated_at BIGINT NOT NULL
             )
-            """
-        )
+        """
     )
 
 
-Migration = Callable[[Connection], None]
+Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
 MIGRATIONS: tuple[Migration, ...] = (m001_calls,)
 
 
-def migrate(conn: Connection) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied."""
-    conn.execute(
-        text(
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction; return the names."""
+    with db.transaction() as cur:
+        cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
         )
-    )
-    done = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+        cur.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in cur.fetchall()}
     applied = []
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version in done:
             continue
-        migration(conn)
-        conn.execute(
-            text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
-            {"v": version, "n": migration.__name__, "t": int(time.time() * 1000)},
-        )
+        with db.transaction() as cur:
+            if db.dialect == "sqlite":
+                cur.execute("BEGIN")  # sqlite3 would otherwise run DDL outside a transaction
+            migration(cur, db.dialect)
+            cur.execute(
+                db.sql(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                ),
+                (version, migration.__name__, int(time.time() * 1000)),
+            )
         applied.append(migration.__name__)
     return applied

@@ -1,93 +1,122 @@
-"""The current schema as SQLAlchemy tables, for queries. Migrations create it; a test checks
-that the migrated database matches these definitions exactly, on SQLite and PostgreSQL."""
+"""The current schema, declared as data. Migrations create it; a test checks that the
+migrated database matches these declarations exactly, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text
-
-metadata = MetaData()
+from dataclasses import dataclass
 
 
-def _tokens(name: str) -> Column[int]:
-    return Column(name, BigInteger, nullable=False, server_default="0")
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # TEXT, BIGINT or INTEGER
+    nullable: bool = True
 
 
-calls = Table(
+@dataclass(frozen=True, slots=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def _req(name: str, type_: str) -> Column:
+    return Column(name, type_, nullable=False)
+
+
+_TOKENS = tuple(
+    _req(n, "BIGINT")
+    for n in (
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+    )
+)
+
+CALLS = Table(
     "calls",
-    metadata,
-    Column("id", Text, primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("dedupe_key", Text, nullable=False),
-    Column("dedupe_rank", Integer, nullable=False, server_default="0"),
-    Column("started_at", BigInteger, nullable=False),
-    Column("duration_ms", BigInteger),
-    Column("ttft_ms", BigInteger),
-    Column("operation", Text, nullable=False),
-    Column("provider", Text),
-    Column("request_model", Text),
-    Column("response_model", Text),
-    Column("project", Text),
-    Column("user", Text),
-    Column("api_key_id", Text),
-    Column("org", Text),
-    Column("session_id", Text),
-    Column("trace_id", Text),
-    Column("parent_id", Text),
-    _tokens("input_tokens"),
-    _tokens("cache_read_tokens"),
-    _tokens("cache_write_tokens"),
-    _tokens("cache_write_1h_tokens"),
-    _tokens("output_tokens"),
-    _tokens("reasoning_tokens"),
-    _tokens("total_tokens"),
-    Column("cost_nanos", BigInteger),
-    Column("cost_source", Text, nullable=False),
-    Column("status", Text, nullable=False),
-    Column("error_type", Text),
-    Column("http_status", Integer),
-    Column("finish_reason", Text),
-    Column("cache_hit", Text, nullable=False, server_default="none"),
-    Column("routed_from", Text),
-    Column("route_policy", Text),
-    Column("variant", Text),
-    Column("prompt_hash", Text),
-    Column("prefix_hash", Text),
-    Column("attributes", Text, nullable=False, server_default="{}"),
-    Column("ingested_at", BigInteger, nullable=False),
+    (
+        _req("id", "TEXT"),
+        _req("source", "TEXT"),
+        _req("dedupe_key", "TEXT"),
+        _req("dedupe_rank", "INTEGER"),
+        _req("started_at", "BIGINT"),
+        Column("duration_ms", "BIGINT"),
+        Column("ttft_ms", "BIGINT"),
+        _req("operation", "TEXT"),
+        Column("provider", "TEXT"),
+        Column("request_model", "TEXT"),
+        Column("response_model", "TEXT"),
+        Column("project", "TEXT"),
+        Column("user", "TEXT"),
+        Column("api_key_id", "TEXT"),
+        Column("org", "TEXT"),
+        Column("session_id", "TEXT"),
+        Column("trace_id", "TEXT"),
+        Column("parent_id", "TEXT"),
+        *_TOKENS,
+        Column("cost_nanos", "BIGINT"),
+        _req("cost_source", "TEXT"),
+        _req("status", "TEXT"),
+        Column("error_type", "TEXT"),
+        Column("http_status", "INTEGER"),
+        Column("finish_reason", "TEXT"),
+        _req("cache_hit", "TEXT"),
+        Column("routed_from", "TEXT"),
+        Column("route_policy", "TEXT"),
+        Column("variant", "TEXT"),
+        Column("prompt_hash", "TEXT"),
+        Column("prefix_hash", "TEXT"),
+        _req("attributes", "TEXT"),
+        _req("ingested_at", "BIGINT"),
+    ),
+    ("id",),
 )
 
-call_tools = Table(
+CALL_TOOLS = Table(
     "call_tools",
-    metadata,
-    Column("source", Text, primary_key=True),
-    Column("dedupe_key", Text, primary_key=True),
-    Column("use_id", Text, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("mcp_server", Text),
+    (
+        _req("source", "TEXT"),
+        _req("dedupe_key", "TEXT"),
+        _req("use_id", "TEXT"),
+        _req("name", "TEXT"),
+        Column("mcp_server", "TEXT"),
+    ),
+    ("source", "dedupe_key", "use_id"),
 )
 
-import_files = Table(
+IMPORT_FILES = Table(
     "import_files",
-    metadata,
-    Column("path", Text, primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("device", BigInteger, nullable=False),
-    Column("inode", BigInteger, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("mtime_ns", BigInteger, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("head_hash", Text, nullable=False),
-    Column("state", Text, nullable=False, server_default="{}"),
-    Column("updated_at", BigInteger, nullable=False),
+    (
+        _req("path", "TEXT"),
+        _req("source", "TEXT"),
+        _req("device", "BIGINT"),
+        _req("inode", "BIGINT"),
+        _req("size", "BIGINT"),
+        _req("mtime_ns", "BIGINT"),
+        _req("offset", "BIGINT"),
+        _req("head_hash", "TEXT"),
+        _req("state", "TEXT"),
+        _req("updated_at", "BIGINT"),
+    ),
+    ("path",),
 )
 
-schema_migrations = Table(
+SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
-    metadata,
-    Column("version", Integer, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("applied_at", BigInteger, nullable=False),
+    (_req("version", "INTEGER"), _req("name", "TEXT"), _req("applied_at", "BIGINT")),
+    ("version",),
 )
+
+TABLES: tuple[Table, ...] = (CALLS, CALL_TOOLS, IMPORT_FILES, SCHEMA_MIGRATIONS)
 
 # Columns of ``calls`` in insert order; the writer builds its SQL from this.
-CALL_COLUMNS: tuple[str, ...] = tuple(c.name for c in calls.columns)
+CALL_COLUMNS: tuple[str, ...] = CALLS.column_names

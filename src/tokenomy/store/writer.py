@@ -12,12 +12,13 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine
 
-from tokenomy.record import CallRecord, split_mcp_tool
+from tokenomy.record import CallRecord, new_ulid, split_mcp_tool
+from tokenomy.store.db import Connection, Cursor, Database
 from tokenomy.store.schema import CALL_COLUMNS
 
 _UPDATED = [c for c in CALL_COLUMNS if c not in ("id", "source", "dedupe_key", "ingested_at")]
@@ -27,6 +28,7 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
+@cache
 def _upsert_sql(placeholder: str) -> str:
     cols = ", ".join(_quote(c) for c in CALL_COLUMNS)
     values = ", ".join([placeholder] * len(CALL_COLUMNS))
@@ -40,6 +42,7 @@ def _upsert_sql(placeholder: str) -> str:
     )
 
 
+@cache
 def _tools_sql(placeholder: str) -> str:
     values = ", ".join([placeholder] * 5)
     return (
@@ -52,7 +55,7 @@ def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
     """The record as a row in ``CALL_COLUMNS`` order."""
     u = rec.usage
     return (
-        rec.id,
+        rec.id or new_ulid(rec.started_at_ms),
         rec.source,
         rec.dedupe_key,
         rec.dedupe_rank,
@@ -94,35 +97,38 @@ def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
     )
 
 
-def _placeholder(engine: Engine) -> str:
-    return "?" if engine.dialect.name == "sqlite" else "%s"
-
-
-def write_records(engine: Engine, records: Sequence[CallRecord]) -> int:
-    """Upsert ``records`` in one transaction; return how many were given."""
-    if not records:
-        return 0
-    ph = _placeholder(engine)
-    now = int(time.time() * 1000)
-    rows = [record_row(r, now) for r in records]
-    tool_rows = [
+def tool_rows(records: Sequence[CallRecord]) -> list[tuple[str, str, str, str, str | None]]:
+    return [
         (r.source, r.dedupe_key, t.use_id, t.name, split_mcp_tool(t.name)[0])
         for r in records
         for t in r.tools
     ]
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.executemany(_upsert_sql(ph), rows)
-        if tool_rows:
-            cur.executemany(_tools_sql(ph), tool_rows)
-        cur.close()
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+
+
+def write_rows(
+    db: Database,
+    cur: Cursor,
+    rows: Sequence[tuple[Any, ...]],
+    tools: Sequence[tuple[str, str, str, str, str | None]],
+) -> None:
+    """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor."""
+    if rows:
+        cur.executemany(db.sql(_upsert_sql("?")), rows)
+    if tools:
+        cur.executemany(db.sql(_tools_sql("?")), tools)
+
+
+def write_records(db: Database, records: Sequence[CallRecord], cur: Cursor | None = None) -> int:
+    """Upsert ``records`` in one transaction (or on ``cur``); return how many were given."""
+    if not records:
+        return 0
+    now = int(time.time() * 1000)
+    rows = [record_row(r, now) for r in records]
+    if cur is not None:
+        write_rows(db, cur, rows, tool_rows(records))
+    else:
+        with db.transaction() as own:
+            write_rows(db, own, rows, tool_rows(records))
     return len(rows)
 
 
@@ -148,14 +154,16 @@ class BatchWriter:
 
     def __init__(
         self,
-        engine: Engine,
+        db: Database,
         *,
         batch_size: int = 5000,
         flush_interval: float = 0.5,
         max_queue: int = 200_000,
         put_timeout: float = 5.0,
     ) -> None:
-        self._engine = engine
+        self._db = db
+        # The writer thread has a connection of its own; it is opened by the thread.
+        self._conn: Connection | None = None
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_queue = max_queue
@@ -223,11 +231,23 @@ class BatchWriter:
                 self._flush(batch)
                 self._drained.set()
             if closing:
+                if self._conn is not None:
+                    self._conn.close()
                 return
 
     def _flush(self, batch: list[CallRecord]) -> None:
         try:
-            write_records(self._engine, batch)
+            if self._conn is None:
+                self._conn = self._db.connect()
+            cur = self._conn.cursor()
+            try:
+                write_records(self._db, batch, cur)
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+            finally:
+                cur.close()
             self.stats.written += len(batch)
             self.stats.batches += 1
         except Exception as exc:  # keep serving; the error is counted and reported
