@@ -19,6 +19,10 @@ class Paths:
         return self.home / "prices.toml"
 
     @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
     def sample_home(self) -> Path:
         # Sample data lives apart from the user's own so the two are never mixed.
         return self.home / "sample"

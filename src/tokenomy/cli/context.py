@@ -32,10 +32,14 @@ class Context:
     @property
     def catalog(self) -> PriceCatalog:
         if self._catalog is None:
-            self._catalog = PriceCatalog.load(self.paths.prices_file)
+            self._catalog = PriceCatalog.load(
+                self.paths.prices_file, cache_dir=self.paths.cache_dir
+            )
         return self._catalog
 
     def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.save()
         if self._db is not None:
             self._db.close()
 

@@ -3,27 +3,24 @@
 Sources, weakest first: genai-prices' bundled data, our ``data/models.yaml`` for models it
 lacks, the user's override file. A user entry applies from its ``starts_at`` on and beats
 the packaged price while in force. A model no source knows has no cost (None), never 0.
+
+Resolution is memoised, and with a ``cache_dir`` the memo persists between runs (see
+``_memo_file``), so the sources are loaded only for a model not seen before.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tokenomy.pricing._entries import PriceEntry
-from tokenomy.pricing._genai import GenaiPrices
-from tokenomy.pricing._names import Naming
-from tokenomy.pricing._overrides import EntryIndex, read_overrides
-from tokenomy.pricing._packaged import PackagedData, read_packaged
-from tokenomy.pricing._price import (
-    DEFAULT_CACHE_RULES,
-    CacheRules,
-    ModelPrice,
-    nanos_from_pico,
-    usd_from_pico,
-)
-from tokenomy.pricing._schedule import Period, Schedule
+from tokenomy.pricing import _memo_file
+from tokenomy.pricing._price import ModelPrice, nanos_from_pico, usd_from_pico
+from tokenomy.pricing._schedule import Schedule
 from tokenomy.record import TokenUsage
+
+if TYPE_CHECKING:
+    from tokenomy.pricing._resolver import Resolver
 
 _MISS = object()
 # Callers pass model names from logs and requests; bound the memo so a stream of junk
@@ -36,28 +33,48 @@ DEFAULT_OVERRIDES_PATH = Path("~/.tokenomy/prices.toml")
 class PriceCatalog:
     """Prices for every known model at every instant. Build with :meth:`load`."""
 
-    def __init__(self, packaged: PackagedData, overrides: Path | None = None) -> None:
-        self._packaged = packaged
-        self._genai = GenaiPrices(packaged.long_context, self._rules_for)
-        self._naming = Naming(packaged.inference, self._genai.providers)
-        self._gaps = EntryIndex(packaged.parse_models(self._naming.provider_id, self._rules_for))
-        entries = (
-            []
-            if overrides is None
-            else read_overrides(overrides, self._naming.provider_id, self._rules_for)
-        )
-        self._overrides = EntryIndex(entries)
-        self._memo: dict[tuple[str | None, str], ModelPrice | Schedule | None] = {}
+    def __init__(
+        self,
+        overrides: Path | None = None,
+        *,
+        resolver: Resolver | None = None,
+        memo: dict[tuple[str | None, str], _memo_file.Entry] | None = None,
+        cache_file: Path | None = None,
+    ) -> None:
+        self._overrides_path = overrides
+        self._resolver = resolver
+        self._memo: dict[tuple[str | None, str], _memo_file.Entry] = dict(memo or {})
+        self._cache_file = cache_file
+        self._dirty = False
 
     @classmethod
-    def load(cls, overrides: Path | None = None) -> PriceCatalog:
+    def load(cls, overrides: Path | None = None, *, cache_dir: Path | None = None) -> PriceCatalog:
         """Packaged prices plus the override file at ``overrides``, if given and present.
 
         None means no user overrides: the caller decides whether to read the default
         ``~/.tokenomy/prices.toml`` (``DEFAULT_OVERRIDES_PATH.expanduser()``). Raises
         :class:`PriceConfigError` naming the file, entry and key when the file is malformed.
+        With ``cache_dir``, resolved prices are kept there between runs.
         """
-        return cls(read_packaged(), overrides)
+        if cache_dir is not None:
+            cache_file = cache_dir / f"prices-{_memo_file.fingerprint(overrides)}.json"
+            memo = _memo_file.read(cache_file)
+            if memo is not None:
+                # Same sources as when the cache was written: they were valid then.
+                return cls(overrides, memo=memo, cache_file=cache_file)
+            return cls(overrides, resolver=cls._resolve_sources(overrides), cache_file=cache_file)
+        return cls(overrides, resolver=cls._resolve_sources(overrides))
+
+    @staticmethod
+    def _resolve_sources(overrides: Path | None) -> Resolver:
+        from tokenomy.pricing._resolver import Resolver
+
+        return Resolver(overrides)
+
+    def _sources(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = self._resolve_sources(self._overrides_path)
+        return self._resolver
 
     def resolve(self, provider: str | None, model: str, at_ms: int) -> ModelPrice | None:
         """The prices in force for ``model`` at ``at_ms`` (UTC epoch ms), or None if unknown."""
@@ -93,64 +110,21 @@ class PriceCatalog:
 
     def known_models(self) -> list[tuple[str, str]]:
         """Canonical (provider, model) ids with token prices; globs are not listed."""
-        known = set(self._genai.known())
-        for index in (self._gaps, self._overrides):
-            known.update((e.provider, e.pattern) for e in index.entries if not e.is_glob)
-        return sorted(known)
+        return self._sources().known_models()
 
-    def _remember(self, provider: str | None, model: str) -> ModelPrice | Schedule | None:
+    def save(self) -> None:
+        """Write newly resolved prices to the cache file, if there is one."""
+        if self._dirty and self._cache_file is not None:
+            try:
+                _memo_file.write(self._cache_file, self._memo)
+            except OSError:
+                pass  # a cache that cannot be written only costs speed next time
+            self._dirty = False
+
+    def _remember(self, provider: str | None, model: str) -> _memo_file.Entry:
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
-        entry = self._build(provider, model)
+        entry = self._sources().build(provider, model)
         self._memo[(provider, model)] = entry
+        self._dirty = True
         return entry
-
-    def _build(self, provider: str | None, model: str) -> ModelPrice | Schedule | None:
-        for pid, ref in self._naming.attempts(provider, model):
-            built = self._build_one(pid, ref)
-            if built is not None:
-                return built
-        return None
-
-    def _build_one(self, pid: str | None, ref: str) -> ModelPrice | Schedule | None:
-        owner, canonical, packaged = pid, ref, None
-        if pid is not None:
-            found = self._genai.find(pid, ref)
-            if found is None:
-                gaps = self._gaps.matching({pid}, [ref])
-                if gaps:
-                    owner, canonical = gaps[-1].provider, _name_of(gaps[-1].pattern, ref)
-                    packaged = Schedule(_periods(gaps, owner, canonical), None)
-            else:
-                owner, canonical, packaged = found
-        users = self._overrides.matching({pid, owner}, [ref, canonical]) if self._overrides else []
-        if packaged is None and not users:
-            return None
-        if packaged is None:
-            owner, canonical = users[-1].provider, _name_of(users[-1].pattern, ref)
-        assert owner is not None
-        periods = packaged.periods if packaged is not None else ()
-        schedule = Schedule(
-            periods + _periods(users, owner, canonical),
-            packaged.default if packaged is not None else None,
-        )
-        return schedule.simplified()
-
-    def _rules_for(self, provider: str, model: str) -> CacheRules:
-        family = self._naming.family(provider, model)
-        rules = self._packaged.cache_rules
-        return rules.get(family) or rules.get(provider) or DEFAULT_CACHE_RULES
-
-
-def _periods(entries: list[PriceEntry], provider: str, model: str) -> tuple[Period, ...]:
-    return tuple(
-        Period(e.price.renamed(provider, model), start_ms=e.starts_at_ms)
-        if e.starts_at_ms is not None
-        else Period(e.price.renamed(provider, model))
-        for e in entries
-    )
-
-
-def _name_of(pattern: str, ref: str) -> str:
-    """A glob names the model by the id asked for; an exact entry by its own id."""
-    return ref if any(char in "*?[" for char in pattern) else pattern
