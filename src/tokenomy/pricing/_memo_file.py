@@ -81,7 +81,7 @@ def entry_in(d: dict[str, Any] | None) -> Entry:
         Period(
             _price_in(p["price"]),
             p["start_ms"],
-            tuple(p["daily"]) if p["daily"] is not None else None,  # type: ignore[arg-type]
+            (p["daily"][0], p["daily"][1]) if p["daily"] is not None else None,
         )
         for p in d["periods"]
     )

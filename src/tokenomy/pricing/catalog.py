@@ -10,6 +10,7 @@ Resolution is memoised, and with a ``cache_dir`` the memo persists between runs 
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,10 +116,9 @@ class PriceCatalog:
     def save(self) -> None:
         """Write newly resolved prices to the cache file, if there is one."""
         if self._dirty and self._cache_file is not None:
-            try:
+            # A cache that cannot be written only costs speed next time.
+            with contextlib.suppress(OSError):
                 _memo_file.write(self._cache_file, self._memo)
-            except OSError:
-                pass  # a cache that cannot be written only costs speed next time
             self._dirty = False
 
     def _remember(self, provider: str | None, model: str) -> _memo_file.Entry:
