@@ -146,8 +146,11 @@ class CallRecord:
     tools: list[ToolUse] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
     # Source-defined preference among versions of the same (source, dedupe_key): a higher
-    # rank wins, then the larger token total (streaming partials grow), else the first kept.
+    # rank wins, then the larger token total (streaming partials grow), then the lower
+    # order (Claude Code: the session file that ended first, i.e. the original rather than
+    # a resumed copy); on a full tie the stored version stays.
     dedupe_rank: int = 0
+    dedupe_order: int = 0
 
     @property
     def cost_usd(self) -> Decimal | None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.capture.stored import merge_via_store
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.codex import DEFAULT_MODEL, CodexImporter
 from tokenomy.capture.filestate import plan_read
-from tokenomy.capture.run_import import merge_results
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "codex"
@@ -151,7 +151,7 @@ def test_reemitted_totals_count_once_also_across_reimports(tmp_path: Path) -> No
     copy = tmp_path / "archived" / path.name
     copy.parent.mkdir()
     shutil.copy(path, copy)
-    merged = merge_results([first, parse(copy), parse(path)])
+    merged = merge_via_store(tmp_path, [first, parse(copy), parse(path)])
     assert len(merged) == 1
     assert total(merged).total == 1050
 

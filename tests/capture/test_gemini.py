@@ -7,10 +7,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.capture.stored import merge_via_store
+
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.filestate import plan_read
 from tokenomy.capture.gemini import GeminiImporter, gemini_usage
-from tokenomy.capture.run_import import merge_results
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "gemini"
@@ -136,7 +137,7 @@ def test_jsonl_read_in_two_halves_equals_one_read(tmp_path: Path) -> None:
         f.write(data[cut + 20 :])
     part2 = parse(path, part1)
     assert part1.records and part2.records
-    merged = merge_results([part1, part2])
+    merged = merge_via_store(tmp_path, [part1, part2])
     assert sorted((r.dedupe_key, r.usage, tuple(r.tools)) for r in merged) == sorted(
         (r.dedupe_key, r.usage, tuple(r.tools)) for r in whole.records
     )
@@ -158,7 +159,7 @@ def test_rewritten_json_file_is_reread_and_dedupes(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     second = parse(path, first)
     assert len(second.records) == 2  # read whole again
-    merged = merge_results([first, second])
+    merged = merge_via_store(tmp_path, [first, second])
     assert len(merged) == 2
     assert total(merged).total == 8662 + 10286
 

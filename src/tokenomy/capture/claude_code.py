@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,66 +86,88 @@ def _error_text(message: Mapping[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def record_from_entry(
-    entry: Mapping[str, Any], *, rank: int, folder: str, file_session: str
-) -> CallRecord | None:
-    """The call record for one assistant entry, or None if the entry carries no call."""
+@dataclass(slots=True)
+class Candidate:
+    """One version of a response, as cheap as possible: most lines are duplicates (one per
+    content block, streaming partials, copies), and only the best version becomes a record."""
+
+    key: str
+    rank: int
+    usage: TokenUsage
+    entry: Mapping[str, Any]
+    message: Mapping[str, Any]
+    lineno: int
+
+
+def candidate(entry: Mapping[str, Any], rank: int, lineno: int) -> Candidate | None:
+    """The response an assistant entry belongs to, with its usage; None if it is no call."""
     message = entry.get("message")
     if not isinstance(message, Mapping):
         return None
     usage_raw = message.get("usage")
-    is_error = entry.get("isApiErrorMessage") is True
     if not isinstance(usage_raw, Mapping):
         if usage_raw is not None:
             raise BadLineError(f"message.usage is {type(usage_raw).__name__}, expected an object")
-        if not is_error:
+        if entry.get("isApiErrorMessage") is not True:
             return None
         usage_raw = {}
-    usage = anthropic_usage(usage_raw)
-    started = parse_timestamp_ms(entry.get("timestamp"))
     msg_id = message.get("id")
     request_id = entry.get("requestId")
     if isinstance(msg_id, str) and isinstance(request_id, str):
         key = f"{msg_id}:{request_id}"
     elif isinstance(msg_id, str):
-        key = msg_id
+        key = msg_id  # API error lines carry no requestId
     elif isinstance(entry.get("uuid"), str):
         key = f"uuid:{entry['uuid']}"
     else:
         return None
-    model = message.get("model")
-    model = model if isinstance(model, str) else None
-    is_error = is_error or model == SYNTHETIC_MODEL
-    tools = [
-        ToolUse(str(b["name"]), str(b.get("id") or f"{key}#{i}"))
-        for i, b in enumerate(message.get("content") or ())
+    return Candidate(key, rank, anthropic_usage(usage_raw), entry, message, lineno)
+
+
+def tool_uses(message: Mapping[str, Any], key: str) -> list[ToolUse]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [
+        ToolUse(b["name"], str(b.get("id") or f"{key}#{i}"))
+        for i, b in enumerate(content)
         if isinstance(b, Mapping) and b.get("type") == "tool_use" and isinstance(b.get("name"), str)
     ]
-    session = entry.get("sessionId")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def build_record(c: Candidate, project: str, file_session: str, tools: list[ToolUse]) -> CallRecord:
+    """The call record for the best version of a response."""
+    entry, message = c.entry, c.message
+    model = _text(message.get("model"))
+    is_error = entry.get("isApiErrorMessage") is True or model == SYNTHETIC_MODEL
+    if is_error:
+        model = None
     attributes: dict[str, Any] = {}
     for src, dst in (("cwd", "cwd"), ("gitBranch", "git_branch"), ("agentId", "agent_id")):
-        value = entry.get(src)
-        if isinstance(value, str) and value:
+        value = _text(entry.get(src))
+        if value:
             attributes[dst] = value
     if entry.get("isSidechain") is True:
         attributes["sidechain"] = True
     record = CallRecord(
         source=Source.CLAUDE_CODE,
-        dedupe_key=key,
-        started_at_ms=started,
-        usage=usage,
+        dedupe_key=c.key,
+        started_at_ms=parse_timestamp_ms(entry.get("timestamp")),
+        usage=c.usage,
         operation="chat",
         provider="anthropic",
-        request_model=None if model == SYNTHETIC_MODEL else model,
-        response_model=None if model == SYNTHETIC_MODEL else model,
-        project=project_name(entry.get("cwd"), folder),
-        session_id=session if isinstance(session, str) and session else file_session,
-        finish_reason=message.get("stop_reason")
-        if isinstance(message.get("stop_reason"), str)
-        else None,
+        request_model=model,
+        response_model=model,
+        project=project,
+        session_id=_text(entry.get("sessionId")) or file_session,
+        finish_reason=_text(message.get("stop_reason")),
         tools=tools,
         attributes=attributes,
-        dedupe_rank=rank,
+        dedupe_rank=c.rank,
     )
     if is_error:
         text = _error_text(message)
@@ -158,8 +181,9 @@ def record_from_entry(
         record.cost_source = CostSource.COMPUTED
         if text:
             attributes["error"] = text[:300]
+        return record
     cost = entry.get("costUSD")
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 and not is_error:
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
         record.cost_nanos = round(cost * 1_000_000_000)
         record.cost_source = CostSource.REPORTED
     return record
@@ -168,6 +192,10 @@ def record_from_entry(
 class ClaudeCodeImporter:
     name = "claude-code"
     source: str = Source.CLAUDE_CODE
+
+    def __init__(self) -> None:
+        # Project names by (cwd, folder): thousands of lines share a handful of them.
+        self._projects: dict[tuple[str, str], str] = {}
 
     def default_roots(self, env: Mapping[str, str], home: Path) -> list[Path]:
         configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
@@ -205,20 +233,38 @@ class ClaudeCodeImporter:
             result.problems.append(Problem(plan.path, None, "not a Claude Code log, skipped"))
             return result
         folder = _project_folder(path, None)
-        file_session = path.stem
-        last_ts = 0
-        for lineno, line in scan_lines(chunk, plan.path, b'"usage"', result.problems):
+        best: dict[str, Candidate] = {}
+        tools: dict[str, dict[str, ToolUse]] = {}
+        for lineno, line in scan_lines(chunk, plan.path, (b'"usage"',), result.problems):
             entry, problem = parse_object(plan.path, lineno, line)
             if problem is not None:
                 result.problems.append(problem)
                 continue
             assert entry is not None
             try:
-                for rec in self._records(entry, folder, file_session):
-                    result.records.append(rec)
-                    last_ts = max(last_ts, rec.started_at_ms)
+                for c in self._candidates(entry, lineno):
+                    kept = best.get(c.key)
+                    if kept is None or (c.rank, c.usage.total) > (kept.rank, kept.usage.total):
+                        best[c.key] = c
+                    uses = tools.setdefault(c.key, {})
+                    for t in tool_uses(c.message, c.key):
+                        uses.setdefault(t.use_id, t)
             except BadLineError as exc:
                 result.problems.append(Problem(plan.path, lineno, str(exc)))
+        last_ts = 0
+        for c in best.values():
+            try:
+                project = self._project(c.entry.get("cwd"), folder)
+                rec = build_record(c, project, path.stem, list(tools[c.key].values()))
+            except BadLineError as exc:
+                result.problems.append(Problem(plan.path, c.lineno, str(exc)))
+                continue
+            result.records.append(rec)
+            last_ts = max(last_ts, rec.started_at_ms)
+        # Copies of a response in two files tie on rank and tokens: the file that ended
+        # first (the original session, not a resumed copy) wins, in this run and later ones.
+        for rec in result.records:
+            rec.dedupe_order = last_ts
         if chunk.incomplete_tail:
             result.problems.append(
                 Problem(
@@ -228,21 +274,24 @@ class ClaudeCodeImporter:
         result.order_key = last_ts
         return result
 
-    def _records(self, entry: Mapping[str, Any], folder: str, session: str) -> list[CallRecord]:
+    def _project(self, cwd: object, folder: str) -> str:
+        key = (cwd if isinstance(cwd, str) else "", folder)
+        name = self._projects.get(key)
+        if name is None:
+            name = self._projects[key] = project_name(cwd, folder)
+        return name
+
+    def _candidates(self, entry: Mapping[str, Any], lineno: int) -> list[Candidate]:
         kind = entry.get("type")
         if kind == "assistant" or entry.get("isApiErrorMessage") is True:
             rank = RANK_SIDECHAIN if entry.get("isSidechain") is True else RANK_MAIN
-            rec = record_from_entry(entry, rank=rank, folder=folder, file_session=session)
-            return [rec] if rec else []
+            c = candidate(entry, rank, lineno)
+            return [c] if c else []
         if kind == "progress":
             return [
-                rec
+                c
                 for inner in _embedded_entries(entry)
-                if (
-                    rec := record_from_entry(
-                        inner, rank=RANK_PROGRESS_COPY, folder=folder, file_session=session
-                    )
-                )
+                if (c := candidate(inner, RANK_PROGRESS_COPY, lineno))
             ]
         return []
 

@@ -211,9 +211,7 @@ class CodexImporter:
             return result
         fallback_session = _session_from_name(path)
         last_ts = 0
-        for lineno, line in scan_lines(chunk, plan.path, b"", result.problems):
-            if not any(n in line for n in _NEEDLES):
-                continue
+        for lineno, line in scan_lines(chunk, plan.path, _NEEDLES, result.problems):
             entry, problem = parse_object(plan.path, lineno, line)
             if problem is not None:
                 result.problems.append(problem)

@@ -264,9 +264,7 @@ class GeminiImporter:
                 if isinstance(plan.prior.state.get(key), str):
                     meta[key] = plan.prior.state[key]
         collector = _Collector(plan.path, result.problems)
-        for lineno, line in scan_lines(chunk, plan.path, b"", result.problems):
-            if not any(n in line for n in _NEEDLES):
-                continue
+        for lineno, line in scan_lines(chunk, plan.path, _NEEDLES, result.problems):
             entry, problem = parse_object(plan.path, lineno, line)
             if problem is not None:
                 result.problems.append(problem)

@@ -47,27 +47,63 @@ def read_new(path: Path, start: int, first_line: int) -> Chunk:
 
 
 def scan_lines(
-    chunk: Chunk, path: str, must_contain: bytes, problems: list[Problem]
+    chunk: Chunk, path: str, needles: tuple[bytes, ...], problems: list[Problem]
 ) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) for every line that contains ``must_contain``.
+    """(line number, line) for every JSON-object line that contains one of ``needles``,
+    in file order.
 
     Lines that cannot carry what the caller wants are skipped before any parsing: that is
-    most of a log's bytes (tool results, user text), and the reason imports are fast. A
-    line that does not even start like a JSON object is reported as it goes by.
+    most of a log's bytes (tool results, user text), and the reason imports are fast. With
+    one needle the search jumps from one occurrence to the next and counts line numbers
+    only between hits. Lines that do not start like a JSON object are reported.
     """
+    _report_non_object_lines(chunk, path, problems)
+    if len(needles) == 1 and needles[0]:
+        yield from _jump_to(chunk, needles[0])
+        return
     lineno = chunk.first_line - 1
     for line in chunk.data.split(b"\n"):
         lineno += 1
-        if not line or line[0] == 123 or not line.strip():  # 123 is "{"
-            if must_contain in line:
-                yield lineno, line
-        else:
-            line = line.strip()
-            if line.startswith(b"{"):
-                if must_contain in line:
-                    yield lineno, line
-            elif line:
-                problems.append(Problem(path, lineno, "not a JSON object line, skipped"))
+        if line.startswith(b"{") and any(n in line for n in needles):
+            yield lineno, line
+
+
+def _jump_to(chunk: Chunk, must_contain: bytes) -> Iterator[tuple[int, bytes]]:
+    data = chunk.data
+    lineno = chunk.first_line
+    counted_to = 0
+    pos = data.find(must_contain)
+    while pos != -1:
+        start = data.rfind(b"\n", 0, pos) + 1
+        end = data.find(b"\n", pos)
+        if end == -1:
+            end = len(data)
+        lineno += data.count(b"\n", counted_to, start)
+        counted_to = start
+        line = data[start:end]
+        if line.startswith(b"{"):
+            yield lineno, line
+        pos = data.find(must_contain, end)
+
+
+def _report_non_object_lines(chunk: Chunk, path: str, problems: list[Problem]) -> None:
+    """Report lines that are not JSON objects. A find loop over the newlines is the cheap
+    part (C does the searching); lines are numbered only when there is one to report."""
+    data = chunk.data
+    n = len(data)
+    bad: list[int] = [] if not data or data[0] in b"{\n" else [0]
+    pos = data.find(b"\n")
+    while pos != -1 and pos + 1 < n:
+        if data[pos + 1] not in b"{\n":
+            bad.append(pos + 1)
+        pos = data.find(b"\n", pos + 1)
+    line, counted = chunk.first_line, 0
+    for start in bad:
+        line += data.count(b"\n", counted, start)
+        counted = start
+        end = data.find(b"\n", start)
+        if data[start : end if end != -1 else n].strip(b" \t\r"):
+            problems.append(Problem(path, line, "not a JSON object line, skipped"))
 
 
 def parse_object(

@@ -1,7 +1,10 @@
 """Running importers: find files, read only what is new, de-duplicate, price, store.
 
 Parsing is spread over worker processes (logs are CPU-bound JSON, and a laptop has cores
-to spare); de-duplication, pricing and writing happen once, in this process.
+to spare). Workers send back compact rows, not objects, and this process merges, prices
+and writes them while the workers go on parsing. Writes can land in any order because the
+upsert keeps the best version of every call whatever arrives first (``dedupe_rank``, then
+tokens, then ``dedupe_order``).
 """
 
 from __future__ import annotations
@@ -9,24 +12,50 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tokenomy.capture.base import FileResult, Importer
 from tokenomy.capture.filestate import FileState, ReadPlan, load_states, plan_read, save_states
-from tokenomy.capture.problems import ProblemLog
+from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CallRecord, CostSource
+from tokenomy.record import CostSource, TokenUsage
 from tokenomy.store.db import Database
-from tokenomy.store.writer import write_records
+from tokenomy.store.schema import CALL_COLUMNS
+from tokenomy.store.writer import ToolRow, record_row, tool_rows, write_rows
 
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+WRITE_BATCH = 20_000
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+_I = {name: i for i, name in enumerate(CALL_COLUMNS)}
+_SOURCE, _KEY, _RANK, _ORDER = _I["source"], _I["dedupe_key"], _I["dedupe_rank"], _I["dedupe_order"]
+_TOTAL, _COST, _COST_SOURCE = _I["total_tokens"], _I["cost_nanos"], _I["cost_source"]
+_PROVIDER, _REQUEST_MODEL, _RESPONSE_MODEL = (
+    _I["provider"],
+    _I["request_model"],
+    _I["response_model"],
+)
+_STARTED = _I["started_at"]
+# In TokenUsage's field order.
+_USAGE = tuple(
+    _I[c]
+    for c in (
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+    )
+)
 
 
 @dataclass(slots=True)
@@ -52,12 +81,34 @@ class ImportSummary:
         return sum(s.files_read for s in self.sources.values())
 
 
-def _parse_one(name: str, plan: ReadPlan) -> FileResult:
-    return get_importer(name).parse(plan)
+@dataclass(slots=True)
+class Packed:
+    """A file's result as plain rows, cheap to send between processes."""
+
+    path: str
+    rows: list[list[Any]]
+    tools: list[ToolRow]
+    problems: list[Problem]
+    state: FileState | None
+    bytes_read: int
 
 
-def _parse_batch(name: str, plans: Sequence[ReadPlan]) -> list[FileResult]:
-    return [_parse_one(name, p) for p in plans]
+def pack(result: FileResult) -> Packed:
+    now = int(time.time() * 1000)
+    rows = [list(record_row(r, now)) for r in result.records]
+    return Packed(
+        result.path,
+        rows,
+        tool_rows(result.records),
+        result.problems,
+        result.state,
+        result.bytes_read,
+    )
+
+
+def _parse_batch(name: str, plans: Sequence[ReadPlan]) -> list[Packed]:
+    importer = get_importer(name)
+    return [pack(importer.parse(p)) for p in plans]
 
 
 def _balanced(plans: list[ReadPlan], parts: int) -> list[list[ReadPlan]]:
@@ -71,76 +122,81 @@ def _balanced(plans: list[ReadPlan], parts: int) -> list[list[ReadPlan]]:
     return [g for g in groups if g]
 
 
-def parse_plans(
+def parse_stream(
     importer: Importer, plans: list[ReadPlan], workers: int, progress: Progress | None
-) -> list[FileResult]:
+) -> Iterator[Packed]:
+    """Packed results, as soon as each is ready (in no particular order)."""
     total = sum(p.size - p.start for p in plans)
     done = 0
-    results: list[FileResult] = []
     if workers <= 1 or total < PARALLEL_MIN_BYTES or len(plans) < 2:
         for plan in plans:
-            results.append(importer.parse(plan))
+            yield pack(importer.parse(plan))
             done += plan.size - plan.start
             if progress:
                 progress(done, total)
-        return results
-    # Many small batches keep both cores busy to the end and let progress move.
-    batches = _balanced(plans, workers * 8)
+        return
+    # Many small batches keep every core busy to the end and let progress move.
+    batches = _balanced(plans, workers * 12)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = multiprocessing.get_context(method)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_parse_batch, importer.name, b) for b in batches]
-        for fut, batch in zip(futures, batches, strict=True):
-            results.extend(fut.result())
-            done += sum(p.size - p.start for p in batch)
+        futures = {pool.submit(_parse_batch, importer.name, b): b for b in batches}
+        for fut in as_completed(futures):
+            yield from fut.result()
+            done += sum(p.size - p.start for p in futures[fut])
             if progress:
                 progress(done, total)
-    return results
 
 
-def _better(new: CallRecord, new_order: int, old: CallRecord, old_order: int) -> bool:
-    if new.dedupe_rank != old.dedupe_rank:
-        return new.dedupe_rank > old.dedupe_rank
-    if new.usage.total != old.usage.total:
-        return new.usage.total > old.usage.total
-    return new_order < old_order
+class RowSink:
+    """Merges rows by dedupe key, prices them and writes them in batches."""
 
+    def __init__(self, db: Database, catalog: PriceCatalog) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._seen: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._rows: list[list[Any]] = []
+        self._tools: list[ToolRow] = []
+        self.unpriced: set[str] = set()
 
-def merge_results(results: list[FileResult]) -> list[CallRecord]:
-    """One record per dedupe key: the most complete version, from the original session."""
-    best: dict[str, tuple[CallRecord, int]] = {}
-    for result in results:
-        for rec in result.records:
-            current = best.get(rec.dedupe_key)
-            if current is None:
-                best[rec.dedupe_key] = (rec, result.order_key)
+    @property
+    def calls(self) -> int:
+        return len(self._seen)
+
+    def add(self, packed: Packed) -> None:
+        seen = self._seen
+        for row in packed.rows:
+            key = (row[_SOURCE], row[_KEY])
+            rank = (row[_RANK], row[_TOTAL], -row[_ORDER])
+            kept = seen.get(key)
+            if kept is None or rank > kept:
+                seen[key] = rank
+                self._rows.append(row)
+        self._tools.extend(packed.tools)
+        if len(self._rows) >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows and not self._tools:
+            return
+        self._price(self._rows)
+        with self._db.transaction() as cur:
+            write_rows(self._db, cur, self._rows, self._tools)
+        self._rows, self._tools = [], []
+
+    def _price(self, rows: list[list[Any]]) -> None:
+        cost_of = self._catalog.cost_nanos
+        for row in rows:
+            if row[_COST_SOURCE] != CostSource.UNKNOWN:
                 continue
-            old, old_order = current
-            if _better(rec, result.order_key, old, old_order):
-                # Tool uses may be spread over the lines of one response: keep them all.
-                seen = {t.use_id for t in rec.tools}
-                rec.tools.extend(t for t in old.tools if t.use_id not in seen)
-                best[rec.dedupe_key] = (rec, result.order_key)
+            model = row[_RESPONSE_MODEL] or row[_REQUEST_MODEL]
+            usage = TokenUsage(*(row[i] for i in _USAGE))
+            cost = cost_of(row[_PROVIDER], model, usage, row[_STARTED])
+            if cost is None:
+                self.unpriced.add(f"{row[_PROVIDER] or '?'}/{model or '?'}")
             else:
-                seen = {t.use_id for t in old.tools}
-                old.tools.extend(t for t in rec.tools if t.use_id not in seen)
-    return [rec for rec, _ in best.values()]
-
-
-def price_records(records: list[CallRecord], catalog: PriceCatalog) -> set[str]:
-    """Set computed costs where the source reported none; return models with no price."""
-    unpriced: set[str] = set()
-    for rec in records:
-        if rec.cost_source != CostSource.UNKNOWN:
-            continue
-        model = rec.response_model or rec.request_model
-        cost = catalog.cost_nanos(rec.provider, model, rec.usage, rec.started_at_ms)
-        if cost is None:
-            unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
-        else:
-            rec.cost_nanos = cost
-            rec.cost_source = CostSource.COMPUTED
-    return unpriced
+                row[_COST] = cost
+                row[_COST_SOURCE] = CostSource.COMPUTED.value
 
 
 def import_source(
@@ -160,20 +216,21 @@ def import_source(
     stats.files_seen += len(files)
     if not plans:
         return
-    results = parse_plans(importer, plans, workers, progress)
-    # Files whose order is known are processed in that order, so "first kept" is stable.
-    results.sort(key=lambda r: (r.order_key == 0, r.order_key, r.path))
-    records = merge_results(results)
-    summary.unpriced_models |= price_records(records, catalog)
-    for start in range(0, len(records), 20_000):
-        write_records(db, records[start : start + 20_000])
-    new_states: list[FileState] = [r.state for r in results if r.state is not None]
+    sink = RowSink(db, catalog)
+    new_states: list[FileState] = []
+    for packed in parse_stream(importer, plans, workers, progress):
+        sink.add(packed)
+        summary.problems.extend(packed.problems)
+        if packed.state is not None:
+            new_states.append(packed.state)
+        stats.files_read += 1
+        stats.bytes_read += packed.bytes_read
+    sink.flush()
+    # Positions are saved only once every row is stored, so a crash re-reads, never skips.
     save_states(db, new_states)
-    for result in results:
-        summary.problems.extend(result.problems)
-    stats.files_read += len(results)
-    stats.bytes_read += sum(r.bytes_read for r in results)
-    stats.records += len(records)
+    summary.problems.items.sort(key=lambda p: (p.path, p.line or 0))
+    summary.unpriced_models |= sink.unpriced
+    stats.records += sink.calls
 
 
 def default_workers() -> int:

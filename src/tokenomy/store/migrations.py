@@ -20,6 +20,7 @@ def m001_calls(cur: Cursor, dialect: str) -> None:
                 source TEXT NOT NULL,
                 dedupe_key TEXT NOT NULL,
                 dedupe_rank INTEGER NOT NULL DEFAULT 0,
+                dedupe_order BIGINT NOT NULL DEFAULT 0,
                 started_at BIGINT NOT NULL,
                 duration_ms BIGINT,
                 ttft_ms BIGINT,

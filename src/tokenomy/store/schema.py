@@ -48,6 +48,7 @@ CALLS = Table(
         _req("source", "TEXT"),
         _req("dedupe_key", "TEXT"),
         _req("dedupe_rank", "INTEGER"),
+        _req("dedupe_order", "BIGINT"),
         _req("started_at", "BIGINT"),
         Column("duration_ms", "BIGINT"),
         Column("ttft_ms", "BIGINT"),

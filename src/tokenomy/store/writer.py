@@ -38,7 +38,9 @@ def _upsert_sql(placeholder: str) -> str:
         f"ON CONFLICT (source, dedupe_key) DO UPDATE SET {updates} "
         "WHERE excluded.dedupe_rank > calls.dedupe_rank "
         "OR (excluded.dedupe_rank = calls.dedupe_rank "
-        "AND excluded.total_tokens > calls.total_tokens)"
+        "AND (excluded.total_tokens > calls.total_tokens "
+        "OR (excluded.total_tokens = calls.total_tokens "
+        "AND excluded.dedupe_order < calls.dedupe_order)))"
     )
 
 
@@ -59,6 +61,7 @@ def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
         rec.source,
         rec.dedupe_key,
         rec.dedupe_rank,
+        rec.dedupe_order,
         rec.started_at_ms,
         rec.duration_ms,
         rec.ttft_ms,
@@ -97,7 +100,11 @@ def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
     )
 
 
-def tool_rows(records: Sequence[CallRecord]) -> list[tuple[str, str, str, str, str | None]]:
+# (source, dedupe_key, use_id, name, mcp_server)
+ToolRow = tuple[str, str, str, str, str | None]
+
+
+def tool_rows(records: Sequence[CallRecord]) -> list[ToolRow]:
     return [
         (r.source, r.dedupe_key, t.use_id, t.name, split_mcp_tool(t.name)[0])
         for r in records
@@ -108,8 +115,8 @@ def tool_rows(records: Sequence[CallRecord]) -> list[tuple[str, str, str, str, s
 def write_rows(
     db: Database,
     cur: Cursor,
-    rows: Sequence[tuple[Any, ...]],
-    tools: Sequence[tuple[str, str, str, str, str | None]],
+    rows: Sequence[Sequence[Any]],
+    tools: Sequence[ToolRow],
 ) -> None:
     """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor."""
     if rows:
