@@ -285,8 +285,8 @@ def test_incremental_reads_only_new_bytes_and_finishes_torn_lines(
         fh.write(line2[:30])
     partial = run(db, tmp_path / "p")
     assert totals(db)["calls"] == 1
-    assert [p.reason for p in partial.problems.items] == [
-        "incomplete last line, will be read when complete"
+    assert [(p.line, p.reason) for p in partial.problems.items] == [
+        (2, "incomplete last line, will be read when complete")
     ]
     with f.open("ab") as fh:
         fh.write(line2[30:] + b"\n")
@@ -358,3 +358,21 @@ def test_a_nul_run_inside_a_real_log_is_reported_not_fatal(db: Database, tmp_pat
     assert [(p.line, p.reason) for p in summary.problems.items] == [
         (2, "not a JSON object line, skipped")
     ]
+
+
+def test_problems_in_an_incremental_read_carry_absolute_line_numbers(
+    db: Database, tmp_path: Path
+) -> None:
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    write_jsonl(f, [assistant(f"m{i}", f"r{i}") for i in range(5)])
+    run(db, tmp_path / "p")
+    with f.open("ab") as fh:
+        fh.write(orjson.dumps(assistant("m9", "r9")) + b"\n")
+        fh.write(b'{"type":"assistant","message":{"usage":{"input_tokens":\n')
+        fh.write(b"plain text\n")
+    summary = run(db, tmp_path / "p")
+    assert [(p.line, p.reason.split(":")[0]) for p in summary.problems.items] == [
+        (7, "invalid JSON"),
+        (8, "not a JSON object line, skipped"),
+    ]
+    assert totals(db)["calls"] == 6

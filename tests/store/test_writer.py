@@ -134,3 +134,15 @@ def test_crash_loses_at_most_one_flush_interval(tmp_path: Path) -> None:
     missing = [i for i in must_have if i not in kept]
     assert not missing, f"lost {len(missing)} records older than the flush bound"
     assert len(kept) < len(puts) + 5  # and nothing invented
+
+
+def test_ulids_are_sortable_and_distinct_across_forked_processes() -> None:
+    import multiprocessing
+
+    from tokenomy.record import new_ulid
+
+    assert new_ulid(1) < new_ulid(2) < new_ulid(1_700_000_000_000)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        ids = pool.map(new_ulid, [1_700_000_000_000] * 200)
+    assert len(set(ids)) == 200

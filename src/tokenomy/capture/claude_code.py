@@ -19,7 +19,13 @@ from typing import Any
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
 from tokenomy.capture.filestate import ReadPlan, state_after_read
-from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
+from tokenomy.capture.jsonl import (
+    find_lines,
+    looks_like_jsonl,
+    parse_object,
+    read_new,
+    report_non_object_lines,
+)
 from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, ToolUse
 
@@ -49,23 +55,26 @@ def _count(usage: Mapping[str, Any], key: str) -> int:
 
 def anthropic_usage(usage: Mapping[str, Any]) -> TokenUsage:
     """Anthropic usage -> disjoint categories (cache writes split into 5-minute and 1-hour)."""
-    written = _count(usage, "cache_creation_input_tokens")
-    detail = usage.get("cache_creation")
+    g = usage.get
+    inp, out = g("input_tokens", 0), g("output_tokens", 0)
+    read, written = g("cache_read_input_tokens", 0), g("cache_creation_input_tokens", 0)
+    if (
+        not (type(inp) is int and type(out) is int and type(read) is int and type(written) is int)
+        or min(inp, out, read, written) < 0
+    ):
+        # The slow path: null counts are 0, anything else is named in the error.
+        inp, out = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+        read = _count(usage, "cache_read_input_tokens")
+        written = _count(usage, "cache_creation_input_tokens")
     write_1h = 0
-    if isinstance(detail, Mapping):
+    detail = g("cache_creation")
+    if type(detail) is dict and detail.get("ephemeral_1h_input_tokens"):
         write_1h = min(_count(detail, "ephemeral_1h_input_tokens"), written)
     reasoning = 0
-    out_detail = usage.get("output_tokens_details")
-    if isinstance(out_detail, Mapping):
+    out_detail = g("output_tokens_details")
+    if type(out_detail) is dict and out_detail.get("thinking_tokens"):
         reasoning = _count(out_detail, "thinking_tokens")
-    return TokenUsage(
-        input_tokens=_count(usage, "input_tokens"),
-        cache_read_tokens=_count(usage, "cache_read_input_tokens"),
-        cache_write_tokens=written - write_1h,
-        cache_write_1h_tokens=write_1h,
-        output_tokens=_count(usage, "output_tokens"),
-        reasoning_tokens=reasoning,
-    )
+    return TokenUsage(inp, read, written - write_1h, write_1h, out, reasoning)
 
 
 def _project_folder(path: Path, root_hint: str | None) -> str:
@@ -96,16 +105,16 @@ class Candidate:
     usage: TokenUsage
     entry: Mapping[str, Any]
     message: Mapping[str, Any]
-    lineno: int
+    offset: int  # where the line starts in the chunk, to name it if it turns out bad
 
 
-def candidate(entry: Mapping[str, Any], rank: int, lineno: int) -> Candidate | None:
+def candidate(entry: Mapping[str, Any], rank: int, offset: int) -> Candidate | None:
     """The response an assistant entry belongs to, with its usage; None if it is no call."""
     message = entry.get("message")
-    if not isinstance(message, Mapping):
+    if type(message) is not dict:
         return None
     usage_raw = message.get("usage")
-    if not isinstance(usage_raw, Mapping):
+    if type(usage_raw) is not dict:
         if usage_raw is not None:
             raise BadLineError(f"message.usage is {type(usage_raw).__name__}, expected an object")
         if entry.get("isApiErrorMessage") is not True:
@@ -121,7 +130,7 @@ def candidate(entry: Mapping[str, Any], rank: int, lineno: int) -> Candidate | N
         key = f"uuid:{entry['uuid']}"
     else:
         return None
-    return Candidate(key, rank, anthropic_usage(usage_raw), entry, message, lineno)
+    return Candidate(key, rank, anthropic_usage(usage_raw), entry, message, offset)
 
 
 def tool_uses(message: Mapping[str, Any], key: str) -> list[ToolUse]:
@@ -219,14 +228,14 @@ class ClaudeCodeImporter:
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)
         result = FileResult(plan.path)
-        prior_lines = plan.prior.lines if plan.prior else 0
         try:
-            chunk = read_new(path, plan.start, prior_lines + 1)
+            # Line numbers are counted only if a problem must be named (see Chunk.line_at).
+            chunk = read_new(path, plan.start, 1 if plan.start == 0 else None)
         except OSError as exc:
             result.problems.append(Problem(plan.path, None, f"cannot read: {exc.strerror}"))
             return result
         result.bytes_read = len(chunk.data)
-        state = state_after_read(plan, chunk.end, {"lines": prior_lines + count_lines(chunk)})
+        state = state_after_read(plan, chunk.end, {})
         result.state = state
         if plan.start == 0 and not looks_like_jsonl(chunk):
             result.not_a_log = True
@@ -235,29 +244,32 @@ class ClaudeCodeImporter:
         folder = _project_folder(path, None)
         best: dict[str, Candidate] = {}
         tools: dict[str, dict[str, ToolUse]] = {}
-        for lineno, line in scan_lines(chunk, plan.path, (b'"usage"',), result.problems):
-            entry, problem = parse_object(plan.path, lineno, line)
+        report_non_object_lines(chunk, plan.path, result.problems)
+        for offset, line in find_lines(chunk, b'"usage"'):
+            entry, problem = parse_object(plan.path, 0, line)
             if problem is not None:
-                result.problems.append(problem)
+                result.problems.append(Problem(plan.path, chunk.line_at(offset), problem.reason))
                 continue
             assert entry is not None
             try:
-                for c in self._candidates(entry, lineno):
+                for c in self._candidates(entry, offset):
                     kept = best.get(c.key)
                     if kept is None or (c.rank, c.usage.total) > (kept.rank, kept.usage.total):
                         best[c.key] = c
-                    uses = tools.setdefault(c.key, {})
-                    for t in tool_uses(c.message, c.key):
-                        uses.setdefault(t.use_id, t)
+                    if b'"tool_use"' in line:
+                        uses = tools.setdefault(c.key, {})
+                        for t in tool_uses(c.message, c.key):
+                            uses.setdefault(t.use_id, t)
             except BadLineError as exc:
-                result.problems.append(Problem(plan.path, lineno, str(exc)))
+                result.problems.append(Problem(plan.path, chunk.line_at(offset), str(exc)))
         last_ts = 0
         for c in best.values():
             try:
                 project = self._project(c.entry.get("cwd"), folder)
-                rec = build_record(c, project, path.stem, list(tools[c.key].values()))
+                used = list(tools[c.key].values()) if c.key in tools else []
+                rec = build_record(c, project, path.stem, used)
             except BadLineError as exc:
-                result.problems.append(Problem(plan.path, c.lineno, str(exc)))
+                result.problems.append(Problem(plan.path, chunk.line_at(c.offset), str(exc)))
                 continue
             result.records.append(rec)
             last_ts = max(last_ts, rec.started_at_ms)
@@ -268,9 +280,12 @@ class ClaudeCodeImporter:
         if chunk.incomplete_tail:
             result.problems.append(
                 Problem(
-                    plan.path, state.lines + 1, "incomplete last line, will be read when complete"
+                    plan.path,
+                    chunk.line_at(len(chunk.data)),
+                    "incomplete last line, will be read when complete",
                 )
             )
+        result.problems.sort(key=lambda p: p.line or 0)
         result.order_key = last_ts
         return result
 
@@ -281,17 +296,17 @@ class ClaudeCodeImporter:
             name = self._projects[key] = project_name(cwd, folder)
         return name
 
-    def _candidates(self, entry: Mapping[str, Any], lineno: int) -> list[Candidate]:
+    def _candidates(self, entry: Mapping[str, Any], offset: int) -> list[Candidate]:
         kind = entry.get("type")
         if kind == "assistant" or entry.get("isApiErrorMessage") is True:
             rank = RANK_SIDECHAIN if entry.get("isSidechain") is True else RANK_MAIN
-            c = candidate(entry, rank, lineno)
+            c = candidate(entry, rank, offset)
             return [c] if c else []
         if kind == "progress":
             return [
                 c
                 for inner in _embedded_entries(entry)
-                if (c := candidate(inner, RANK_PROGRESS_COPY, lineno))
+                if (c := candidate(inner, RANK_PROGRESS_COPY, offset))
             ]
         return []
 

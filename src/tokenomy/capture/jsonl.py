@@ -21,12 +21,43 @@ class Chunk:
     data: bytes
     start: int
     end: int
-    first_line: int  # 1-based number of the first line in data
+    first_line: int | None  # 1-based number of the first line in data; None: count lazily
     incomplete_tail: bool  # the file ends in a line with no newline that is not valid JSON
     head: bytes = b""  # the first bytes read, before any incomplete tail was cut
+    path: Path | None = None
+    _cursor: tuple[int, int] | None = None  # (offset, line) of the last number given
+
+    def line_at(self, offset: int) -> int:
+        """The 1-based line number of the line starting at ``offset`` in ``data``.
+
+        Numbers are needed only to report problems, which are rare, so they are counted on
+        demand, onwards from the last one asked for (reported lines come in file order).
+        """
+        if self._cursor is None or offset < self._cursor[0]:
+            first = self.first_line
+            if first is None:
+                first = 1 + _newlines_before(self.path, self.start) if self.path else 1
+                self.first_line = first
+            self._cursor = (0, first)
+        at, line = self._cursor
+        line += self.data.count(b"\n", at, offset)
+        self._cursor = (offset, line)
+        return line
 
 
-def read_new(path: Path, start: int, first_line: int) -> Chunk:
+def _newlines_before(path: Path, end: int) -> int:
+    count = 0
+    with path.open("rb") as f:
+        while end > 0:
+            block = f.read(min(end, 1 << 20))
+            if not block:
+                break
+            count += block.count(b"\n")
+            end -= len(block)
+    return count
+
+
+def read_new(path: Path, start: int, first_line: int | None = None) -> Chunk:
     with path.open("rb") as f:
         f.seek(start)
         data = f.read()
@@ -43,7 +74,7 @@ def read_new(path: Path, start: int, first_line: int) -> Chunk:
             incomplete = True
             data = data[:cut]
             end = start + cut
-    return Chunk(data, start, end, first_line, incomplete, head)
+    return Chunk(data, start, end, first_line, incomplete, head, path)
 
 
 def scan_lines(
@@ -61,16 +92,35 @@ def scan_lines(
     if len(needles) == 1 and needles[0]:
         yield from _jump_to(chunk, needles[0])
         return
-    lineno = chunk.first_line - 1
+    lineno = chunk.line_at(0) - 1
     for line in chunk.data.split(b"\n"):
         lineno += 1
         if line.startswith(b"{") and any(n in line for n in needles):
             yield lineno, line
 
 
+def find_lines(chunk: Chunk, needle: bytes) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for every JSON-object line containing ``needle``, jumping from one
+    occurrence to the next; ``chunk.line_at(offset)`` numbers a line when it must be named."""
+    data = chunk.data
+    pos = data.find(needle)
+    while pos != -1:
+        start = data.rfind(b"\n", 0, pos) + 1
+        end = data.find(b"\n", pos)
+        if end == -1:
+            end = len(data)
+        if data[start] == 123:  # "{"
+            yield start, data[start:end]
+        pos = data.find(needle, end)
+
+
+def report_non_object_lines(chunk: Chunk, path: str, problems: list[Problem]) -> None:
+    _report_non_object_lines(chunk, path, problems)
+
+
 def _jump_to(chunk: Chunk, must_contain: bytes) -> Iterator[tuple[int, bytes]]:
     data = chunk.data
-    lineno = chunk.first_line
+    lineno = chunk.line_at(0)
     counted_to = 0
     pos = data.find(must_contain)
     while pos != -1:
@@ -97,13 +147,10 @@ def _report_non_object_lines(chunk: Chunk, path: str, problems: list[Problem]) -
         if data[pos + 1] not in b"{\n":
             bad.append(pos + 1)
         pos = data.find(b"\n", pos + 1)
-    line, counted = chunk.first_line, 0
     for start in bad:
-        line += data.count(b"\n", counted, start)
-        counted = start
         end = data.find(b"\n", start)
         if data[start : end if end != -1 else n].strip(b" \t\r"):
-            problems.append(Problem(path, line, "not a JSON object line, skipped"))
+            problems.append(Problem(path, chunk.line_at(start), "not a JSON object line, skipped"))
 
 
 def parse_object(

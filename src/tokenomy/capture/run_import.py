@@ -1,10 +1,10 @@
 """Running importers: find files, read only what is new, de-duplicate, price, store.
 
 Parsing is spread over worker processes (logs are CPU-bound JSON, and a laptop has cores
-to spare). Workers send back compact rows, not objects, and this process merges, prices
-and writes them while the workers go on parsing. Writes can land in any order because the
-upsert keeps the best version of every call whatever arrives first (``dedupe_rank``, then
-tokens, then ``dedupe_order``).
+to spare). Each worker parses, prices and writes its own share of the files, and sends
+back only the files' new read positions and problems. Writes can land in any order because
+the upsert keeps the best version of every call whatever arrives first (``dedupe_rank``,
+then tokens, then ``dedupe_order``).
 """
 
 from __future__ import annotations
@@ -82,33 +82,57 @@ class ImportSummary:
 
 
 @dataclass(slots=True)
-class Packed:
-    """A file's result as plain rows, cheap to send between processes."""
+class BatchOutcome:
+    """What a batch of files gave: small, so it is cheap to send back from a worker."""
 
-    path: str
-    rows: list[list[Any]]
-    tools: list[ToolRow]
-    problems: list[Problem]
-    state: FileState | None
-    bytes_read: int
-
-
-def pack(result: FileResult) -> Packed:
-    now = int(time.time() * 1000)
-    rows = [list(record_row(r, now)) for r in result.records]
-    return Packed(
-        result.path,
-        rows,
-        tool_rows(result.records),
-        result.problems,
-        result.state,
-        result.bytes_read,
-    )
+    states: list[FileState] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    unpriced: set[str] = field(default_factory=set)
+    files: int = 0
+    bytes_read: int = 0
 
 
-def _parse_batch(name: str, plans: Sequence[ReadPlan]) -> list[Packed]:
-    importer = get_importer(name)
-    return [pack(importer.parse(p)) for p in plans]
+def import_batch(
+    importer: Importer, plans: Sequence[ReadPlan], db: Database, catalog: PriceCatalog
+) -> BatchOutcome:
+    """Parse, de-duplicate, price and store a batch of files in one transaction."""
+    out = BatchOutcome()
+    sink = RowSink(catalog)
+    for plan in plans:
+        result = importer.parse(plan)
+        sink.add(result)
+        out.problems.extend(result.problems)
+        if result.state is not None:
+            out.states.append(result.state)
+        out.files += 1
+        out.bytes_read += result.bytes_read
+    sink.write(db)
+    out.unpriced = sink.unpriced
+    return out
+
+
+@dataclass(slots=True)
+class _Worker:
+    """A worker process's own database connection and (inherited) price catalog."""
+
+    db: Database
+    catalog: PriceCatalog
+
+
+# Set once per worker process by its initializer (a process has one job at a time).
+_worker: _Worker | None = None
+
+
+def _init_worker(url: str, catalog: PriceCatalog) -> None:
+    global _worker
+    _worker = _Worker(Database(url), catalog)
+
+
+def _worker_batch(name: str, plans: Sequence[ReadPlan]) -> BatchOutcome:
+    assert _worker is not None, "worker not initialised"
+    outcome = import_batch(get_importer(name), plans, _worker.db, _worker.catalog)
+    _worker.catalog.save()  # prices this worker had to resolve, for the next run
+    return outcome
 
 
 def _balanced(plans: list[ReadPlan], parts: int) -> list[list[ReadPlan]]:
@@ -122,16 +146,21 @@ def _balanced(plans: list[ReadPlan], parts: int) -> list[list[ReadPlan]]:
     return [g for g in groups if g]
 
 
-def parse_stream(
-    importer: Importer, plans: list[ReadPlan], workers: int, progress: Progress | None
-) -> Iterator[Packed]:
-    """Packed results, as soon as each is ready (in no particular order)."""
+def run_batches(
+    importer: Importer,
+    plans: list[ReadPlan],
+    db: Database,
+    catalog: PriceCatalog,
+    workers: int,
+    progress: Progress | None,
+) -> Iterator[BatchOutcome]:
+    """Outcomes of importing ``plans``, in this process or spread over worker processes."""
     total = sum(p.size - p.start for p in plans)
-    done = 0
     if workers <= 1 or total < PARALLEL_MIN_BYTES or len(plans) < 2:
-        for plan in plans:
-            yield pack(importer.parse(plan))
-            done += plan.size - plan.start
+        done = 0
+        for batch in _balanced(plans, max(1, len(plans) // 200)):
+            yield import_batch(importer, batch, db, catalog)
+            done += sum(p.size - p.start for p in batch)
             if progress:
                 progress(done, total)
         return
@@ -139,50 +168,51 @@ def parse_stream(
     batches = _balanced(plans, workers * 12)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_parse_batch, importer.name, b): b for b in batches}
+    done = 0
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(db.url, catalog)
+    ) as pool:
+        futures = {pool.submit(_worker_batch, importer.name, b): b for b in batches}
         for fut in as_completed(futures):
-            yield from fut.result()
+            yield fut.result()
             done += sum(p.size - p.start for p in futures[fut])
             if progress:
                 progress(done, total)
 
 
 class RowSink:
-    """Merges rows by dedupe key, prices them and writes them in batches."""
+    """Keeps the best row per call of a batch, then prices and writes them."""
 
-    def __init__(self, db: Database, catalog: PriceCatalog) -> None:
-        self._db = db
+    def __init__(self, catalog: PriceCatalog) -> None:
         self._catalog = catalog
-        self._seen: dict[tuple[str, str], tuple[int, int, int]] = {}
-        self._rows: list[list[Any]] = []
+        self._best: dict[tuple[str, str], list[Any]] = {}
         self._tools: list[ToolRow] = []
         self.unpriced: set[str] = set()
 
-    @property
-    def calls(self) -> int:
-        return len(self._seen)
-
-    def add(self, packed: Packed) -> None:
-        seen = self._seen
-        for row in packed.rows:
+    def add(self, result: FileResult) -> None:
+        now = int(time.time() * 1000)
+        best = self._best
+        for rec in result.records:
+            row = list(record_row(rec, now))
             key = (row[_SOURCE], row[_KEY])
-            rank = (row[_RANK], row[_TOTAL], -row[_ORDER])
-            kept = seen.get(key)
-            if kept is None or rank > kept:
-                seen[key] = rank
-                self._rows.append(row)
-        self._tools.extend(packed.tools)
-        if len(self._rows) >= WRITE_BATCH:
-            self.flush()
+            kept = best.get(key)
+            if kept is None or (row[_RANK], row[_TOTAL], -row[_ORDER]) > (
+                kept[_RANK],
+                kept[_TOTAL],
+                -kept[_ORDER],
+            ):
+                best[key] = row
+        self._tools.extend(tool_rows(result.records))
 
-    def flush(self) -> None:
-        if not self._rows and not self._tools:
+    def write(self, db: Database) -> None:
+        if not self._best and not self._tools:
             return
-        self._price(self._rows)
-        with self._db.transaction() as cur:
-            write_rows(self._db, cur, self._rows, self._tools)
-        self._rows, self._tools = [], []
+        # Sorted by key, so two writers upserting overlapping calls (copies of a response
+        # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
+        rows = [self._best[k] for k in sorted(self._best)]
+        self._price(rows)
+        with db.transaction() as cur:
+            write_rows(db, cur, rows, sorted(set(self._tools)))
 
     def _price(self, rows: list[list[Any]]) -> None:
         cost_of = self._catalog.cost_nanos
@@ -197,6 +227,10 @@ class RowSink:
             else:
                 row[_COST] = cost
                 row[_COST_SOURCE] = CostSource.COMPUTED.value
+
+
+def _count_calls(db: Database, source: str) -> int:
+    return int(db.query("SELECT COUNT(*) FROM calls WHERE source = ?", (source,))[0][0])
 
 
 def import_source(
@@ -216,21 +250,18 @@ def import_source(
     stats.files_seen += len(files)
     if not plans:
         return
-    sink = RowSink(db, catalog)
+    before = _count_calls(db, importer.source)
     new_states: list[FileState] = []
-    for packed in parse_stream(importer, plans, workers, progress):
-        sink.add(packed)
-        summary.problems.extend(packed.problems)
-        if packed.state is not None:
-            new_states.append(packed.state)
-        stats.files_read += 1
-        stats.bytes_read += packed.bytes_read
-    sink.flush()
+    for outcome in run_batches(importer, plans, db, catalog, workers, progress):
+        summary.problems.extend(outcome.problems)
+        summary.unpriced_models |= outcome.unpriced
+        new_states.extend(outcome.states)
+        stats.files_read += outcome.files
+        stats.bytes_read += outcome.bytes_read
     # Positions are saved only once every row is stored, so a crash re-reads, never skips.
     save_states(db, new_states)
     summary.problems.items.sort(key=lambda p: (p.path, p.line or 0))
-    summary.unpriced_models |= sink.unpriced
-    stats.records += sink.calls
+    stats.records += _count_calls(db, importer.source) - before
 
 
 def default_workers() -> int:
