@@ -24,38 +24,18 @@ from tokenomy.capture.filestate import FileState, ReadPlan, load_states, plan_re
 from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CostSource, TokenUsage
+from tokenomy.record import CostSource
 from tokenomy.store.db import Database
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import ToolRow, record_row, tool_rows, write_rows
 
 # Below this many bytes to read, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-WRITE_BATCH = 20_000
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 _I = {name: i for i, name in enumerate(CALL_COLUMNS)}
-_SOURCE, _KEY, _RANK, _ORDER = _I["source"], _I["dedupe_key"], _I["dedupe_rank"], _I["dedupe_order"]
-_TOTAL, _COST, _COST_SOURCE = _I["total_tokens"], _I["cost_nanos"], _I["cost_source"]
-_PROVIDER, _REQUEST_MODEL, _RESPONSE_MODEL = (
-    _I["provider"],
-    _I["request_model"],
-    _I["response_model"],
-)
-_STARTED = _I["started_at"]
-# In TokenUsage's field order.
-_USAGE = tuple(
-    _I[c]
-    for c in (
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "cache_write_1h_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-    )
-)
+_RANK, _TOTAL, _ORDER = _I["dedupe_rank"], _I["total_tokens"], _I["dedupe_order"]
 
 
 @dataclass(slots=True)
@@ -181,7 +161,7 @@ def run_batches(
 
 
 class RowSink:
-    """Keeps the best row per call of a batch, then prices and writes them."""
+    """Keeps the best row per call of a batch, priced, then writes them in one go."""
 
     def __init__(self, catalog: PriceCatalog) -> None:
         self._catalog = catalog
@@ -192,16 +172,24 @@ class RowSink:
     def add(self, result: FileResult) -> None:
         now = int(time.time() * 1000)
         best = self._best
+        cost_of = self._catalog.cost_nanos
         for rec in result.records:
-            row = list(record_row(rec, now))
-            key = (row[_SOURCE], row[_KEY])
+            key = (rec.source, rec.dedupe_key)
             kept = best.get(key)
-            if kept is None or (row[_RANK], row[_TOTAL], -row[_ORDER]) > (
+            if kept is not None and (rec.dedupe_rank, rec.usage.total, -rec.dedupe_order) <= (
                 kept[_RANK],
                 kept[_TOTAL],
                 -kept[_ORDER],
             ):
-                best[key] = row
+                continue
+            if rec.cost_source == CostSource.UNKNOWN:
+                model = rec.response_model or rec.request_model
+                cost = cost_of(rec.provider, model, rec.usage, rec.started_at_ms)
+                if cost is None:
+                    self.unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
+                else:
+                    rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
+            best[key] = list(record_row(rec, now))
         self._tools.extend(tool_rows(result.records))
 
     def write(self, db: Database) -> None:
@@ -210,23 +198,8 @@ class RowSink:
         # Sorted by key, so two writers upserting overlapping calls (copies of a response
         # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
         rows = [self._best[k] for k in sorted(self._best)]
-        self._price(rows)
         with db.transaction() as cur:
             write_rows(db, cur, rows, sorted(set(self._tools)))
-
-    def _price(self, rows: list[list[Any]]) -> None:
-        cost_of = self._catalog.cost_nanos
-        for row in rows:
-            if row[_COST_SOURCE] != CostSource.UNKNOWN:
-                continue
-            model = row[_RESPONSE_MODEL] or row[_REQUEST_MODEL]
-            usage = TokenUsage(*(row[i] for i in _USAGE))
-            cost = cost_of(row[_PROVIDER], model, usage, row[_STARTED])
-            if cost is None:
-                self.unpriced.add(f"{row[_PROVIDER] or '?'}/{model or '?'}")
-            else:
-                row[_COST] = cost
-                row[_COST_SOURCE] = CostSource.COMPUTED.value
 
 
 def _count_calls(db: Database, source: str) -> int:
