@@ -211,3 +211,20 @@ def test_json_shape(stored: Database) -> None:
 def test_empty_store_gives_empty_report(db: Database) -> None:
     report = build_report(db, CATALOG, "daily", Filters(tz=UTC_ZONE))
     assert report.rows == [] and report.totals.calls == 0
+
+
+def test_offset_periods_find_dst_changes_to_the_millisecond() -> None:
+    from tokenomy.analytics.query import offset_periods
+
+    la = ZoneInfo("America/Los_Angeles")
+    periods = offset_periods(la, ms("2026-03-01T00:00:00"), ms("2026-11-30T00:00:00"))
+    hour = 3_600_000
+    assert periods == [
+        (ms("2026-03-01T00:00:00"), -8 * hour),
+        (ms("2026-03-08T10:00:00"), -7 * hour),  # 02:00 PST
+        (ms("2026-11-01T09:00:00"), -8 * hour),  # 02:00 PDT
+    ]
+    start, end = ms("2026-01-01T00:00:00"), ms("2026-12-31T00:00:00")
+    assert offset_periods(ZoneInfo("Asia/Kathmandu"), start, end) == [
+        (start, 5 * hour + 45 * 60_000)
+    ]

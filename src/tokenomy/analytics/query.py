@@ -127,6 +127,67 @@ def _to_group(row: Sequence[Any], n_keys: int) -> Group:
     )
 
 
+def offset_periods(tz: ZoneInfo, start_ms: int, end_ms: int) -> list[tuple[int, int]]:
+    """(from_ms, utc_offset_ms) for every UTC offset ``tz`` has between two instants.
+
+    Offsets change at most a few times a year and always on a quarter hour, so stepping by
+    hours and then by quarter hours around each change finds them all exactly.
+    """
+    hour = 3_600_000
+
+    def offset(ms: int) -> int:
+        delta = datetime.fromtimestamp(ms / 1000, tz).utcoffset()
+        return int(delta.total_seconds() * 1000) if delta else 0
+
+    t = start_ms - start_ms % hour
+    current = offset(t)
+    periods = [(start_ms, current)]
+    while t < end_ms:
+        nxt = t + hour
+        if offset(nxt) != current:
+            q = t
+            while offset(q) == current:
+                q += BUCKET_MS
+            current = offset(q)
+            periods.append((q, current))
+        t = nxt
+    return periods
+
+
+def local_day_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
+    """SQL for the local day number (days since 1970-01-01 in ``tz``) of ``c.started_at``."""
+    periods = offset_periods(tz, start_ms, end_ms)
+    if len(periods) == 1:
+        shift = str(periods[0][1])
+    else:
+        whens = " ".join(
+            f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
+            for i, (_, off) in enumerate(periods[:-1])
+        )
+        shift = f"CASE {whens} ELSE {periods[-1][1]} END"
+    # The shifted time is never negative for real data, so integer division floors.
+    return f"(c.started_at + {shift}) / 86400000"
+
+
+def time_range(db: Database, filters: Filters) -> tuple[int, int] | None:
+    where, params = filters.where()
+    row = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)[0]
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+def grouped_by_day(db: Database, filters: Filters) -> list[Group]:
+    """Sums per (local day number, provider, model) in ``filters.tz``: a few rows per day
+    instead of one per quarter hour, and exact across DST changes."""
+    span = time_range(db, filters)
+    if span is None:
+        return []
+    day = local_day_sql(filters.tz, *span)
+    group = [day, "c.provider", MODEL_SQL]
+    where, params = filters.where()
+    sql = f"SELECT {', '.join(group)}, {_MEASURES} FROM calls c{where} GROUP BY {', '.join(group)}"
+    return [_to_group(row, 1) for row in db.query(sql, params)]
+
+
 def grouped(
     db: Database, filters: Filters, dims: Sequence[str], *, by_bucket: bool = False
 ) -> list[Group]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from tokenomy.analytics.blocks import block_rows
-from tokenomy.analytics.query import BUCKET_MS, Filters, Group, grouped, grouped_by_tool
+from tokenomy.analytics.query import Filters, Group, grouped, grouped_by_day, grouped_by_tool
 from tokenomy.analytics.rows import Report, Row, merge_into
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
@@ -50,6 +50,9 @@ class SavingsPricer:
             per_token = max(0, price.input - price.cache_read) if price else 0
             self._memo[key] = per_token
         return reads * per_token // 1000  # pico-dollars -> nano-dollars
+
+
+EPOCH_DAY = date(1970, 1, 1)
 
 
 def _period_key(kind: str, d: date, week_start: int) -> str:
@@ -100,13 +103,12 @@ def build_report(
     savings = SavingsPricer(catalog)
     tz = filters.tz
     if kind in ("daily", "weekly", "monthly"):
-        groups = grouped(db, filters, [], by_bucket=True)
+        groups = grouped_by_day(db, filters)
 
         def key_of(g: Group) -> str:
-            local = datetime.fromtimestamp(int(g.keys[0]) * BUCKET_MS / 1000, tz).date()
-            return _period_key(kind, local, week_start)
+            return _period_key(kind, EPOCH_DAY + timedelta(days=int(g.keys[0])), week_start)
 
-        rows = _fold(groups, key_of, savings, breakdown, lambda g: int(g.keys[0]) * BUCKET_MS)
+        rows = _fold(groups, key_of, savings, breakdown, lambda g: g.last_ms)
         ordered = sorted(rows.values(), key=lambda r: r.key, reverse=order == "desc")
     elif kind in ("session", "project", "model"):
         dim = {"session": "session", "project": "project", "model": "model"}[kind]

@@ -9,7 +9,6 @@ that embeds a subagent's message) share the key and so count once.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
-from tokenomy.capture.filestate import ReadPlan, state_after_read
+from tokenomy.capture.filestate import ReadPlan, find_files, state_after_read
 from tokenomy.capture.jsonl import (
     find_lines,
     looks_like_jsonl,
@@ -219,11 +218,7 @@ class ClaudeCodeImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
-        found: list[Path] = []
-        for root in roots:
-            for dirpath, _dirs, files in os.walk(root):
-                found.extend(Path(dirpath, f) for f in files if f.endswith(".jsonl"))
-        return found
+        return find_files(roots, ".jsonl")
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)

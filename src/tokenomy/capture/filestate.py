@@ -41,6 +41,27 @@ class FileState:
         return int(self.state.get("lines", 0))
 
 
+def find_files(roots: list[Path], suffix: str) -> list[Path]:
+    """Every file under ``roots`` whose name ends in ``suffix`` (symlinked dirs not followed).
+
+    ``os.scandir`` knows each entry's type from the directory listing itself, so a tree of
+    thousands of sessions is listed without a stat per entry.
+    """
+    found: list[Path] = []
+    stack = [str(r) for r in roots]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name.endswith(suffix):
+                        found.append(Path(entry.path))
+        except OSError:
+            continue  # vanished or unreadable: nothing to import from it
+    return found
+
+
 def head_length(size: int) -> int:
     return min(size, HEAD_BYTES)
 
