@@ -1,182 +1,130 @@
 """The `tokenomy` command. Each command's docstring is its help; the work is done by
-importable functions so it can be tested without a process."""
+importable functions, and ``main(argv) -> int`` runs a whole command without a process.
+
+The parser is the standard library's: a report is often run in a loop or a prompt hook,
+and start-up time is most of a repeat run's time.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import orjson
-import typer
 from rich.console import Console
+from rich.text import Text
 
 from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
 from tokenomy.store.db import DatabaseError
 
-app = typer.Typer(
-    name="tokenomy",
-    help="Measure, predict and cut the cost of LLM calls and AI coding agents.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-prices_app = typer.Typer(help="Inspect the price list.", no_args_is_help=True)
-app.add_typer(prices_app, name="prices")
-
-SOURCES_HELP = "Agent logs to read: all, claude-code, codex or gemini."
-PathOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--path", help="Read logs from this directory instead of the default places."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+REPORT_KINDS = ("daily", "weekly", "monthly", "session", "blocks", "project", "model", "tools")
+SOURCES = ("all", "claude-code", "codex", "gemini")
 
 
 def _console() -> Console:
     return Console(highlight=False)
 
 
-def _fail(message: str) -> typer.Exit:
-    from rich.text import Text
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
+
+def _error(message: str) -> int:
     # The message is literal text (it may hold "[[model]]" or a long path): no markup, and no
     # hard wrapping, so a path is never split and the line stays greppable.
     line = Text.assemble(("error: ", "red"), message)
     Console(stderr=True, highlight=False, soft_wrap=True).print(line)
-    return typer.Exit(2)
+    return 2
 
 
-def _context() -> Context:
-    return Context(Paths.from_env())
-
-
-@app.command("import")
-def import_command(
-    source: Annotated[str, typer.Argument(help=SOURCES_HELP)] = "all",
-    path: PathOpt = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="List every skipped line.")
-    ] = False,
-    json_out: JsonOpt = False,
-) -> None:
+def cmd_import(args: argparse.Namespace) -> int:
     """Import agent logs (Claude Code, Codex, Gemini CLI); only new lines are read."""
     from tokenomy.cli.import_cmd import print_summary, run_import, summary_json
 
-    ctx = _context()
+    ctx = Context(Paths.from_env())
     try:
         console = _console()
         summary = run_import(
-            ctx, source, paths=existing_dirs(path), console=console, show_progress=not json_out
+            ctx,
+            args.source,
+            paths=existing_dirs(args.path),
+            console=console,
+            show_progress=not args.json,
         )
-        if json_out:
-            sys.stdout.write(
-                orjson.dumps(summary_json(summary), option=orjson.OPT_INDENT_2).decode() + "\n"
-            )
+        if args.json:
+            _print_json(summary_json(summary))
         else:
-            print_summary(console, summary, verbose=verbose)
-    except (UsageError, DatabaseError, PriceConfigError) as exc:
-        raise _fail(str(exc)) from None
+            print_summary(console, summary, verbose=args.verbose)
+        return 0
     finally:
         ctx.close()
 
 
-@app.command("report")
-def report_command(
-    kind: Annotated[
-        str,
-        typer.Argument(help="daily, weekly, monthly, session, blocks, project, model or tools."),
-    ] = "daily",
-    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD or YYYYMMDD).")] = None,
-    until: Annotated[str | None, typer.Option(help="Last day, inclusive.")] = None,
-    timezone: Annotated[
-        str | None,
-        typer.Option("--timezone", "-z", help="IANA time zone for days (default: local)."),
-    ] = None,
-    project: Annotated[
-        list[str] | None, typer.Option("--project", "-p", help="Only these projects.")
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option("--source", "-s", help="Only these sources (claude-code, codex, ...)."),
-    ] = None,
-    breakdown: Annotated[
-        bool, typer.Option("--breakdown", "-b", help="Split each row by model.")
-    ] = False,
-    order: Annotated[str, typer.Option(help="asc or desc (by date for time reports).")] = "asc",
-    no_import: Annotated[
-        bool, typer.Option("--no-import", help="Report on stored calls only.")
-    ] = False,
-    path: PathOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+def cmd_report(args: argparse.Namespace) -> int:
     """Show usage and cost; imports new agent-log lines first, so one command is enough."""
     from tokenomy.capture.run_import import ImportSummary
     from tokenomy.cli.import_cmd import print_summary, run_import
     from tokenomy.cli.report_cmd import ReportOptions, make_report, print_report_table
 
-    ctx = _context()
-    console = _console()
+    ctx = Context(Paths.from_env())
     try:
         opts = ReportOptions(
-            kind=kind,
-            since=parse_date(since, "--since"),
-            until=parse_date(until, "--until"),
-            timezone=timezone,
-            projects=tuple(split_values(project)),
-            sources=tuple(split_values(source)),
-            breakdown=breakdown,
-            order=order,
+            kind=args.kind,
+            since=parse_date(args.since, "--since"),
+            until=parse_date(args.until, "--until"),
+            timezone=args.timezone,
+            projects=tuple(split_values(args.project)),
+            sources=tuple(split_values(args.source)),
+            breakdown=args.breakdown,
+            order=args.order,
         )
-        if not no_import:
+        if not args.no_import:
+            stderr = Console(stderr=True, highlight=False)
             summary = run_import(
                 ctx,
                 "all",
-                paths=existing_dirs(path),
-                console=Console(stderr=True),
-                show_progress=not json_out,
+                paths=existing_dirs(args.path),
+                console=stderr,
+                show_progress=not args.json,
             )
-            if summary.problems.items and not json_out:
-                problems = ImportSummary(problems=summary.problems)
-                print_summary(Console(stderr=True, highlight=False), problems, verbose=False)
+            if summary.problems.items and not args.json:
+                print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)
         report = make_report(ctx, opts)
-        if json_out:
-            sys.stdout.write(
-                orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n"
-            )
+        if args.json:
+            _print_json(report.to_json())
         else:
-            print_report_table(console, report, opts)
-    except (UsageError, DatabaseError, PriceConfigError) as exc:
-        raise _fail(str(exc)) from None
+            print_report_table(_console(), report, opts)
+        return 0
     finally:
         ctx.close()
 
 
-@prices_app.command("check")
-def prices_check(json_out: JsonOpt = False) -> None:
+def cmd_prices_check(args: argparse.Namespace) -> int:
     """List every model seen in your calls that has no price (its cost shows as unknown)."""
+    from rich.table import Table
+
     from tokenomy.store.costs import unpriced_models
 
-    ctx = _context()
+    ctx = Context(Paths.from_env())
     try:
         ctx.catalog  # noqa: B018 - validates prices.toml before reporting
         missing = unpriced_models(ctx.db)
-        if json_out:
+        if args.json:
             rows = [
                 {"provider": m.provider, "model": m.model, "calls": m.calls, "tokens": m.tokens}
                 for m in missing
             ]
-            sys.stdout.write(
-                orjson.dumps({"unpriced": rows}, option=orjson.OPT_INDENT_2).decode() + "\n"
-            )
-            return
+            _print_json({"unpriced": rows})
+            return 0
         console = _console()
         if not missing:
             console.print("Every model in your calls has a price.")
-            return
-        from rich.table import Table
-
+            return 0
         table = Table("Provider", "Model", "Calls", "Tokens", title="Models with no price")
         for m in missing:
             table.add_row(m.provider or "?", m.model or "?", f"{m.calls:,}", f"{m.tokens:,}")
@@ -185,62 +133,137 @@ def prices_check(json_out: JsonOpt = False) -> None:
             f"Add prices in {ctx.paths.prices_file} (see docs/data-model.md), "
             "then run `tokenomy reprice`."
         )
-    except (DatabaseError, PriceConfigError) as exc:
-        raise _fail(str(exc)) from None
+        return 0
     finally:
         ctx.close()
 
 
-@app.command("reprice")
-def reprice_command(
-    include_reported: Annotated[
-        bool, typer.Option(help="Also replace costs the agent reported itself (costUSD).")
-    ] = False,
-    json_out: JsonOpt = False,
-) -> None:
+def cmd_reprice(args: argparse.Namespace) -> int:
     """Recompute stored costs from token counts after prices change."""
     from tokenomy.store.costs import reprice
 
-    ctx = _context()
+    ctx = Context(Paths.from_env())
     try:
-        result = reprice(ctx.db, ctx.catalog, include_reported=include_reported)
+        result = reprice(ctx.db, ctx.catalog, include_reported=args.include_reported)
         out = {
             "examined": result.examined,
             "changed": result.changed,
             "unknown": result.still_unknown,
         }
-        if json_out:
+        if args.json:
             sys.stdout.write(orjson.dumps(out).decode() + "\n")
         else:
             _console().print(
                 f"Repriced {result.examined:,} calls: {result.changed:,} changed, "
                 f"{result.still_unknown:,} still without a price."
             )
-    except (DatabaseError, PriceConfigError) as exc:
-        raise _fail(str(exc)) from None
+        return 0
     finally:
         ctx.close()
 
 
-@app.command("summary")
-def summary_command(
-    path: PathOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+def cmd_summary(args: argparse.Namespace) -> int:
     """Import what agent logs exist and show today, this week, this month and the top spenders."""
     from tokenomy.cli.summary_cmd import run_summary
 
+    return run_summary(
+        Paths.from_env(),
+        paths_override=existing_dirs(args.path),
+        console=_console(),
+        as_json=args.json,
+    )
+
+
+def _command(
+    sub: Any, name: str, func: Callable[[argparse.Namespace], int], *, json: bool = True
+) -> argparse.ArgumentParser:
+    doc = (func.__doc__ or "").strip()
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=doc, description=doc)
+    parser.set_defaults(func=func)
+    if json:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return parser
+
+
+def _path_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--path",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="read logs from this directory instead of the default places (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenomy",
+        description="Measure, predict and cut the cost of LLM calls and AI coding agents.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = _command(sub, "import", cmd_import)
+    p.add_argument(
+        "source", nargs="?", default="all", choices=SOURCES, help="whose logs (default: all)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="list every skipped line")
+    _path_option(p)
+
+    p = _command(sub, "report", cmd_report)
+    p.add_argument(
+        "kind", nargs="?", default="daily", choices=REPORT_KINDS, help="what to group by"
+    )
+    p.add_argument("--since", metavar="DATE", help="first day (YYYY-MM-DD or YYYYMMDD)")
+    p.add_argument("--until", metavar="DATE", help="last day, inclusive")
+    p.add_argument(
+        "-z", "--timezone", metavar="ZONE", help="IANA time zone for days (default: local)"
+    )
+    p.add_argument(
+        "-p", "--project", action="append", help="only these projects (repeatable, or a,b)"
+    )
+    p.add_argument(
+        "-s", "--source", action="append", help="only these sources: claude-code, codex, gemini-cli"
+    )
+    p.add_argument("-b", "--breakdown", action="store_true", help="split each row by model")
+    p.add_argument(
+        "--order", default="asc", choices=("asc", "desc"), help="row order (default: asc)"
+    )
+    p.add_argument("--no-import", action="store_true", help="report on stored calls only")
+    _path_option(p)
+
+    prices = sub.add_parser(
+        "prices", help="Inspect the price list.", description="Inspect the price list."
+    )
+    prices_sub = prices.add_subparsers(title="commands", metavar="COMMAND")
+    _command(prices_sub, "check", cmd_prices_check)
+
+    p = _command(sub, "reprice", cmd_reprice)
+    p.add_argument(
+        "--include-reported",
+        action="store_true",
+        help="also replace costs the agent reported itself (costUSD)",
+    )
+
+    p = _command(sub, "summary", cmd_summary)
+    _path_option(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
     try:
-        code = run_summary(
-            Paths.from_env(),
-            paths_override=existing_dirs(path),
-            console=_console(),
-            as_json=json_out,
-        )
+        code: int = func(args)
+        return code
     except (UsageError, DatabaseError, PriceConfigError) as exc:
-        raise _fail(str(exc)) from None
-    raise typer.Exit(code)
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        return 130
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def run() -> None:  # pragma: no cover - the console script
+    sys.exit(main())
