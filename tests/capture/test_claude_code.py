@@ -376,3 +376,16 @@ def test_problems_in_an_incremental_read_carry_absolute_line_numbers(
         (8, "not a JSON object line, skipped"),
     ]
     assert totals(db)["calls"] == 6
+
+
+def test_every_importer_over_one_tree_reads_nothing_the_second_time(
+    db: Database, tmp_path: Path
+) -> None:
+    from tokenomy.capture.registry import get_importer, importer_names
+
+    write_jsonl(tmp_path / "p" / "-w" / "s.jsonl", [assistant("m1", "r1")])
+    importers = [get_importer(n) for n in importer_names()]
+    first = import_all(db, importers, CATALOG, roots=[tmp_path / "p"], workers=1)
+    assert first.records == 1
+    again = import_all(db, importers, CATALOG, roots=[tmp_path / "p"], workers=1)
+    assert again.files_read == 0

@@ -20,7 +20,6 @@ the samples seen) is taken to be part of it too; ``reasoning_output_tokens`` is 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
-from tokenomy.capture.filestate import ReadPlan, state_after_read
+from tokenomy.capture.filestate import ReadPlan, find_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
@@ -181,11 +180,9 @@ class CodexImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
-        found: list[Path] = []
-        for root in roots:
-            for dirpath, _dirs, files in os.walk(root):
-                found.extend(Path(dirpath, f) for f in files if f.endswith(".jsonl"))
-        return found
+        # Codex names every session file rollout-<time>-<id>.jsonl; other JSONL files (a
+        # Claude Code tree given with --path, say) are not its to read.
+        return [p for p in find_files(roots, ".jsonl") if p.name.startswith("rollout-")]
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)

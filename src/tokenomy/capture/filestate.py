@@ -123,8 +123,9 @@ def plan_read(path: Path, source: str, prior: FileState | None) -> ReadPlan | No
 def load_states(db: Database, source: str) -> dict[str, FileState]:
     cols = ", ".join(f'"{c}"' for c in IMPORT_FILES.column_names)
     rows = db.query(f"SELECT {cols} FROM import_files WHERE source = ?", (source,))
+    # Columns come in schema order: source, path, then the rest.
     return {
-        r[0]: FileState(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]))
+        r[1]: FileState(r[1], r[0], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]))
         for r in rows
     }
 
@@ -135,8 +136,8 @@ def save_states(db: Database, states: list[FileState]) -> None:
     now = int(time.time() * 1000)
     rows = [
         (
-            s.path,
             s.source,
+            s.path,
             s.device,
             s.inode,
             s.size,
@@ -149,11 +150,11 @@ def save_states(db: Database, states: list[FileState]) -> None:
         for s in states
     ]
     cols = ", ".join(f'"{c}"' for c in IMPORT_FILES.column_names)
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in IMPORT_FILES.column_names[1:])
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in IMPORT_FILES.column_names[2:])
     marks = ", ".join("?" * len(IMPORT_FILES.columns))
     sql = (
         f"INSERT INTO import_files ({cols}) VALUES ({marks}) "
-        f"ON CONFLICT (path) DO UPDATE SET {updates}"
+        f"ON CONFLICT (source, path) DO UPDATE SET {updates}"
     )
     with db.transaction() as cur:
         cur.executemany(db.sql(sql), rows)

@@ -81,8 +81,8 @@ def m001_calls(cur: Cursor, dialect: str) -> None:
     cur.execute(
         """
             CREATE TABLE import_files (
-                path TEXT NOT NULL PRIMARY KEY,
                 source TEXT NOT NULL,
+                path TEXT NOT NULL,
                 device BIGINT NOT NULL,
                 inode BIGINT NOT NULL,
                 size BIGINT NOT NULL,
@@ -90,7 +90,8 @@ def m001_calls(cur: Cursor, dialect: str) -> None:
                 "offset" BIGINT NOT NULL,
                 head_hash TEXT NOT NULL,
                 state TEXT NOT NULL DEFAULT '{}',
-                updated_at BIGINT NOT NULL
+                updated_at BIGINT NOT NULL,
+                CONSTRAINT pk_import_files PRIMARY KEY (source, path)
             )
         """
     )

@@ -97,8 +97,8 @@ CALL_TOOLS = Table(
 IMPORT_FILES = Table(
     "import_files",
     (
-        _req("path", "TEXT"),
         _req("source", "TEXT"),
+        _req("path", "TEXT"),
         _req("device", "BIGINT"),
         _req("inode", "BIGINT"),
         _req("size", "BIGINT"),
@@ -108,7 +108,7 @@ IMPORT_FILES = Table(
         _req("state", "TEXT"),
         _req("updated_at", "BIGINT"),
     ),
-    ("path",),
+    ("source", "path"),
 )
 
 SCHEMA_MIGRATIONS = Table(
