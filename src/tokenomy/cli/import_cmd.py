@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from tokenomy.capture.base import Importer
 from tokenomy.capture.registry import get_importer, importer_names
 from tokenomy.capture.run_import import ImportSummary, import_all
 from tokenomy.cli.context import Context, UsageError
+
+if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays lean
+    from rich.console import Console
 
 # Show a progress bar only when there is enough to read for it to matter.
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024
@@ -30,10 +29,12 @@ def select_importers(which: str) -> list[Importer]:
 
 
 @contextmanager
-def progress_bars(console: Console, enabled: bool) -> Iterator[Callable[[str], Any] | None]:
-    if not enabled:
+def progress_bars(console: Console | None, enabled: bool) -> Iterator[Callable[[str], Any] | None]:
+    if not enabled or console is None:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     bars = Progress(
         TextColumn("Importing {task.description}"),
         BarColumn(),
@@ -65,7 +66,7 @@ def run_import(
     which: str,
     *,
     paths: list[Path] | None,
-    console: Console,
+    console: Console | None,
     show_progress: bool,
 ) -> ImportSummary:
     importers = select_importers(which)
@@ -74,6 +75,8 @@ def run_import(
 
 
 def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) -> None:
+    from rich.text import Text
+
     for name, s in summary.sources.items():
         if s.files_seen == 0:
             console.print(f"[dim]{name}: no logs found[/]")

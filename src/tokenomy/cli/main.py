@@ -11,23 +11,26 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
-from rich.text import Text
 
 from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
 from tokenomy.store.db import DatabaseError
 
+if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays lean
+    from rich.console import Console
+
 REPORT_KINDS = ("daily", "weekly", "monthly", "session", "blocks", "project", "model", "tools")
 SOURCES = ("all", "claude-code", "codex", "gemini")
 
 
-def _console() -> Console:
-    return Console(highlight=False)
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, stderr=stderr)
 
 
 def _print_json(value: Any) -> None:
@@ -37,6 +40,9 @@ def _print_json(value: Any) -> None:
 def _error(message: str) -> int:
     # The message is literal text (it may hold "[[model]]" or a long path): no markup, and no
     # hard wrapping, so a path is never split and the line stays greppable.
+    from rich.console import Console
+    from rich.text import Text
+
     line = Text.assemble(("error: ", "red"), message)
     Console(stderr=True, highlight=False, soft_wrap=True).print(line)
     return 2
@@ -48,7 +54,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     ctx = Context(Paths.from_env())
     try:
-        console = _console()
+        console = None if args.json else _console()
         summary = run_import(
             ctx,
             args.source,
@@ -56,7 +62,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             console=console,
             show_progress=not args.json,
         )
-        if args.json:
+        if console is None:
             _print_json(summary_json(summary))
         else:
             print_summary(console, summary, verbose=args.verbose)
@@ -84,7 +90,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             order=args.order,
         )
         if not args.no_import:
-            stderr = Console(stderr=True, highlight=False)
+            stderr = None if args.json else _console(stderr=True)
             summary = run_import(
                 ctx,
                 "all",
@@ -92,7 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 console=stderr,
                 show_progress=not args.json,
             )
-            if summary.problems.items and not args.json:
+            if summary.problems.items and stderr is not None:
                 print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)
         report = make_report(ctx, opts)
         if args.json:

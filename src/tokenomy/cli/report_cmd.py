@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Literal
 
 from tokenomy.analytics.query import Filters
 from tokenomy.analytics.reports import REPORT_KINDS, build_report
 from tokenomy.analytics.rows import Report
 from tokenomy.cli.context import Context, UsageError, parse_zone
 from tokenomy.record import Source
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 TITLES = {
     "daily": "Usage per day",
