@@ -54,21 +54,21 @@ def _tree_rss_kb(pid: int) -> int:
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack.extend(int(c) for c in f.read().split())
+            proc = Path(f"/proc/{p}")
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in (proc / "task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
         except (OSError, ValueError):
             continue
     return total
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> Run:
-    """Run ``cmd``; wall time and the peak RSS of its process tree (sampled every 5 ms)."""
+def timed(cmd: list[str], env: dict[str, str], *, memory: bool = False) -> Run:
+    """Run ``cmd``; wall time, and with ``memory`` the peak RSS of its process tree
+    (sampled every 5 ms: the sampler takes CPU too, so timings come from runs without it)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     peak = 0
@@ -81,11 +81,13 @@ def timed(cmd: list[str], env: dict[str, str]) -> Run:
             time.sleep(0.005)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if memory:
+        sampler.start()
     out, _ = proc.communicate()
     elapsed = time.perf_counter() - start
     done.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed with exit code {proc.returncode}")
     return Run(elapsed, peak / 1024, out.decode())
@@ -211,12 +213,14 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=subprocess.DEVNULL,
                 check=False,
             )
+            if run == 0:  # memory, in runs of their own (a fresh database for tokenomy)
+                peak_c.append(timed(ccusage_cmd("daily"), env, memory=True).peak_mb)
+                mem_env = {**env, "TOKENOMY_HOME": str(Path(tmp) / "home-memory")}
+                peak_t.append(timed(tokenomy_cmd("daily", work), mem_env, memory=True).peak_mb)
             cc = timed(ccusage_cmd("daily"), env)
             tk = timed(tokenomy_cmd("daily", work), env)
             first_c.append(cc.seconds)
             first_t.append(tk.seconds)
-            peak_c.append(cc.peak_mb)
-            peak_t.append(tk.peak_mb)
             if run == 0:
                 sess_tk = json.loads(
                     timed(tokenomy_cmd("session", work, "--no-import"), env).stdout
@@ -254,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         "repeat_ratio": round(med(repeat_t) / med(repeat_c), 3),
         "peak_rss_mb": {"tokenomy": round(max(peak_t)), "ccusage": round(max(peak_c))},
         "runs": args.runs,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
         "command": "python bench/agent_logs.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
     }
@@ -263,14 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"tree: {out['tree_mb']} MB; {args.runs} runs; {out['machine']}")
     print(f"{'':28}{'tokenomy':>12}{'ccusage':>12}")
-    print(
-        f"{'first report (s, median)':28}{out['first_report_s']['tokenomy']:>12}{out['first_report_s']['ccusage']:>12}"
-    )
-    rep = out["repeat_after_append_s"]
-    print(f"{'repeat after append (s)':28}{rep['tokenomy']:>12}{rep['ccusage']:>12}")
-    print(
-        f"{'peak memory, all procs (MB)':28}{out['peak_rss_mb']['tokenomy']:>12}{out['peak_rss_mb']['ccusage']:>12}"
-    )
+    rows = [
+        ("first report (s, median)", out["first_report_s"]),
+        ("repeat after append (s)", out["repeat_after_append_s"]),
+        ("peak memory, all procs (MB)", out["peak_rss_mb"]),
+    ]
+    for label, pair in rows:
+        print(f"{label:28}{pair['tokenomy']:>12}{pair['ccusage']:>12}")
     for name, c in correctness.items():
         print(f"{name:28} {c['equal']}/{c['keys']} equal to ground truth; differ: {c['examples']}")
     print(f"reproduce: {out['command']}")
