@@ -39,12 +39,9 @@ class Paths:
 
 
 def database_url(value: str | None, home: Path) -> str:
-    """A SQLAlchemy URL from ``TOKENOMY_DB``: a URL as given, a bare path as a SQLite file."""
+    """The database URL from ``TOKENOMY_DB``: a URL as given, a bare path as a SQLite file."""
     if not value:
         return f"sqlite:///{home / 'tokenomy.db'}"
     if "://" in value:
-        if value.startswith("postgresql://") or value.startswith("postgres://"):
-            # psycopg 3 is the one PostgreSQL driver we ship; SQLAlchemy defaults to psycopg2.
-            return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"

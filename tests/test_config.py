@@ -1,0 +1,28 @@
+"""Where data lives: TOKENOMY_HOME and TOKENOMY_DB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenomy.config import Paths
+from tokenomy.store.db import DatabaseError, parse_url
+
+
+def test_defaults_and_overrides(tmp_path: Path) -> None:
+    paths = Paths.from_env({"TOKENOMY_HOME": str(tmp_path)})
+    assert paths.database_url == f"sqlite:///{tmp_path / 'tokenomy.db'}"
+    assert paths.prices_file == tmp_path / "prices.toml"
+    as_file = Paths.from_env(
+        {"TOKENOMY_HOME": str(tmp_path), "TOKENOMY_DB": str(tmp_path / "x.db")}
+    )
+    assert parse_url(as_file.database_url).path == tmp_path / "x.db"
+    pg = Paths.from_env({"TOKENOMY_DB": "postgresql://u@h:5432/db"})
+    assert parse_url(pg.database_url).dialect == "postgresql"
+    assert paths.for_sample().database_url != paths.database_url
+
+
+def test_an_unsupported_database_url_names_what_works() -> None:
+    with pytest.raises(DatabaseError, match="use a SQLite file path or postgresql://"):
+        parse_url("mysql://root:secret@host/db")
