@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.capture.base import FileResult
-from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
+from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name, token_count
 from tokenomy.capture.filestate import ReadPlan, find_files, state_after_read
 from tokenomy.capture.jsonl import (
     find_lines,
@@ -43,15 +43,6 @@ _USAGE_FIELDS = (
 )
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key, 0)
-    if value is None:
-        return 0
-    if type(value) is not int or value < 0:
-        raise BadLineError(f"usage.{key} is {value!r}, expected a non-negative integer")
-    return value
-
-
 def anthropic_usage(usage: Mapping[str, Any]) -> TokenUsage:
     """Anthropic usage -> disjoint categories (cache writes split into 5-minute and 1-hour)."""
     g = usage.get
@@ -62,17 +53,20 @@ def anthropic_usage(usage: Mapping[str, Any]) -> TokenUsage:
         or min(inp, out, read, written) < 0
     ):
         # The slow path: null counts are 0, anything else is named in the error.
-        inp, out = _count(usage, "input_tokens"), _count(usage, "output_tokens")
-        read = _count(usage, "cache_read_input_tokens")
-        written = _count(usage, "cache_creation_input_tokens")
+        inp, out = (
+            token_count(usage, "input_tokens", "usage"),
+            token_count(usage, "output_tokens", "usage"),
+        )
+        read = token_count(usage, "cache_read_input_tokens", "usage")
+        written = token_count(usage, "cache_creation_input_tokens", "usage")
     write_1h = 0
     detail = g("cache_creation")
     if type(detail) is dict and detail.get("ephemeral_1h_input_tokens"):
-        write_1h = min(_count(detail, "ephemeral_1h_input_tokens"), written)
+        write_1h = min(token_count(detail, "ephemeral_1h_input_tokens", "usage"), written)
     reasoning = 0
     out_detail = g("output_tokens_details")
     if type(out_detail) is dict and out_detail.get("thinking_tokens"):
-        reasoning = _count(out_detail, "thinking_tokens")
+        reasoning = token_count(out_detail, "thinking_tokens", "usage")
     return TokenUsage(inp, read, written - write_1h, write_1h, out, reasoning)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 
 class BadLineError(ValueError):
@@ -29,3 +31,14 @@ def project_name(cwd: object, folder: str) -> str:
         if pure.name:
             return pure.name
     return folder.rsplit("-", 1)[-1] or folder
+
+
+def token_count(counts: Mapping[str, Any], key: str, where: str) -> int:
+    """A token count: missing or null is 0; anything but a non-negative integer is an error
+    that names the field (``where`` is its parent, e.g. ``usage``)."""
+    value = counts.get(key, 0)
+    if value is None:
+        return 0
+    if type(value) is not int or value < 0:
+        raise BadLineError(f"{where}.{key} is {value!r}, expected a non-negative integer")
+    return value

@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from tokenomy.capture.base import FileResult
-from tokenomy.capture.fields import BadLineError, parse_timestamp_ms
+from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, token_count
 from tokenomy.capture.filestate import ReadPlan, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
@@ -50,18 +50,11 @@ _NEEDLES = (b'"tokens"', b'"sessionId"')
 _TOKEN_FIELDS = ("input", "output", "cached", "thoughts", "tool")
 
 
-def _count(tokens: Mapping[str, Any], key: str) -> int:
-    value = tokens.get(key, 0)
-    if value is None:
-        return 0
-    if type(value) is not int or value < 0:
-        raise BadLineError(f"tokens.{key} is {value!r}, expected a non-negative integer")
-    return value
-
-
 def gemini_usage(tokens: Mapping[str, Any]) -> TokenUsage:
     """A recorded ``tokens`` summary -> disjoint categories."""
-    prompt, output, cached, thoughts, tool = (_count(tokens, k) for k in _TOKEN_FIELDS)
+    prompt, output, cached, thoughts, tool = (
+        token_count(tokens, k, "tokens") for k in _TOKEN_FIELDS
+    )
     cached = min(cached, prompt)
     return TokenUsage(
         input_tokens=prompt - cached + tool,
