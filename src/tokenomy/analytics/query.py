@@ -188,13 +188,10 @@ def grouped_by_day(db: Database, filters: Filters) -> list[Group]:
     return [_to_group(row, 1) for row in db.query(sql, params)]
 
 
-def grouped(
-    db: Database, filters: Filters, dims: Sequence[str], *, by_bucket: bool = False
-) -> list[Group]:
-    """Sums per (bucket?, dims..., provider, model). Provider and model are always kept so
+def grouped(db: Database, filters: Filters, dims: Sequence[str]) -> list[Group]:
+    """Sums per (dims..., provider, model). Provider and model are always kept so
     the caller can price cache savings; it folds them away when not wanted."""
-    keys = [f"c.started_at / {BUCKET_MS}"] if by_bucket else []
-    keys += [DIMENSIONS[d] for d in dims]
+    keys = [DIMENSIONS[d] for d in dims]
     group = [*keys, "c.provider", MODEL_SQL]
     where, params = filters.where()
     sql = f"SELECT {', '.join(group)}, {_MEASURES} FROM calls c{where} GROUP BY {', '.join(group)}"

@@ -21,10 +21,6 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
     # The state to save; None when the file must be read again next time (e.g. unreadable).
     state: FileState | None = None
-    # When two files hold the same record with equal rank and tokens, the one from the
-    # file with the smaller order key wins (Claude Code: the session that ended first,
-    # i.e. the original rather than a resumed copy).
-    order_key: int = 0
     bytes_read: int = 0
     not_a_log: bool = False
 

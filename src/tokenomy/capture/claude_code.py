@@ -275,7 +275,6 @@ class ClaudeCodeImporter:
                 )
             )
         result.problems.sort(key=lambda p: p.line or 0)
-        result.order_key = last_ts
         return result
 
     def _project(self, cwd: object, folder: str) -> str:

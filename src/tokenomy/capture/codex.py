@@ -207,7 +207,6 @@ class CodexImporter:
             result.problems.append(Problem(plan.path, None, "not a Codex rollout, skipped"))
             return result
         fallback_session = _session_from_name(path)
-        last_ts = 0
         for lineno, line in scan_lines(chunk, plan.path, _NEEDLES, result.problems):
             entry, problem = parse_object(plan.path, lineno, line)
             if problem is not None:
@@ -221,13 +220,11 @@ class CodexImporter:
                 continue
             if rec is not None:
                 result.records.append(rec)
-                last_ts = max(last_ts, rec.started_at_ms)
         if chunk.incomplete_tail:
             result.problems.append(
                 Problem(plan.path, lines + 1, "incomplete last line, will be read when complete")
             )
         state.state.update(memory.dump(lines))
-        result.order_key = last_ts
         return result
 
     def _apply(

@@ -189,7 +189,6 @@ class GeminiImporter:
             self._parse_whole(plan, path, result)
         else:
             self._parse_lines(plan, path, result)
-        result.order_key = min((r.started_at_ms for r in result.records), default=0)
         return result
 
     def _context(self, path: Path, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
