@@ -6,12 +6,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
-from tokenomy.capture.claude_code import ClaudeCodeImporter
+from tokenomy.capture.claude_code import ClaudeCodeImporter, _decode_entry, lenient_entry
 from tokenomy.capture.run_import import ImportSummary, import_all
 from tokenomy.pricing import PriceCatalog
+from tokenomy.sample import TreeSpec, generate_tree
 from tokenomy.store import Database
 
 CATALOG = PriceCatalog.load(None)
@@ -331,6 +333,9 @@ def test_parallel_and_serial_parsing_agree(
             [assistant(f"m{s}-{i}", f"r{s}-{i}", out=i, session=f"s{s}") for i in range(50)],
         )
     monkeypatch.setattr(run_import, "PARALLEL_MIN_BYTES", 0)
+    # Tiny flush sizes: each worker writes many times, often while the other one writes.
+    monkeypatch.setattr(run_import, "FLUSH_ROWS", 7)
+    monkeypatch.setattr(run_import, "FLUSH_ROWS_MAX", 20)
     import_all(db, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=2)
     assert totals(db)["calls"] == 300
     assert totals(db)["output_tokens"] == 6 * sum(range(50))
@@ -389,3 +394,34 @@ def test_every_importer_over_one_tree_reads_nothing_the_second_time(
     assert first.records == 1
     again = import_all(db, importers, CATALOG, roots=[tmp_path / "p"], workers=1)
     assert again.files_read == 0
+
+
+def _plain(value: Any) -> Any:
+    """A decoded entry as plain data, with raw JSON texts decoded, for comparison."""
+    if isinstance(value, msgspec.Raw):
+        return msgspec.json.decode(value) if len(value) else None
+    if isinstance(value, msgspec.Struct):
+        return {k: _plain(v) for k, v in msgspec.structs.asdict(value).items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_typed_and_lenient_decoding_read_every_line_alike(
+    claude_fixture: Path, tmp_path: Path
+) -> None:
+    # The fast path (msgspec structs) and the fallback for odd lines (a generic parse, then
+    # field by field) must agree on every well-formed line, real and generated.
+    generate_tree(TreeSpec(root=tmp_path / "tree", sessions=8, seed=3))
+    files = [claude_fixture, *sorted((tmp_path / "tree").rglob("*.jsonl"))]
+    lines = [ln for f in files for ln in f.read_bytes().splitlines() if b'"usage"' in ln]
+    compared = 0
+    for line in lines:
+        try:
+            line.decode()
+            typed = _decode_entry(line)
+        except (UnicodeDecodeError, msgspec.MsgspecError):
+            continue  # a malformed line the generator wrote on purpose
+        assert _plain(lenient_entry(orjson.loads(line))) == _plain(typed)
+        compared += 1
+    assert compared > 100

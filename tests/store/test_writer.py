@@ -146,3 +146,25 @@ def test_ulids_are_sortable_and_distinct_across_forked_processes() -> None:
     with ctx.Pool(2) as pool:
         ids = pool.map(new_ulid, [1_700_000_000_000] * 200)
     assert len(set(ids)) == 200
+
+
+def test_try_transaction_gives_way_to_another_writer_instead_of_waiting(
+    sqlite_db: Database,
+) -> None:
+    other = Database(sqlite_db.url)
+    with other.transaction() as cur:
+        cur.execute("BEGIN IMMEDIATE")  # another process's write in progress
+        with sqlite_db.try_transaction() as maybe:
+            assert maybe is None
+    with sqlite_db.try_transaction() as free:
+        assert free is not None
+        write_records(sqlite_db, [_rec("a", 5)], free)
+    assert _stored(sqlite_db) == {"a": (5, "s")}
+    other.close()
+
+
+def test_try_transaction_is_a_plain_transaction_on_postgres(postgres_db: Database) -> None:
+    with postgres_db.try_transaction() as cur:
+        assert cur is not None
+        write_records(postgres_db, [_rec("a", 5)], cur)
+    assert _stored(postgres_db) == {"a": (5, "s")}

@@ -13,12 +13,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+import orjson
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name, token_count
 from tokenomy.capture.filestate import ReadPlan, find_files, state_after_read
 from tokenomy.capture.jsonl import (
+    MAX_LINE_BYTES,
     find_lines,
     looks_like_jsonl,
     parse_object,
@@ -35,39 +39,202 @@ RANK_PROGRESS_COPY = 0
 
 SYNTHETIC_MODEL = "<synthetic>"
 _HTTP_STATUS = re.compile(r"\b([45]\d\d)\b")
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
+# The fields of a log line that matter, as typed structs: msgspec decodes a line straight
+# into them, skipping everything else (content text, tool inputs) without building Python
+# objects for it. That is about half the cost of a generic JSON parse, and what follows
+# needs no type checks. A line that does not fit (wrong types, torn JSON) takes the lenient
+# path below, which either names what is wrong or keeps what is usable.
+Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-def anthropic_usage(usage: Mapping[str, Any]) -> TokenUsage:
+class CacheCreation(msgspec.Struct, gc=False):
+    ephemeral_1h_input_tokens: Count | None = None
+
+
+class OutputDetails(msgspec.Struct, gc=False):
+    thinking_tokens: Count | None = None
+
+
+class Usage(msgspec.Struct, gc=False):
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_creation: CacheCreation | None = None
+    output_tokens_details: OutputDetails | None = None
+
+
+class Block(msgspec.Struct, gc=False):
+    type: str | None = None
+    id: str | None = None
+    name: str | None = None
+    text: msgspec.Raw = msgspec.Raw()  # decoded only for the rare API error message
+
+
+class Message(msgspec.Struct, gc=False):
+    id: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    content: list[Block] | str | None = None
+    stop_reason: str | None = None
+
+
+class ProgressData(msgspec.Struct, gc=False):
+    message: Entry | None = None  # a subagent's assistant entry, copied
+
+
+class Entry(msgspec.Struct, gc=False):
+    type: str | None = None
+    message: Message | None = None
+    data: ProgressData | None = None
+    isSidechain: bool | None = None  # noqa: N815 (the log's own names)
+    isApiErrorMessage: bool | None = None  # noqa: N815
+    requestId: str | None = None  # noqa: N815
+    uuid: str | None = None
+    timestamp: str | None = None
+    sessionId: str | None = None  # noqa: N815
+    cwd: str | None = None
+    gitBranch: str | None = None  # noqa: N815
+    agentId: str | None = None  # noqa: N815
+    costUSD: float | None = None  # noqa: N815
+
+
+_decode_entry = msgspec.json.Decoder(Entry).decode
+
+
+def _is_call_entry(d: Mapping[str, Any]) -> bool:
+    return d.get("type") == "assistant" or d.get("isApiErrorMessage") is True
+
+
+def lenient_entry(d: Mapping[str, Any]) -> Entry:
+    """An entry from a generic parse of a line that did not fit the structs: values of the
+    wrong type are dropped, except where they make a call's line wrong, which is named."""
+
+    def text(key: str) -> str | None:
+        v = d.get(key)
+        return v if isinstance(v, str) else None
+
+    def flag(key: str) -> bool | None:
+        v = d.get(key)
+        return v if isinstance(v, bool) else None
+
+    stamp = d.get("timestamp")
+    if stamp is not None and not isinstance(stamp, str) and _is_call_entry(d):
+        raise BadLineError(f"timestamp is {type(stamp).__name__}, expected an ISO 8601 string")
+    cost = d.get("costUSD")
+    data = d.get("data")
+    inner = data.get("message") if isinstance(data, Mapping) else None
+    return Entry(
+        type=text("type"),
+        message=_lenient_message(d.get("message"), strict=_is_call_entry(d)),
+        data=ProgressData(lenient_entry(inner)) if isinstance(inner, Mapping) else None,
+        isSidechain=flag("isSidechain"),
+        isApiErrorMessage=flag("isApiErrorMessage"),
+        requestId=text("requestId"),
+        uuid=text("uuid"),
+        timestamp=text("timestamp"),
+        sessionId=text("sessionId"),
+        cwd=text("cwd"),
+        gitBranch=text("gitBranch"),
+        agentId=text("agentId"),
+        costUSD=float(cost)
+        if isinstance(cost, int | float) and not isinstance(cost, bool)
+        else None,
+    )
+
+
+def _lenient_message(m: object, *, strict: bool) -> Message | None:
+    if not isinstance(m, Mapping):
+        return None
+    raw = m.get("usage")
+    usage: Usage | None = None
+    if isinstance(raw, Mapping):
+        usage = _lenient_usage(raw)
+    elif raw is not None and strict:
+        raise BadLineError(f"message.usage is {type(raw).__name__}, expected an object")
+    content = m.get("content")
+    blocks: list[Block] | str | None = content if isinstance(content, str) else None
+    if isinstance(content, list):
+        blocks = []
+        for b in content:
+            if isinstance(b, Mapping):
+                t, i, n, x = b.get("type"), b.get("id"), b.get("name"), b.get("text")
+                blocks.append(
+                    Block(
+                        t if isinstance(t, str) else None,
+                        i if isinstance(i, str) else None,
+                        n if isinstance(n, str) else None,
+                        msgspec.Raw(orjson.dumps(x)) if isinstance(x, str) else msgspec.Raw(),
+                    )
+                )
+
+    def text(key: str) -> str | None:
+        v = m.get(key)
+        return v if isinstance(v, str) else None
+
+    return Message(text("id"), text("model"), usage, blocks, text("stop_reason"))
+
+
+def _lenient_usage(u: Mapping[str, Any]) -> Usage:
+    # token_count names a bad count (null is 0, anything else is an error).
+    cc, od = u.get("cache_creation"), u.get("output_tokens_details")
+    return Usage(
+        token_count(u, "input_tokens", "usage"),
+        token_count(u, "output_tokens", "usage"),
+        token_count(u, "cache_read_input_tokens", "usage"),
+        token_count(u, "cache_creation_input_tokens", "usage"),
+        CacheCreation(token_count(cc, "ephemeral_1h_input_tokens", "usage"))
+        if isinstance(cc, Mapping)
+        else None,
+        OutputDetails(token_count(od, "thinking_tokens", "usage"))
+        if isinstance(od, Mapping)
+        else None,
+    )
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def read_entry(path: str, line: bytes) -> tuple[Entry | None, str | None]:
+    """The entry a line holds, or the reason it cannot be read."""
+    # msgspec does not check the UTF-8 of strings it skips; orjson (below) names it.
+    if len(line) <= MAX_LINE_BYTES and (line.isascii() or _is_utf8(line)):
+        try:
+            return _decode_entry(line), None
+        except msgspec.MsgspecError:
+            pass  # the lenient path says why, or keeps what it can
+    d, problem = parse_object(path, 0, line)
+    if problem is not None:
+        return None, problem.reason
+    assert d is not None
+    try:
+        return lenient_entry(d), None
+    except BadLineError as exc:
+        return None, str(exc)
+
+
+def anthropic_usage(u: Usage) -> TokenUsage:
     """Anthropic usage -> disjoint categories (cache writes split into 5-minute and 1-hour)."""
-    g = usage.get
-    inp, out = g("input_tokens", 0), g("output_tokens", 0)
-    read, written = g("cache_read_input_tokens", 0), g("cache_creation_input_tokens", 0)
-    if (
-        not (type(inp) is int and type(out) is int and type(read) is int and type(written) is int)
-        or min(inp, out, read, written) < 0
-    ):
-        # The slow path: null counts are 0, anything else is named in the error.
-        inp, out = (
-            token_count(usage, "input_tokens", "usage"),
-            token_count(usage, "output_tokens", "usage"),
-        )
-        read = token_count(usage, "cache_read_input_tokens", "usage")
-        written = token_count(usage, "cache_creation_input_tokens", "usage")
+    written = u.cache_creation_input_tokens or 0
     write_1h = 0
-    detail = g("cache_creation")
-    if type(detail) is dict and detail.get("ephemeral_1h_input_tokens"):
-        write_1h = min(token_count(detail, "ephemeral_1h_input_tokens", "usage"), written)
+    if u.cache_creation is not None and u.cache_creation.ephemeral_1h_input_tokens:
+        write_1h = min(u.cache_creation.ephemeral_1h_input_tokens, written)
     reasoning = 0
-    out_detail = g("output_tokens_details")
-    if type(out_detail) is dict and out_detail.get("thinking_tokens"):
-        reasoning = token_count(out_detail, "thinking_tokens", "usage")
-    return TokenUsage(inp, read, written - write_1h, write_1h, out, reasoning)
+    if u.output_tokens_details is not None:
+        reasoning = u.output_tokens_details.thinking_tokens or 0
+    return TokenUsage(
+        u.input_tokens or 0,
+        u.cache_read_input_tokens or 0,
+        written - write_1h,
+        write_1h,
+        u.output_tokens or 0,
+        reasoning,
+    )
 
 
 def _project_folder(path: Path, root_hint: str | None) -> str:
@@ -79,94 +246,98 @@ def _project_folder(path: Path, root_hint: str | None) -> str:
     return root_hint or path.parent.name
 
 
-def _error_text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
+def _error_text(message: Message) -> str:
+    content = message.content
     if isinstance(content, list):
         for block in content:
-            if isinstance(block, Mapping) and isinstance(block.get("text"), str):
-                return str(block["text"])
+            if block.text:
+                value = msgspec.json.decode(block.text)
+                if isinstance(value, str):
+                    return value
     return content if isinstance(content, str) else ""
 
 
 @dataclass(slots=True)
 class Candidate:
-    """One version of a response, as cheap as possible: most lines are duplicates (one per
-    content block, streaming partials, copies), and only the best version becomes a record."""
+    """The best version so far of one response. Most lines are other versions of a response
+    (one per content block, streaming partials, copies), so only the key, rank and token
+    total are worked out per line; the record is built once, from the winner."""
 
     key: str
     rank: int
-    usage: TokenUsage
-    entry: Mapping[str, Any]
-    message: Mapping[str, Any]
+    total: int
+    entry: Entry
+    message: Message
     offset: int  # where the line starts in the chunk, to name it if it turns out bad
 
 
-def candidate(entry: Mapping[str, Any], rank: int, offset: int) -> Candidate | None:
-    """The response an assistant entry belongs to, with its usage; None if it is no call."""
-    message = entry.get("message")
-    if type(message) is not dict:
-        return None
-    usage_raw = message.get("usage")
-    if type(usage_raw) is not dict:
-        if usage_raw is not None:
-            raise BadLineError(f"message.usage is {type(usage_raw).__name__}, expected an object")
-        if entry.get("isApiErrorMessage") is not True:
-            return None
-        usage_raw = {}
-    msg_id = message.get("id")
-    request_id = entry.get("requestId")
-    if isinstance(msg_id, str) and isinstance(request_id, str):
-        key = f"{msg_id}:{request_id}"
-    elif isinstance(msg_id, str):
-        key = msg_id  # API error lines carry no requestId
-    elif isinstance(entry.get("uuid"), str):
-        key = f"uuid:{entry['uuid']}"
-    else:
-        return None
-    return Candidate(key, rank, anthropic_usage(usage_raw), entry, message, offset)
+def response_key(entry: Entry, message: Message) -> str | None:
+    """``message.id`` + ``requestId``: the same for every line and copy of one response."""
+    msg_id, request_id = message.id, entry.requestId
+    if msg_id is not None and request_id is not None:
+        return f"{msg_id}:{request_id}"
+    if msg_id is not None:
+        return msg_id  # API error lines carry no requestId
+    if entry.uuid is not None:
+        return f"uuid:{entry.uuid}"
+    return None
 
 
-def tool_uses(message: Mapping[str, Any], key: str) -> list[ToolUse]:
-    content = message.get("content")
+def call_entry(entry: Entry) -> tuple[Entry, int] | None:
+    """The assistant entry a line carries (its own, or a subagent's copied into a
+    ``progress`` line) and how it ranks among copies; None for any other line."""
+    kind = entry.type
+    if kind == "assistant" or entry.isApiErrorMessage is True:
+        return entry, RANK_SIDECHAIN if entry.isSidechain is True else RANK_MAIN
+    if kind == "progress" and entry.data is not None and entry.data.message is not None:
+        # The copy carries no session, place or time of its own where the outer line has.
+        inner = entry.data.message
+        inner.sessionId = inner.sessionId or entry.sessionId
+        inner.cwd = inner.cwd or entry.cwd
+        inner.timestamp = inner.timestamp or entry.timestamp
+        return inner, RANK_PROGRESS_COPY
+    return None
+
+
+def tool_uses(message: Message, key: str) -> list[ToolUse]:
+    content = message.content
     if not isinstance(content, list):
         return []
     return [
-        ToolUse(b["name"], str(b.get("id") or f"{key}#{i}"))
+        ToolUse(b.name, b.id or f"{key}#{i}")
         for i, b in enumerate(content)
-        if isinstance(b, Mapping) and b.get("type") == "tool_use" and isinstance(b.get("name"), str)
+        if b.type == "tool_use" and b.name is not None
     ]
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def build_record(c: Candidate, project: str, file_session: str, tools: list[ToolUse]) -> CallRecord:
     """The call record for the best version of a response."""
     entry, message = c.entry, c.message
-    model = _text(message.get("model"))
-    is_error = entry.get("isApiErrorMessage") is True or model == SYNTHETIC_MODEL
+    model = message.model or None
+    is_error = entry.isApiErrorMessage is True or model == SYNTHETIC_MODEL
     if is_error:
         model = None
     attributes: dict[str, Any] = {}
-    for src, dst in (("cwd", "cwd"), ("gitBranch", "git_branch"), ("agentId", "agent_id")):
-        value = _text(entry.get(src))
-        if value:
-            attributes[dst] = value
-    if entry.get("isSidechain") is True:
+    if entry.cwd:
+        attributes["cwd"] = entry.cwd
+    if entry.gitBranch:
+        attributes["git_branch"] = entry.gitBranch
+    if entry.agentId:
+        attributes["agent_id"] = entry.agentId
+    if entry.isSidechain is True:
         attributes["sidechain"] = True
     record = CallRecord(
         source=Source.CLAUDE_CODE,
         dedupe_key=c.key,
-        started_at_ms=parse_timestamp_ms(entry.get("timestamp")),
-        usage=c.usage,
+        started_at_ms=parse_timestamp_ms(entry.timestamp),
+        usage=anthropic_usage(message.usage) if message.usage is not None else TokenUsage(),
         operation="chat",
         provider="anthropic",
         request_model=model,
         response_model=model,
         project=project,
-        session_id=_text(entry.get("sessionId")) or file_session,
-        finish_reason=_text(message.get("stop_reason")),
+        session_id=entry.sessionId or file_session,
+        finish_reason=message.stop_reason or None,
         tools=tools,
         attributes=attributes,
         dedupe_rank=c.rank,
@@ -184,8 +355,8 @@ def build_record(c: Candidate, project: str, file_session: str, tools: list[Tool
         if text:
             attributes["error"] = text[:300]
         return record
-    cost = entry.get("costUSD")
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+    cost = entry.costUSD
+    if cost is not None and cost >= 0:
         record.cost_nanos = round(cost * 1_000_000_000)
         record.cost_source = CostSource.REPORTED
     return record
@@ -235,28 +406,46 @@ class ClaudeCodeImporter:
         tools: dict[str, dict[str, ToolUse]] = {}
         report_non_object_lines(chunk, plan.path, result.problems)
         for offset, line in find_lines(chunk, b'"usage"'):
-            entry, problem = parse_object(plan.path, 0, line)
-            if problem is not None:
-                result.problems.append(Problem(plan.path, chunk.line_at(offset), problem.reason))
+            entry, reason = read_entry(plan.path, line)
+            if entry is None:
+                result.problems.append(Problem(plan.path, chunk.line_at(offset), str(reason)))
                 continue
-            assert entry is not None
-            try:
-                for c in self._candidates(entry, offset):
-                    kept = best.get(c.key)
-                    if kept is None or (c.rank, c.usage.total) > (kept.rank, kept.usage.total):
-                        best[c.key] = c
-                    if b'"tool_use"' in line:
-                        uses = tools.setdefault(c.key, {})
-                        for t in tool_uses(c.message, c.key):
-                            uses.setdefault(t.use_id, t)
-            except BadLineError as exc:
-                result.problems.append(Problem(plan.path, chunk.line_at(offset), str(exc)))
+            found = call_entry(entry)
+            if found is None:
+                continue
+            entry, rank = found
+            message = entry.message
+            if message is None:
+                continue
+            u = message.usage
+            if u is None and entry.isApiErrorMessage is not True:
+                continue
+            key = response_key(entry, message)
+            if key is None:
+                continue
+            total = (
+                0
+                if u is None
+                else (u.input_tokens or 0)
+                + (u.output_tokens or 0)
+                + (u.cache_read_input_tokens or 0)
+                + (u.cache_creation_input_tokens or 0)
+            )
+            kept = best.get(key)
+            if kept is None or (rank, total) > (kept.rank, kept.total):
+                best[key] = Candidate(key, rank, total, entry, message, offset)
+            content = message.content
+            if type(content) is list and any(b.type == "tool_use" for b in content):
+                uses = tools.setdefault(key, {})
+                for t in tool_uses(message, key):
+                    uses.setdefault(t.use_id, t)
+        file_session = path.stem
         last_ts = 0
         for c in best.values():
             try:
-                project = self._project(c.entry.get("cwd"), folder)
+                project = self._project(c.entry.cwd, folder)
                 used = list(tools[c.key].values()) if c.key in tools else []
-                rec = build_record(c, project, path.stem, used)
+                rec = build_record(c, project, file_session, used)
             except BadLineError as exc:
                 result.problems.append(Problem(plan.path, chunk.line_at(c.offset), str(exc)))
                 continue
@@ -283,32 +472,3 @@ class ClaudeCodeImporter:
         if name is None:
             name = self._projects[key] = project_name(cwd, folder)
         return name
-
-    def _candidates(self, entry: Mapping[str, Any], offset: int) -> list[Candidate]:
-        kind = entry.get("type")
-        if kind == "assistant" or entry.get("isApiErrorMessage") is True:
-            rank = RANK_SIDECHAIN if entry.get("isSidechain") is True else RANK_MAIN
-            c = candidate(entry, rank, offset)
-            return [c] if c else []
-        if kind == "progress":
-            return [
-                c
-                for inner in _embedded_entries(entry)
-                if (c := candidate(inner, RANK_PROGRESS_COPY, offset))
-            ]
-        return []
-
-
-def _embedded_entries(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Assistant entries nested in a ``progress`` line (a subagent's messages, copied)."""
-    data = entry.get("data")
-    found: list[Mapping[str, Any]] = []
-    if isinstance(data, Mapping):
-        inner = data.get("message")
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), Mapping):
-            merged = dict(inner)
-            merged.setdefault("sessionId", entry.get("sessionId"))
-            merged.setdefault("cwd", entry.get("cwd"))
-            merged.setdefault("timestamp", entry.get("timestamp"))
-            found.append(merged)
-    return found

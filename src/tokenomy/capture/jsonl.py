@@ -153,5 +153,5 @@ def count_lines(chunk: Chunk) -> int:
 def looks_like_jsonl(chunk: Chunk) -> bool:
     """False for a file that is plainly not a JSON-lines log: none of its first lines is a
     JSON object. (A NUL run is no proof: crashed writers leave them inside real logs.)"""
-    lines = [ln for ln in chunk.head.split(b"\n")[:5] if ln.strip(b" \t\r\x00")]
+    lines = [ln for ln in chunk.head.split(b"\n", 5)[:5] if ln.strip(b" \t\r\x00")]
     return not lines or any(ln.lstrip().startswith(b"{") for ln in lines)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -72,10 +72,13 @@ def redact(url: str) -> str:
     return url
 
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another one to commit
+
+
 def _sqlite_connect(path: Path | None) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path) if path else ":memory:",
-        timeout=30,
+        timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
         check_same_thread=False,
         isolation_level="DEFERRED",
     )
@@ -140,6 +143,41 @@ class Database:
                 raise
             finally:
                 cur.close()
+
+    @contextmanager
+    def try_transaction(self) -> Iterator[Cursor | None]:
+        """Like :meth:`transaction`, but None at once instead of waiting when another
+        process holds SQLite's write lock, so the caller can do other work meanwhile
+        (SQLite's own wait polls with sleeps of up to 100 ms). PostgreSQL locks rows, not
+        the database: there it is a plain transaction."""
+        if self.dialect != "sqlite":
+            with self.transaction() as cur:
+                yield cur
+            return
+        with self._lock:
+            conn = self._connection()
+            lite = cast(sqlite3.Connection, conn)
+            lite.execute("PRAGMA busy_timeout = 0")
+            try:
+                lite.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                locked = True
+            else:
+                locked = False
+            finally:
+                lite.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if locked:
+                yield None
+                return
+            own = conn.cursor()
+            try:
+                yield own
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                own.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction() as cur:
