@@ -1,16 +1,18 @@
 """Resolved prices kept on disk, so a later run prices known models without loading
 genai-prices (the largest part of start-up time).
 
-The file is keyed by a fingerprint of every price source: the Tokenomy and genai-prices
-versions, our packaged YAML and the user's override file. Any change gives a new
-fingerprint, hence a fresh resolution: the cache can be stale only if nothing changed.
+The file is keyed by a fingerprint of every price source: the installed pricing code and
+genai-prices data (paths, sizes and mtimes), our packaged YAML and the user's override
+file. Any change gives a new fingerprint, hence a fresh resolution: the cache can be stale
+only if nothing changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,29 @@ Entry = ModelPrice | Schedule | None
 FORMAT = 1
 
 
+def _files_identity(base: Path, files: list[str]) -> str:
+    """Where a package's files are, with their sizes and mtimes: changes with any edit,
+    reinstall or upgrade. (``importlib.metadata`` would give a version, but costs 20 ms to
+    import and misses edits to an editable install.)"""
+    parts = [str(base)]
+    for name in files:
+        try:
+            st = (base / name).stat()
+        except OSError:
+            parts.append(f"{name}=?")
+        else:
+            parts.append(f"{name}={st.st_size}:{st.st_mtime_ns}")
+    return ",".join(parts) + ";"
+
+
 def fingerprint(overrides: Path | None) -> str:
     h = hashlib.blake2b(digest_size=16)
-    for dist in ("tokenomy", "genai-prices"):
-        try:
-            h.update(f"{dist}={metadata.version(dist)};".encode())
-        except metadata.PackageNotFoundError:
-            h.update(f"{dist}=?;".encode())
+    here = Path(__file__).parent
+    h.update(_files_identity(here, sorted(p.name for p in here.glob("*.py"))).encode())
+    genai = importlib.util.find_spec("genai_prices")  # found, not imported
+    if genai is not None and genai.origin is not None:
+        files = ["__init__.py", "data.py", "types.py"]
+        h.update(_files_identity(Path(genai.origin).parent, files).encode())
     h.update(resources.files("tokenomy.pricing").joinpath("data", "models.yaml").read_bytes())
     if overrides is not None and overrides.exists():
         h.update(str(overrides).encode() + overrides.read_bytes())
