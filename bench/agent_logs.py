@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         ("peak memory, all procs (MB)", out["peak_rss_mb"]),
     ]
     for label, pair in rows:
-        print(f"{label:28}{pair['tokenomy']:>12}{pair['ccusage']:>12}")
+        print(f"{label:28}{pair['tokenomy']:>12.2f}{pair['ccusage']:>12.2f}")
+    print(f"{'repeat, tokenomy / ccusage':28}{out['repeat_ratio']:>12.2f}")
     for name, c in correctness.items():
         print(f"{name:28} {c['equal']}/{c['keys']} equal to ground truth; differ: {c['examples']}")
     print(f"reproduce: {out['command']}")

@@ -171,15 +171,23 @@ class GeminiImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
+        # scandir knows each entry's type from the listing: no stat per file.
         found: list[Path] = []
-        for root in roots:
-            for dirpath, _dirs, files in os.walk(root):
-                in_chats = "chats" in Path(dirpath).parts
-                found.extend(
-                    Path(dirpath, f)
-                    for f in files
-                    if f.endswith((".json", ".jsonl")) and (in_chats or f.startswith("session-"))
-                )
+        stack = [(str(r), "chats" in r.parts) for r in roots]
+        while stack:
+            where, in_chats = stack.pop()
+            try:
+                with os.scandir(where) as entries:
+                    for entry in entries:
+                        name = entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((entry.path, in_chats or name == "chats"))
+                        elif name.endswith((".json", ".jsonl")) and (
+                            in_chats or name.startswith("session-")
+                        ):
+                            found.append(Path(entry.path))
+            except OSError:
+                continue  # vanished or unreadable: nothing to import from it
         return found
 
     def parse(self, plan: ReadPlan) -> FileResult:
