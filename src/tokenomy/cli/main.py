@@ -201,6 +201,31 @@ def _path_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the gateway: OpenAI- and Anthropic-compatible endpoints that record every call."""
+    from tokenomy.gateway.config import GatewayConfigError, load_config
+    from tokenomy.gateway.serve import is_loopback, run
+
+    if not is_loopback(args.host) and not args.insecure:
+        raise UsageError(
+            f"refusing to serve on {args.host} without keys: anyone who can reach it could "
+            "spend your provider credit. Use --host 127.0.0.1, or --insecure if the network "
+            "is yours alone"
+        )
+    config = Path(args.config) if args.config else None
+    if config is None and Path("tokenomy.yaml").is_file():
+        config = Path("tokenomy.yaml")
+    try:
+        if config is not None:
+            load_config(config)
+    except GatewayConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    if config is None:
+        sys.stderr.write("no tokenomy.yaml here and no --config: no models to serve yet\n")
+    run(config, args.host, args.port, args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokenomy",
@@ -252,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "summary", cmd_summary)
     _path_option(p)
+
+    p = _command(sub, "serve", cmd_serve)
+    p.add_argument("--config", metavar="FILE", help="model aliases (default: ./tokenomy.yaml)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback address without keys"
+    )
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The gateway: an OpenAI- and Anthropic-compatible HTTP proxy that records every call."""

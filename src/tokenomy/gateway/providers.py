@@ -1,0 +1,127 @@
+"""Provider adapters: where a provider lives, how it wants its key, which protocol it speaks.
+
+Every provider whose API is OpenAI's chat-completions protocol (most of them) is the same
+adapter with another default base URL. Adapters are registered through the
+``tokenomy.providers`` entry-point group, which a third-party package can use too: the
+entry point names a :class:`Provider` or a list of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from tokenomy.record import TokenUsage
+
+Protocol = Literal["openai", "anthropic"]
+Operation = Literal["chat", "embeddings", "messages", "models"]
+
+_PATHS: dict[Protocol, dict[Operation, str]] = {
+    # OpenAI-style base URLs end in their version (".../v1"); Anthropic's do not.
+    "openai": {"chat": "/chat/completions", "embeddings": "/embeddings", "models": "/models"},
+    "anthropic": {"messages": "/v1/messages", "models": "/v1/models"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    protocol: Protocol
+    default_base_url: str
+
+    def url(self, base_url: str, operation: Operation) -> str | None:
+        path = _PATHS[self.protocol].get(operation)
+        return None if path is None else base_url + path
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        if self.protocol == "anthropic":
+            return {"x-api-key": api_key} if api_key else {}
+        return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def usage(self, body: Mapping[str, Any]) -> TokenUsage | None:
+        """Token usage from a response body (or the usage part of a stream), if any."""
+        raw = body.get("usage")
+        if not isinstance(raw, Mapping):
+            return None
+        return anthropic_usage(raw) if self.protocol == "anthropic" else openai_usage(raw)
+
+
+def _count(mapping: Mapping[str, Any] | None, key: str) -> int:
+    if mapping is None:
+        return 0
+    value = mapping.get(key)
+    return value if type(value) is int and value > 0 else 0
+
+
+def _sub(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = mapping.get(key)
+    return value if isinstance(value, Mapping) else None
+
+
+def openai_usage(u: Mapping[str, Any]) -> TokenUsage:
+    """OpenAI usage: cached tokens are part of prompt tokens, reasoning part of completion.
+    (DeepSeek reports its cache hits as ``prompt_cache_hit_tokens``.)"""
+    prompt = _count(u, "prompt_tokens")
+    cached = _count(_sub(u, "prompt_tokens_details"), "cached_tokens") or _count(
+        u, "prompt_cache_hit_tokens"
+    )
+    cached = min(cached, prompt)
+    completion = _count(u, "completion_tokens")
+    reasoning = min(_count(_sub(u, "completion_tokens_details"), "reasoning_tokens"), completion)
+    return TokenUsage(
+        input_tokens=prompt - cached,
+        cache_read_tokens=cached,
+        output_tokens=completion,
+        reasoning_tokens=reasoning,
+    )
+
+
+def anthropic_usage(u: Mapping[str, Any]) -> TokenUsage:
+    """Anthropic usage: disjoint already; cache writes split into 5-minute and 1-hour."""
+    written = _count(u, "cache_creation_input_tokens")
+    write_1h = min(_count(_sub(u, "cache_creation"), "ephemeral_1h_input_tokens"), written)
+    return TokenUsage(
+        input_tokens=_count(u, "input_tokens"),
+        cache_read_tokens=_count(u, "cache_read_input_tokens"),
+        cache_write_tokens=written - write_1h,
+        cache_write_1h_tokens=write_1h,
+        output_tokens=_count(u, "output_tokens"),
+    )
+
+
+def _openai_compatible(name: str, base_url: str) -> Provider:
+    return Provider(name, "openai", base_url)
+
+
+BUILTIN: list[Provider] = [
+    _openai_compatible("openai", "https://api.openai.com/v1"),
+    Provider("anthropic", "anthropic", "https://api.anthropic.com"),
+    _openai_compatible("openrouter", "https://openrouter.ai/api/v1"),
+    _openai_compatible("groq", "https://api.groq.com/openai/v1"),
+    _openai_compatible("mistral", "https://api.mistral.ai/v1"),
+    _openai_compatible("deepseek", "https://api.deepseek.com/v1"),
+    _openai_compatible("xai", "https://api.x.ai/v1"),
+    _openai_compatible("together", "https://api.together.xyz/v1"),
+    _openai_compatible("fireworks", "https://api.fireworks.ai/inference/v1"),
+    # Any other OpenAI-compatible server (vLLM, Ollama, llama.cpp): base_url is required
+    # in practice; this default is Ollama's.
+    _openai_compatible("openai-compatible", "http://127.0.0.1:11434/v1"),
+]
+
+
+@cache
+def known_providers() -> dict[str, Provider]:
+    """Every registered provider by name (built-ins and third-party packages)."""
+    found: dict[str, Provider] = {}
+    for ep in entry_points(group="tokenomy.providers"):
+        value = ep.load()
+        for provider in value if isinstance(value, list) else [value]:
+            if not isinstance(provider, Provider):
+                raise TypeError(f"entry point {ep.name!r} gives {provider!r}, not a Provider")
+            found[provider.name] = provider
+    if not found:  # not installed (running from a source tree): the built-ins still work
+        found = {p.name: p for p in BUILTIN}
+    return found

@@ -1,0 +1,104 @@
+"""Turning a finished gateway call into a call record, priced, without waiting on the
+database: the record goes to the :class:`BatchWriter`'s in-memory queue."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, new_ulid
+from tokenomy.store.writer import BatchWriter
+
+
+@dataclass(slots=True)
+class CallTrace:
+    """What the gateway learns about one call while serving it."""
+
+    operation: str
+    alias: str
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    t0: float = field(default_factory=time.perf_counter)
+    provider: str | None = None
+    deployment_model: str | None = None
+    response_model: str | None = None
+    stream: bool = False
+    usage: TokenUsage | None = None
+    ttft_ms: int | None = None
+    status: int | None = None
+    error_type: str | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+    project: str | None = None
+    user: str | None = None
+    session: str | None = None
+    tags: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+    def first_byte(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
+
+    def fail(self, error_type: str, message: str, status: int | None = None) -> None:
+        self.error_type, self.error = error_type, message
+        if status is not None:
+            self.status = status
+
+
+class Recorder:
+    def __init__(self, writer: BatchWriter, catalog: PriceCatalog) -> None:
+        self.writer = writer
+        self.catalog = catalog
+
+    def record(self, trace: CallTrace) -> CallRecord:
+        rec = to_record(trace)
+        model = rec.response_model or trace.deployment_model
+        if rec.cost_nanos is None and model and rec.usage.total:
+            cost = self.catalog.cost_nanos(rec.provider, model, rec.usage, rec.started_at_ms)
+            if cost is not None:
+                rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
+        self.writer.put(rec)
+        return rec
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def to_record(trace: CallTrace) -> CallRecord:
+    failed = trace.error_type is not None or (trace.status is not None and trace.status >= 400)
+    attributes: dict[str, Any] = {}
+    if trace.deployment_model:
+        attributes["deployment_model"] = trace.deployment_model
+    if trace.stream:
+        attributes["stream"] = True
+    if trace.tags:
+        attributes["tags"] = trace.tags
+    if trace.attempts > 1:
+        attributes["attempts"] = trace.attempts
+    if trace.error:
+        attributes["error"] = trace.error[:300]
+    usage = trace.usage or TokenUsage()
+    rec = CallRecord(
+        source=Source.GATEWAY,
+        dedupe_key=new_ulid(trace.started_ms),
+        started_at_ms=trace.started_ms,
+        usage=usage,
+        duration_ms=round((time.perf_counter() - trace.t0) * 1000),
+        ttft_ms=trace.ttft_ms,
+        operation=trace.operation,
+        provider=trace.provider,
+        request_model=trace.alias,
+        response_model=trace.response_model or trace.deployment_model,
+        project=trace.project,
+        user=trace.user,
+        session_id=trace.session,
+        status=Status.ERROR if failed else Status.OK,
+        error_type=trace.error_type or (f"http_{trace.status}" if failed else None),
+        http_status=trace.status,
+        finish_reason=trace.finish_reason,
+        attributes=attributes,
+    )
+    if failed and usage.total == 0:
+        rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
+    return rec

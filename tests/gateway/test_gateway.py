@@ -1,0 +1,334 @@
+"""The gateway end to end: the official SDKs as clients, emulated providers upstream, a real
+uvicorn in between, and the records it writes to a real database."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import anthropic
+import openai
+import pytest
+from tests.gateway.running import RunningGateway
+from tests.gateway.upstreams import Upstream, anthropic_upstream, openai_upstream
+
+from tokenomy.store import Database
+
+UPSTREAM_KEY = "upstream-secret"
+
+
+@pytest.fixture
+def oai() -> Iterator[Upstream]:
+    with openai_upstream() as up:
+        yield up
+
+
+@pytest.fixture
+def ant() -> Iterator[Upstream]:
+    with anthropic_upstream() as up:
+        yield up
+
+
+def openai_deployment(up: Upstream, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    return {
+        "provider": "openai",
+        "model": model,
+        "base_url": up.base_url + "/v1",
+        "api_key": UPSTREAM_KEY,
+    }
+
+
+def anthropic_deployment(up: Upstream, model: str = "claude-sonnet-4-5") -> dict[str, Any]:
+    return {
+        "provider": "anthropic",
+        "model": model,
+        "base_url": up.base_url,
+        "api_key": UPSTREAM_KEY,
+    }
+
+
+def openai_client(gw: RunningGateway, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=gw.url + "/v1", api_key="client-key", max_retries=0, default_headers=headers
+    )
+
+
+def anthropic_client(gw: RunningGateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+
+
+class Reply:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status_code, self.content = status, body
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def raw_http(method: str, url: str, body: bytes | None = None, **headers: str) -> Reply:
+    """A bare HTTP request, for what an SDK would never send (bad JSON, huge bodies)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        conn.request(method, parts.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return Reply(response.status, response.read())
+    finally:
+        conn.close()
+
+
+def records(db: Database) -> list[dict[str, Any]]:
+    cols = (
+        "provider, request_model, response_model, project, user, session_id, status, "
+        "error_type, http_status, input_tokens, cache_read_tokens, cache_write_tokens, "
+        "cache_write_1h_tokens, output_tokens, reasoning_tokens, cost_nanos, cost_source, "
+        "finish_reason, operation, ttft_ms, duration_ms, attributes"
+    )
+    names = [c.strip() for c in cols.split(",")]
+    quoted = ", ".join(f'"{n}"' for n in names)  # "user" is a keyword in PostgreSQL
+    rows = db.query(f"SELECT {quoted} FROM calls WHERE source = 'gateway' ORDER BY started_at")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def test_openai_sdk_call_is_relayed_and_recorded_with_attribution(
+    oai: Upstream, db: Database
+) -> None:
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+        client = openai_client(
+            gw, **{"x-tokenomy-project": "web", "x-tokenomy-user": "ann", "x-tokenomy-tags": "a, b"}
+        )
+        reply = client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert reply.choices[0].message.content == "Hello from mock"
+    assert reply.usage is not None and reply.usage.prompt_tokens == 12
+    # The provider saw its own model id and the deployment's key, never the client's.
+    seen = oai.seen[-1]
+    assert seen.json["model"] == "gpt-4o-mini"
+    assert seen.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert not any(k.startswith("x-tokenomy-") for k in seen.headers)
+    [rec] = records(db)
+    assert rec["provider"] == "openai" and rec["request_model"] == "fast"
+    assert rec["response_model"] == "gpt-4o-mini"
+    assert (rec["project"], rec["user"]) == ("web", "ann")
+    assert rec["status"] == "ok" and rec["http_status"] == 200
+    # 12 prompt tokens of which 4 cached; 5 completion tokens of which 2 reasoning.
+    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"]) == (8, 4, 5)
+    assert rec["reasoning_tokens"] == 2
+    assert rec["cost_source"] == "computed" and rec["cost_nanos"] > 0
+    assert rec["finish_reason"] == "stop"
+    assert '"tags":["a","b"]' in rec["attributes"].replace(" ", "")
+
+
+def test_byte_faithful_when_the_alias_is_the_model(oai: Upstream, db: Database) -> None:
+    body = (
+        b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],'
+        b' "x_unknown": 1.50}'
+    )
+    with RunningGateway({"gpt-4o-mini": [openai_deployment(oai)]}, db) as gw:
+        reply = raw_http(
+            "POST",
+            gw.url + "/v1/chat/completions",
+            body,
+            **{"content-type": "application/json", "authorization": "Bearer c"},
+        )
+    assert reply.status_code == 200
+    assert oai.seen[-1].body == body
+
+
+def test_openai_stream_gets_usage_even_when_the_client_did_not_ask(
+    oai: Upstream, db: Database
+) -> None:
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+        client = openai_client(gw)
+        chunks = list(
+            client.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        )
+        with_usage = list(
+            client.chat.completions.create(
+                model="fast",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from mock"
+    # We asked the provider for usage, and hid the extra chunk from a client that did not.
+    assert oai.seen[0].json["stream_options"] == {"include_usage": True}
+    assert all(c.usage is None for c in chunks)
+    assert with_usage[-1].usage is not None and with_usage[-1].usage.completion_tokens == 5
+    first, second = records(db)
+    for rec in (first, second):
+        assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"]) == (8, 4, 5)
+        assert rec["status"] == "ok" and rec["ttft_ms"] is not None
+        assert '"stream":true' in rec["attributes"].replace(" ", "")
+
+
+def test_openai_tools_and_embeddings(oai: Upstream, db: Database) -> None:
+    tool = {
+        "type": "function",
+        "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+    }
+    with RunningGateway(
+        {
+            "fast": [openai_deployment(oai)],
+            "embed": [openai_deployment(oai, "text-embedding-3-small")],
+        },
+        db,
+    ) as gw:
+        client = openai_client(gw)
+        reply = client.chat.completions.create(
+            model="fast",
+            messages=[{"role": "user", "content": "weather?"}],
+            tools=[tool],  # type: ignore[list-item]
+        )
+        vectors = client.embeddings.create(model="embed", input=["a", "b"])
+    calls = reply.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"
+    assert len(vectors.data) == 2
+    chat, embed = records(db)
+    assert chat["finish_reason"] == "tool_calls"
+    assert embed["operation"] == "embeddings" and embed["input_tokens"] == 3
+
+
+def test_anthropic_sdk_messages_and_stream_with_cache_tokens(ant: Upstream, db: Database) -> None:
+    with RunningGateway({"claude": [anthropic_deployment(ant)]}, db) as gw:
+        client = anthropic_client(gw)
+        message = client.messages.create(
+            model="claude",
+            max_tokens=100,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+                    ],
+                }
+            ],
+        )
+        with client.messages.stream(
+            model="claude", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            final = stream.get_final_message()
+    assert message.content[0].type == "text" and message.content[0].text == "Hello from mock"
+    assert final.usage.output_tokens == 5
+    # cache_control went through untouched; the deployment's key replaced the client's.
+    assert ant.seen[0].json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert ant.seen[0].headers["x-api-key"] == UPSTREAM_KEY
+    assert "anthropic-version" in ant.seen[0].headers
+    for rec in records(db):
+        assert rec["provider"] == "anthropic"
+        assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"]) == (10, 20, 5)
+        assert (rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (1, 2)
+        assert rec["finish_reason"] == "end_turn"
+        assert rec["cost_source"] == "computed"
+
+
+def test_gateway_errors_use_the_client_protocol_shape(oai: Upstream, db: Database) -> None:
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db, max_body_bytes=2000) as gw:
+        with pytest.raises(openai.NotFoundError, match="unknown model 'nope'"):
+            openai_client(gw).chat.completions.create(
+                model="nope", messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(anthropic.NotFoundError, match="unknown model 'nope'"):
+            anthropic_client(gw).messages.create(
+                model="nope", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(anthropic.BadRequestError, match="anthropic protocol"):
+            anthropic_client(gw).messages.create(
+                model="fast", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+            )
+        bad = raw_http("POST", gw.url + "/v1/chat/completions", b"{not json")
+        big = raw_http("POST", gw.url + "/v1/chat/completions", b"x" * 5000)
+        missing = raw_http("POST", gw.url + "/v1/nothing", b"{}")
+        health = raw_http("GET", gw.url + "/health")
+        models = openai_client(gw).models.list()
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+    assert big.status_code == 413 and "over 2000 bytes" in big.json()["error"]["message"]
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
+    assert health.json() == {"status": "ok"}
+    assert [m.id for m in models.data] == ["fast"]
+    assert records(db) == []  # refused requests never reached a provider: nothing to record
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_failover_to_the_next_deployment(oai: Upstream, db: Database) -> None:
+    dead = {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "base_url": f"http://127.0.0.1:{_closed_port()}/v1",
+        "api_key": "k",
+    }
+    with openai_upstream() as flaky:
+        flaky.fail_next(503)
+        models = {
+            "fast": [dead, openai_deployment(oai)],
+            "flaky": [openai_deployment(flaky), openai_deployment(oai)],
+        }
+        with RunningGateway(models, db) as gw:
+            client = openai_client(gw)
+            for alias in ("fast", "flaky"):
+                reply = client.chat.completions.create(
+                    model=alias, messages=[{"role": "user", "content": "hi"}]
+                )
+                assert reply.choices[0].message.content == "Hello from mock"
+    first, second = records(db)
+    assert first["status"] == second["status"] == "ok"
+    assert '"attempts":2' in first["attributes"].replace(" ", "")
+    assert '"attempts":2' in second["attributes"].replace(" ", "")
+
+
+def test_a_provider_error_reaches_the_client_and_is_recorded_as_failed(
+    oai: Upstream, db: Database
+) -> None:
+    oai.fail_next(429, retry_after=7)
+    with (
+        RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw,
+        pytest.raises(openai.RateLimitError) as caught,
+    ):
+        openai_client(gw).chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.response.headers["retry-after"] == "7"
+    [rec] = records(db)
+    assert (rec["status"], rec["http_status"], rec["error_type"]) == ("error", 429, "http_429")
+    assert rec["cost_nanos"] == 0
+
+
+def test_a_stream_cut_mid_way_ends_with_an_error_event_and_is_recorded_failed(
+    oai: Upstream, ant: Upstream, db: Database
+) -> None:
+    oai.cut_next_stream(after_events=2)
+    ant.cut_next_stream(after_events=3)
+    with RunningGateway(
+        {"fast": [openai_deployment(oai)], "claude": [anthropic_deployment(ant)]}, db
+    ) as gw:
+        with pytest.raises(openai.APIError, match="upstream stream failed"):
+            for _ in openai_client(gw).chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "hi"}], stream=True
+            ):
+                pass
+        with (
+            pytest.raises(anthropic.APIError, match="upstream stream failed"),
+            anthropic_client(gw).messages.stream(
+                model="claude", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            ) as stream,
+        ):
+            stream.get_final_message()
+    oai_rec, ant_rec = records(db)
+    assert oai_rec["status"] == ant_rec["status"] == "error"
+    assert oai_rec["error_type"] == ant_rec["error_type"] == "stream_interrupted"
+    # The Anthropic stream had sent message_start: the input tokens seen are kept.
+    assert ant_rec["input_tokens"] == 10

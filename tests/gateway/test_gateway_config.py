@@ -1,0 +1,91 @@
+"""tokenomy.yaml: aliases to deployments; every error names the file, the key and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenomy.gateway.config import GatewayConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tokenomy.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_aliases_map_to_deployments_with_keys_from_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+models:
+  fast:
+    - provider: openai
+      model: gpt-4o-mini
+      api_key_env: MY_KEY
+    - provider: groq
+      model: llama-3.1-8b-instant
+      api_key: literal-key
+      timeout: 30
+  smart:
+    provider: anthropic
+    model: claude-sonnet-4-5
+    base_url: http://127.0.0.1:9999/
+""",
+    )
+    config = load_config(path, {"MY_KEY": "sk-from-env"})
+    fast = config.deployments("fast")
+    assert fast is not None
+    assert [(d.label, d.api_key, d.timeout) for d in fast] == [
+        ("openai/gpt-4o-mini", "sk-from-env", 600.0),
+        ("groq/llama-3.1-8b-instant", "literal-key", 30.0),
+    ]
+    assert fast[1].base_url == "https://api.groq.com/openai/v1"
+    smart = config.deployments("smart")
+    assert smart is not None and smart[0].base_url == "http://127.0.0.1:9999"
+    assert config.deployments("other") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("modelz: {}", "modelz: unknown key (expected: models)"),
+        ("models: [1]", "models: expected a mapping of alias -> list of deployments"),
+        ("models:\n  a: []", "models.a: expected a list of deployments"),
+        ("models:\n  a:\n    - model: x", "models.a[0].provider: missing"),
+        (
+            "models:\n  a:\n    - provider: nope\n      model: x",
+            "models.a[0].provider: unknown provider 'nope'",
+        ),
+        ("models:\n  a:\n    - provider: openai", "models.a[0].model: missing"),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, api_key_env: UNSET_VAR}",
+            "models.a[0].api_key_env: environment variable UNSET_VAR is not set",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, timeout: -1}",
+            "models.a[0].timeout: expected a positive number of seconds",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, base_url: ftp://h}",
+            "models.a[0].base_url: expected an http(s) URL",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, weight: 2}",
+            "models.a[0].weight: unknown key",
+        ),
+        ("models: {a: [", "not valid YAML"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(GatewayConfigError) as caught:
+        load_config(path, {})
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(GatewayConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml", {})
