@@ -204,7 +204,10 @@ class Gateway:
         trace.stream = request.json.get("stream") is True
         _attribute(trace, request.headers)
         try:
-            await self._forward(request, usable, trace, receive, send)
+            reply = _TrackedSend(send)
+            await _unless_client_leaves(
+                self._forward(request, usable, trace, reply), receive, trace, reply
+            )
         finally:
             if self.recorder is not None:
                 self.recorder.record(trace)
@@ -214,7 +217,6 @@ class Gateway:
         request: Request,
         deployments: list[Deployment],
         trace: CallTrace,
-        receive: Receive,
         send: Send,
     ) -> None:
         assert self._session is not None, "gateway not started"
@@ -248,7 +250,7 @@ class Gateway:
                 trace.status, trace.error_type, trace.error = response.status, None, None
                 content_type = response.headers.get("content-type", "")
                 if response.status == 200 and content_type.startswith("text/event-stream"):
-                    await self._relay_stream(response, request, trace, strip_usage, receive, send)
+                    await self._relay_stream(response, request, trace, strip_usage, send)
                 else:
                     await self._relay_body(response, request, deployment, trace, send)
                 return
@@ -290,7 +292,6 @@ class Gateway:
         request: Request,
         trace: CallTrace,
         strip_usage: bool,
-        receive: Receive,
         send: Send,
     ) -> None:
         await send(
@@ -300,21 +301,44 @@ class Gateway:
                 "headers": _relay_headers(response, None),
             }
         )
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        relay = asyncio.ensure_future(
-            _relay_events(response, request.protocol, trace, strip_usage, send)
-        )
-        done, _ = await asyncio.wait({watcher, relay}, return_when=asyncio.FIRST_COMPLETED)
-        if relay not in done:  # the client went away: stop paying for the answer
-            relay.cancel()
+        await _relay_events(response, request.protocol, trace, strip_usage, send)
+
+
+class _TrackedSend:
+    """``send`` that knows when the response has been sent whole."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.complete = False
+
+    async def __call__(self, message: Message) -> None:
+        await self._send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.complete = True
+
+
+async def _unless_client_leaves(
+    work: Awaitable[None], receive: Receive, trace: CallTrace, reply: _TrackedSend
+) -> None:
+    """Run ``work`` (the upstream call and relay); if the client disconnects first, cancel
+    it, so nobody pays for an answer no one will read. (The server also reports a
+    disconnect once the response is complete: that is no reason to cancel anything.)"""
+    job = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    try:
+        await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if not job.done() and reply.complete:
+            await job
+    finally:
+        if not job.done():
+            job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await relay
-            trace.fail("client_disconnected", "the client closed the connection mid-stream", 499)
-            return
+                await job
+            trace.fail("client_disconnected", "the client closed the connection first", 499)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        relay.result()
+    job.result()
 
 
 async def _relay_events(

@@ -1,0 +1,102 @@
+"""`tokenomy serve` as users run it: refusals, config errors, and a real process whose
+records survive a graceful stop and (older than the flush interval) a kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openai
+import pytest
+from tests.gateway.running import config_file
+from tests.gateway.upstreams import openai_upstream
+
+from tokenomy.cli.main import main
+from tokenomy.store import open_database
+
+
+def test_refuses_a_public_address_without_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "--insecure" in capsys.readouterr().err
+
+
+def test_a_bad_config_is_named_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = config_file(tmp_path, {"fast": [{"provider": "openai"}]})
+    assert main(["serve", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err.replace("\n", "") and "models.fast[0].model: missing" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(config: Path, home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TOKENOMY_HOME": str(home)}
+    env.pop("TOKENOMY_DB", None)
+    cmd = [sys.executable, "-c", "from tokenomy.cli.main import run; run()"]
+    log = home.parent / "serve.log"
+    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--config", str(config), "--port", str(port)],
+            env=env,
+            stderr=err,
+        )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"serve did not start: {log.read_text()}") from None
+            time.sleep(0.05)
+
+
+def _call(port: int) -> None:
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+    reply = client.chat.completions.create(
+        model="fast", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "Hello from mock"
+
+
+def _stored(home: Path) -> int:
+    db = open_database(f"sqlite:///{home / 'tokenomy.db'}")
+    try:
+        return int(db.query("SELECT COUNT(*) FROM calls WHERE source = 'gateway'")[0][0])
+    finally:
+        db.close()
+
+
+def test_records_survive_a_graceful_stop_and_a_kill(tmp_path: Path) -> None:
+    with openai_upstream() as up:
+        deployment = {"provider": "openai", "model": "gpt-4o-mini", "api_key": "u"}
+        config = config_file(tmp_path, {"fast": [{**deployment, "base_url": up.base_url + "/v1"}]})
+        home = tmp_path / "home"
+        port = _free_port()
+        proc = _start(config, home, port)
+        _call(port)
+        proc.send_signal(signal.SIGTERM)  # graceful: the call is flushed before exit
+        # uvicorn shuts down, then re-raises the signal it caught: -15 is a clean stop.
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert _stored(home) == 1
+
+        proc = _start(config, home, port)
+        _call(port)
+        time.sleep(1.0)  # past the 0.2 s flush interval: already on disk
+        proc.kill()
+        proc.wait(timeout=20)
+        assert _stored(home) == 2
