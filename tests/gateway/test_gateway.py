@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,23 +13,11 @@ import anthropic
 import openai
 import pytest
 from tests.gateway.running import RunningGateway
-from tests.gateway.upstreams import Upstream, anthropic_upstream, openai_upstream
+from tests.gateway.upstreams import Upstream, openai_upstream
 
 from tokenomy.store import Database
 
 UPSTREAM_KEY = "upstream-secret"
-
-
-@pytest.fixture
-def oai() -> Iterator[Upstream]:
-    with openai_upstream() as up:
-        yield up
-
-
-@pytest.fixture
-def ant() -> Iterator[Upstream]:
-    with anthropic_upstream() as up:
-        yield up
 
 
 def openai_deployment(up: Upstream, model: str = "gpt-4o-mini") -> dict[str, Any]:

@@ -17,7 +17,6 @@ from tests.gateway.upstreams import (
     Upstream,
     anthropic_upstream,
     mock_embedding,
-    openai_upstream,
 )
 
 WEATHER_OPENAI: Any = {
@@ -34,18 +33,6 @@ WEATHER_ANTHROPIC: Any = {
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 HI: Any = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def oai() -> Iterator[Upstream]:
-    with openai_upstream() as up:
-        yield up
-
-
-@pytest.fixture
-def ant() -> Iterator[Upstream]:
-    with anthropic_upstream() as up:
-        yield up
 
 
 @pytest.fixture

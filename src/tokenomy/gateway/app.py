@@ -22,9 +22,10 @@ import orjson
 
 from tokenomy.gateway.config import Deployment, GatewayConfig
 from tokenomy.gateway.errors import error_body, stream_error_event
-from tokenomy.gateway.providers import Operation, Protocol
+from tokenomy.gateway.providers import Operation, Protocol, anthropic_usage, openai_usage
 from tokenomy.gateway.recorder import CallTrace, Recorder
 from tokenomy.gateway.sse import EventReader
+from tokenomy.record import TokenUsage
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -252,7 +253,7 @@ class Gateway:
                 if response.status == 200 and content_type.startswith("text/event-stream"):
                     await self._relay_stream(response, request, trace, strip_usage, send)
                 else:
-                    await self._relay_body(response, request, deployment, trace, send)
+                    await self._relay_body(response, deployment, trace, send)
                 return
         assert last_error is not None
         raise last_error
@@ -260,7 +261,6 @@ class Gateway:
     async def _relay_body(
         self,
         response: aiohttp.ClientResponse,
-        request: Request,
         deployment: Deployment,
         trace: CallTrace,
         send: Send,
@@ -426,9 +426,7 @@ class StreamUsage:
                 self.finish_reason = delta["stop_reason"]
         return False
 
-    def total(self) -> Any:
-        from tokenomy.gateway.providers import anthropic_usage, openai_usage
-
+    def total(self) -> TokenUsage | None:
         if not self._usage:
             return None
         return (
@@ -530,30 +528,14 @@ def _attribute(trace: CallTrace, headers: dict[str, str]) -> None:
 
 
 async def _send_json(send: Send, status: int, value: Any) -> None:
-    body = orjson.dumps(value)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _send_body(send, status, orjson.dumps(value))
 
 
 async def _send_error(send: Send, protocol: Protocol, exc: ClientError) -> None:
-    body = error_body(protocol, exc.status, exc.message, exc.code)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": exc.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    await _send_body(send, exc.status, error_body(protocol, exc.status, exc.message, exc.code))
+
+
+async def _send_body(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

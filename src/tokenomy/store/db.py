@@ -91,6 +91,20 @@ def _sqlite_connect(path: Path | None) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def _committed(conn: Connection) -> Iterator[Cursor]:
+    """A cursor on ``conn`` whose statements commit at the end, or roll back on an error."""
+    cur = conn.cursor()
+    try:
+        yield cur
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        cur.close()
+
+
 class Database:
     """A database to connect to. :meth:`connect` gives a new connection (one per thread);
     :meth:`transaction` and :meth:`query` share one connection for the calling code."""
@@ -132,17 +146,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """A cursor whose statements commit together, or roll back on an exception."""
-        with self._lock:
-            conn = self._connection()
-            cur = conn.cursor()
-            try:
-                yield cur
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                cur.close()
+        with self._lock, _committed(self._connection()) as cur:
+            yield cur
 
     @contextmanager
     def try_transaction(self) -> Iterator[Cursor | None]:
@@ -169,15 +174,8 @@ class Database:
             if locked:
                 yield None
                 return
-            own = conn.cursor()
-            try:
-                yield own
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            finally:
-                own.close()
+            with _committed(conn) as cur:
+                yield cur
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction() as cur:
