@@ -18,3 +18,11 @@ def oai() -> Iterator[Upstream]:
 def ant() -> Iterator[Upstream]:
     with anthropic_upstream() as up:
         yield up
+
+
+@pytest.fixture
+def gem() -> Iterator[Upstream]:
+    from tests.gateway.gemini_upstream import gemini_upstream
+
+    with gemini_upstream() as up:
+        yield up

@@ -22,8 +22,17 @@ CATALOG = PriceCatalog.load(None)
 
 
 class RunningGateway:
-    def __init__(self, models: dict[str, Any], db: Database | None, **options: Any) -> None:
-        config = parse_config({"models": models}, Path("test.yaml"), {})
+    def __init__(
+        self,
+        models: dict[str, Any],
+        db: Database | None,
+        *,
+        fallbacks: dict[str, Any] | None = None,
+        router: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        raw = {"models": models, "fallbacks": fallbacks, "router": router}
+        config = parse_config(raw, Path("test.yaml"), {})
         recorder = Recorder(BatchWriter(db, flush_interval=0.05), CATALOG) if db else None
         self.app = Gateway(config, recorder, **options)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

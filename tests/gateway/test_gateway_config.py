@@ -50,7 +50,7 @@ models:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("modelz: {}", "modelz: unknown key (expected: models)"),
+        ("modelz: {}", "modelz: unknown key (expected: models, fallbacks, router)"),
         ("models: [1]", "models: expected a mapping of alias -> list of deployments"),
         ("models:\n  a: []", "models.a: expected a list of deployments"),
         ("models:\n  a:\n    - model: x", "models.a[0].provider: missing"),
@@ -72,8 +72,44 @@ models:
             "models.a[0].base_url: expected an http(s) URL",
         ),
         (
-            "models:\n  a:\n    - {provider: openai, model: x, weight: 2}",
-            "models.a[0].weight: unknown key",
+            "models:\n  a:\n    - {provider: openai, model: x, colour: red}",
+            "models.a[0].colour: unknown key",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, weight: 0}",
+            "models.a[0].weight: expected a positive number",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, rpm: 1.5}",
+            "models.a[0].rpm: expected a positive whole number per minute",
+        ),
+        (
+            "models:\n  a:\n    - {provider: openai, model: x, first_byte_timeout: 0}",
+            "models.a[0].first_byte_timeout: expected a positive number of seconds",
+        ),
+        (
+            "models:\n  a:\n    - {provider: azure, model: x}",
+            "models.a[0].base_url: required for azure",
+        ),
+        (
+            "models:\n  a: [{provider: openai, model: x}]\nfallbacks:\n  a: [b]",
+            "fallbacks.a: unknown fallback alias 'b'",
+        ),
+        (
+            "models:\n  a: [{provider: openai, model: x}]\nfallbacks:\n  z: [a]",
+            "fallbacks.z: unknown alias 'z'",
+        ),
+        (
+            "models:\n  a: [{provider: openai, model: x}]\nrouter:\n  strategy: random",
+            "router.strategy: expected one of ordered, weighted, least-busy",
+        ),
+        (
+            "models:\n  a: [{provider: openai, model: x}]\nrouter:\n  retries: -1",
+            "router.retries: expected a whole number >= 0",
+        ),
+        (
+            "models:\n  a: [{provider: openai, model: x}]\nrouter:\n  speed: 11",
+            "router.speed: unknown key",
         ),
         ("models: {a: [", "not valid YAML"),
     ],
@@ -89,3 +125,48 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, expected: s
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(GatewayConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml", {})
+
+
+def test_routing_settings_and_fallbacks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+models:
+  fast:
+    - {provider: openai, model: a, weight: 3, rpm: 60, tpm: 1000, first_byte_timeout: 5}
+    - {provider: azure, model: my-deploy, base_url: "https://me.openai.azure.com",
+       api_key: k, api_version: "2025-01-01"}
+  slow:
+    - {provider: gemini, model: gemini-2.5-flash, api_key: g}
+fallbacks:
+  fast: slow
+router:
+  strategy: least-busy
+  retries: 0
+  backoff: 0
+  cooldown: 5
+""",
+    )
+    config = load_config(path, {})
+    first, azure = config.aliases["fast"]
+    assert (first.weight, first.rpm, first.tpm, first.first_byte_timeout) == (3.0, 60, 1000, 5.0)
+    assert first.connect_timeout == 10.0 and first.timeout == 600.0
+    assert azure.provider.url(
+        azure.base_url, "chat", model=azure.model, api_version="2025-01-01"
+    ) == (
+        "https://me.openai.azure.com/openai/deployments/my-deploy/chat/completions"
+        "?api-version=2025-01-01"
+    )
+    assert azure.provider.auth_headers("k") == {"api-key": "k"}
+    gemini = config.aliases["slow"][0]
+    assert gemini.provider.url(gemini.base_url, "chat", model=gemini.model, stream=True) == (
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
+        ":streamGenerateContent?alt=sse"
+    )
+    assert config.fallbacks == {"fast": ["slow"]}
+    assert (config.router.strategy, config.router.retries, config.router.backoff) == (
+        "least-busy",
+        0,
+        0.0,
+    )
+    assert config.router.cooldown == 5.0

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tokenomy.keys import KeyStore
 from tokenomy.store import Database
-from tokenomy.store.migrations import MIGRATIONS, migrate
+from tokenomy.store.migrations import MIGRATIONS, m001_calls, migrate
 from tokenomy.store.schema import TABLES
 
 
@@ -52,6 +60,10 @@ def _indexes(db: Database, table: str) -> dict[str, list[str]]:
 
 
 def test_migrated_schema_matches_declared_tables(db: Database) -> None:
+    _assert_schema_is_declared(db)
+
+
+def _assert_schema_is_declared(db: Database) -> None:
     for table in TABLES:
         declared = [(c.name, c.type, c.nullable) for c in table.columns]
         assert _columns(db, table.name) == declared, table.name
@@ -69,3 +81,66 @@ def test_migrations_are_recorded_and_run_once(db: Database) -> None:
     assert migrate(db) == []
     rows = db.query("SELECT version, name FROM schema_migrations ORDER BY version")
     assert [tuple(r) for r in rows] == [(i, m.__name__) for i, m in enumerate(MIGRATIONS, start=1)]
+
+
+def test_api_keys_hash_is_unique(db: Database) -> None:
+    assert ["key_hash"] in _indexes(db, "api_keys").values()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database with no tables at all, to build an old version in."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+        yield db
+        db.close()
+        return
+    url = os.environ.get("TOKENOMY_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip("TOKENOMY_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = Database(url)
+    with admin.transaction() as cur:
+        cur.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    db = Database(f"{url}{sep}options=-csearch_path%3D{schema}")
+    try:
+        yield db
+    finally:
+        db.close()
+        with admin.transaction() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+def _at_version_1(db: Database) -> None:
+    """What the first release left behind: its migration table, m001, one stored call."""
+    with db.transaction() as cur:
+        cur.execute(
+            "CREATE TABLE schema_migrations ("
+            "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
+    with db.transaction() as cur:
+        if db.dialect == "sqlite":
+            cur.execute("BEGIN")
+        m001_calls(cur, db.dialect)
+        cur.execute(
+            db.sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+            (1, "m001_calls", 1),
+        )
+        cur.execute(
+            db.sql(
+                "INSERT INTO calls (id, source, dedupe_key, started_at, operation, cost_source, "
+                "status, ingested_at, project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            ("c1", "gateway", "k1", 1, "chat", "computed", "ok", 2, "kept"),
+        )
+
+
+def test_a_version_1_database_migrates_to_the_current_schema(blank_db: Database) -> None:
+    _at_version_1(blank_db)
+    assert migrate(blank_db) == [m.__name__ for m in MIGRATIONS[1:]]
+    _assert_schema_is_declared(blank_db)
+    assert blank_db.query("SELECT id, project FROM calls") == [("c1", "kept")]
+    secret, key = KeyStore(blank_db).create(project="p")
+    assert KeyStore(blank_db).find(secret) == key

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
+from tokenomy.cli.keys_cmd import add_keys_parser
+from tokenomy.cli.run_cmd import add_run_parser
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
 from tokenomy.store.db import DatabaseError
@@ -201,28 +203,39 @@ def _path_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _has_keys() -> bool:
+    from tokenomy.keys import KeyStore
+
+    ctx = Context(Paths.from_env())
+    try:
+        return KeyStore(ctx.db).count_active() > 0
+    finally:
+        ctx.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the gateway: OpenAI- and Anthropic-compatible endpoints that record every call."""
     from tokenomy.gateway.config import GatewayConfigError, load_config
     from tokenomy.gateway.serve import is_loopback, run
 
-    if not is_loopback(args.host) and not args.insecure:
+    if not is_loopback(args.host) and not args.insecure and not _has_keys():
         raise UsageError(
             f"refusing to serve on {args.host} without keys: anyone who can reach it could "
-            "spend your provider credit. Use --host 127.0.0.1, or --insecure if the network "
-            "is yours alone"
+            "spend your provider credit. Create one with `tokenomy keys create`, use --host "
+            "127.0.0.1, or --insecure if the network is yours alone"
         )
     config = Path(args.config) if args.config else None
     if config is None and Path("tokenomy.yaml").is_file():
         config = Path("tokenomy.yaml")
     try:
         if config is not None:
-            load_config(config)
+            for warning in load_config(config).warnings:
+                sys.stderr.write(f"warning: {warning}\n")
     except GatewayConfigError as exc:
         raise UsageError(str(exc)) from exc
     if config is None:
         sys.stderr.write("no tokenomy.yaml here and no --config: no models to serve yet\n")
-    run(config, args.host, args.port, args.workers)
+    run(config, args.host, args.port, args.workers, capture_content=args.capture_content)
     return 0
 
 
@@ -286,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--insecure", action="store_true", help="allow a non-loopback address without keys"
     )
+    p.add_argument(
+        "--capture-content",
+        action="store_true",
+        help="also store prompt and response text (off by default: only counts are kept)",
+    )
+
+    add_keys_parser(sub)
+    add_run_parser(sub)
     return parser
 
 

@@ -1,9 +1,10 @@
 """Provider adapters: where a provider lives, how it wants its key, which protocol it speaks.
 
 Every provider whose API is OpenAI's chat-completions protocol (most of them) is the same
-adapter with another default base URL. Adapters are registered through the
-``tokenomy.providers`` entry-point group, which a third-party package can use too: the
-entry point names a :class:`Provider` or a list of them.
+adapter with another default base URL; Azure OpenAI (deployment in the path, ``api-key``
+header) and Google Gemini (its own protocol, model in the path) are small subclasses.
+Adapters are registered through the ``tokenomy.providers`` entry-point group, which a
+third-party package can use too: the entry point names a :class:`Provider` or a list of them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from typing import Any, Literal
 
 from tokenomy.record import TokenUsage
 
-Protocol = Literal["openai", "anthropic"]
+Protocol = Literal["openai", "anthropic", "gemini"]
 Operation = Literal["chat", "embeddings", "messages", "models"]
 
 _PATHS: dict[Protocol, dict[Operation, str]] = {
     # OpenAI-style base URLs end in their version (".../v1"); Anthropic's do not.
     "openai": {"chat": "/chat/completions", "embeddings": "/embeddings", "models": "/models"},
     "anthropic": {"messages": "/v1/messages", "models": "/v1/models"},
+}
+# What each protocol's chat operation is called (a translated request uses the provider's).
+CHAT_OPERATION: dict[Protocol, Operation] = {
+    "openai": "chat",
+    "anthropic": "messages",
+    "gemini": "chat",
 }
 
 
@@ -32,7 +39,16 @@ class Provider:
     protocol: Protocol
     default_base_url: str
 
-    def url(self, base_url: str, operation: Operation) -> str | None:
+    def url(
+        self,
+        base_url: str,
+        operation: Operation,
+        *,
+        model: str = "",
+        stream: bool = False,
+        api_version: str | None = None,
+    ) -> str | None:
+        """Where to send ``operation``; None if this provider does not serve it."""
         path = _PATHS[self.protocol].get(operation)
         return None if path is None else base_url + path
 
@@ -47,6 +63,64 @@ class Provider:
         if not isinstance(raw, Mapping):
             return None
         return anthropic_usage(raw) if self.protocol == "anthropic" else openai_usage(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class AzureProvider(Provider):
+    """Azure OpenAI: OpenAI's protocol, but the deployment name is in the path, the API
+    version in the query string, and the key in an ``api-key`` header."""
+
+    default_api_version: str = "2024-10-21"
+
+    def url(
+        self,
+        base_url: str,
+        operation: Operation,
+        *,
+        model: str = "",
+        stream: bool = False,
+        api_version: str | None = None,
+    ) -> str | None:
+        path = {"chat": "chat/completions", "embeddings": "embeddings"}.get(operation)
+        if path is None:
+            return None
+        version = api_version or self.default_api_version
+        return f"{base_url}/openai/deployments/{model}/{path}?api-version={version}"
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"api-key": api_key} if api_key else {}
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiProvider(Provider):
+    """Google Gemini (AI Studio): its own ``generateContent`` protocol, the model in the
+    path, streams as SSE only when asked for with ``alt=sse``."""
+
+    def url(
+        self,
+        base_url: str,
+        operation: Operation,
+        *,
+        model: str = "",
+        stream: bool = False,
+        api_version: str | None = None,
+    ) -> str | None:
+        version = api_version or "v1beta"
+        if operation == "chat":
+            method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+            return f"{base_url}/{version}/models/{model}:{method}"
+        if operation == "models":
+            return f"{base_url}/{version}/models"
+        return None
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key} if api_key else {}
+
+    def usage(self, body: Mapping[str, Any]) -> TokenUsage | None:
+        from tokenomy.gateway.translate.gemini import gemini_usage
+
+        raw = body.get("usageMetadata")
+        return gemini_usage(raw) if isinstance(raw, Mapping) else None
 
 
 def _count(mapping: Mapping[str, Any] | None, key: str) -> int:
@@ -99,6 +173,9 @@ def _openai_compatible(name: str, base_url: str) -> Provider:
 BUILTIN: list[Provider] = [
     _openai_compatible("openai", "https://api.openai.com/v1"),
     Provider("anthropic", "anthropic", "https://api.anthropic.com"),
+    # Azure has no default: every resource has its own https://NAME.openai.azure.com.
+    AzureProvider("azure", "openai", ""),
+    GeminiProvider("gemini", "gemini", "https://generativelanguage.googleapis.com"),
     _openai_compatible("openrouter", "https://openrouter.ai/api/v1"),
     _openai_compatible("groq", "https://api.groq.com/openai/v1"),
     _openai_compatible("mistral", "https://api.mistral.ai/v1"),

@@ -11,6 +11,9 @@ from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, new_ulid
 from tokenomy.store.writer import BatchWriter
 
+# A captured response beyond this is cut: the record is for reading, not for replay.
+MAX_CAPTURED_BYTES = 1 << 20
+
 
 @dataclass(slots=True)
 class CallTrace:
@@ -18,6 +21,8 @@ class CallTrace:
 
     operation: str
     alias: str
+    # Who saw the call: the gateway, or the in-process SDK wrapper.
+    source: str = Source.GATEWAY
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     t0: float = field(default_factory=time.perf_counter)
     provider: str | None = None
@@ -34,11 +39,28 @@ class CallTrace:
     user: str | None = None
     session: str | None = None
     tags: list[str] = field(default_factory=list)
+    api_key_id: str | None = None
     attempts: int = 0
+    # Extra attributes the capturing side knows (e.g. the SDK's "abandoned").
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # The alias that answered, when a fallback alias did (the client asked for ``alias``).
+    served_alias: str | None = None
+    # Prompt and response text, kept only with --capture-content (None otherwise).
+    request_text: str | None = None
+    response_parts: list[bytes] | None = None
 
     def first_byte(self) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
+
+    def capture_response(self, body: bytes) -> None:
+        if self.response_parts is not None:
+            self.response_parts.append(body)
+
+    def capture_event(self, raw: bytes) -> None:
+        parts = self.response_parts
+        if parts is not None and sum(map(len, parts)) < MAX_CAPTURED_BYTES:
+            parts.append(raw)
 
     def fail(self, error_type: str, message: str, status: int | None = None) -> None:
         self.error_type, self.error = error_type, message
@@ -78,9 +100,14 @@ def to_record(trace: CallTrace) -> CallRecord:
         attributes["attempts"] = trace.attempts
     if trace.error:
         attributes["error"] = trace.error[:300]
+    routed_from = None
+    if trace.served_alias is not None and trace.served_alias != trace.alias:
+        routed_from = trace.alias
+        attributes["fallback"] = trace.served_alias
+    attributes.update(trace.attributes)
     usage = trace.usage or TokenUsage()
     rec = CallRecord(
-        source=Source.GATEWAY,
+        source=trace.source,
         dedupe_key=new_ulid(trace.started_ms),
         started_at_ms=trace.started_ms,
         usage=usage,
@@ -88,7 +115,10 @@ def to_record(trace: CallTrace) -> CallRecord:
         ttft_ms=trace.ttft_ms,
         operation=trace.operation,
         provider=trace.provider,
-        request_model=trace.alias,
+        request_model=trace.served_alias or trace.alias,
+        routed_from=routed_from,
+        route_policy="fallback" if routed_from else None,
+        api_key_id=trace.api_key_id,
         response_model=trace.response_model or trace.deployment_model,
         project=trace.project,
         user=trace.user,

@@ -1,4 +1,4 @@
-"""Running the gateway: the app with its recorder, served by uvicorn."""
+"""Running the gateway: the app with its recorder and keys, served by uvicorn."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from tokenomy.gateway.recorder import Recorder
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store import BatchWriter, open_database
 
+# How `tokenomy serve` tells each worker process what to serve.
 CONFIG_ENV = "TOKENOMY_GATEWAY_CONFIG"
+CAPTURE_ENV = "TOKENOMY_CAPTURE_CONTENT"
+WORKERS_ENV = "TOKENOMY_GATEWAY_WORKERS"
 
 
 def is_loopback(host: str) -> bool:
@@ -25,32 +28,66 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_gateway(config: GatewayConfig, paths: Paths, *, record: bool = True) -> Gateway:
+def build_gateway(
+    config: GatewayConfig,
+    paths: Paths,
+    *,
+    record: bool = True,
+    config_path: Path | None = None,
+    capture_content: bool = False,
+    workers: int = 1,
+) -> Gateway:
+    from tokenomy.keys import KeyRing
+
+    db = open_database(paths.database_url)
     recorder = None
     if record:
-        db = open_database(paths.database_url)
         catalog = PriceCatalog.load(paths.prices_file, cache_dir=paths.cache_dir)
         # Short flushes: a crash (kill -9) loses at most the last 0.2 s of records.
         recorder = Recorder(BatchWriter(db, flush_interval=0.2), catalog)
-    return Gateway(config, recorder)
+    # Keys are read on their own connection: the writer's is used from its own thread.
+    keys_db = open_database(paths.database_url)
+    return Gateway(
+        config,
+        recorder,
+        load_keys=lambda: KeyRing.load(keys_db),
+        load_config=None if config_path is None else (lambda: load_config(config_path)),
+        capture_content=capture_content,
+        workers=workers,
+    )
 
 
 def create_app() -> Gateway:
     """The app for ``uvicorn --factory`` (one per worker process): config from the
     environment, as ``tokenomy serve`` sets it."""
     config_path = os.environ.get(CONFIG_ENV)
-    config = load_config(Path(config_path)) if config_path else GatewayConfig()
+    path = Path(config_path) if config_path else None
+    config = load_config(path) if path is not None else GatewayConfig()
     return build_gateway(
-        config, Paths.from_env(), record=os.environ.get("TOKENOMY_NO_RECORD") != "1"
+        config,
+        Paths.from_env(),
+        record=os.environ.get("TOKENOMY_NO_RECORD") != "1",
+        config_path=path,
+        capture_content=os.environ.get(CAPTURE_ENV) == "1",
+        workers=int(os.environ.get(WORKERS_ENV, "1")),
     )
 
 
-def run(config_path: Path | None, host: str, port: int, workers: int) -> None:
+def run(
+    config_path: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    capture_content: bool = False,
+) -> None:
     import uvicorn
 
     if config_path is not None:
         load_config(config_path)  # fail here, with the file and key, not in a worker
         os.environ[CONFIG_ENV] = str(config_path.resolve())
+    os.environ[CAPTURE_ENV] = "1" if capture_content else "0"
+    os.environ[WORKERS_ENV] = str(workers)
     uvicorn.run(
         "tokenomy.gateway.serve:create_app",
         factory=True,

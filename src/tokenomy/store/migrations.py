@@ -97,10 +97,33 @@ def m001_calls(cur: Cursor, dialect: str) -> None:
     )
 
 
+def m002_api_keys(cur: Cursor, dialect: str) -> None:
+    # Virtual keys for the gateway. Only a hash of each secret is kept (see tokenomy.keys);
+    # ``prefix`` lets a person recognise a key in a list without the secret being stored.
+    # The lookup goes through the UNIQUE constraint's index on key_hash.
+    cur.execute(
+        """
+            CREATE TABLE api_keys (
+                id TEXT NOT NULL PRIMARY KEY,
+                key_hash TEXT NOT NULL,
+                prefix TEXT NOT NULL,
+                name TEXT,
+                project TEXT,
+                "user" TEXT,
+                budget_nanos BIGINT,
+                budget_period TEXT,
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT,
+                CONSTRAINT uq_api_keys_key_hash UNIQUE (key_hash)
+            )
+        """
+    )
+
+
 Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
-MIGRATIONS: tuple[Migration, ...] = (m001_calls,)
+MIGRATIONS: tuple[Migration, ...] = (m001_calls, m002_api_keys)
 
 
 def migrate(db: Database) -> list[str]:

@@ -111,13 +111,30 @@ IMPORT_FILES = Table(
     ("source", "path"),
 )
 
+API_KEYS = Table(
+    "api_keys",
+    (
+        _req("id", "TEXT"),
+        _req("key_hash", "TEXT"),
+        _req("prefix", "TEXT"),
+        Column("name", "TEXT"),
+        Column("project", "TEXT"),
+        Column("user", "TEXT"),
+        Column("budget_nanos", "BIGINT"),
+        Column("budget_period", "TEXT"),
+        _req("created_at", "BIGINT"),
+        Column("revoked_at", "BIGINT"),
+    ),
+    ("id",),
+)
+
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
     (_req("version", "INTEGER"), _req("name", "TEXT"), _req("applied_at", "BIGINT")),
     ("version",),
 )
 
-TABLES: tuple[Table, ...] = (CALLS, CALL_TOOLS, IMPORT_FILES, SCHEMA_MIGRATIONS)
+TABLES: tuple[Table, ...] = (CALLS, CALL_TOOLS, IMPORT_FILES, API_KEYS, SCHEMA_MIGRATIONS)
 
 # Columns of ``calls`` in insert order; the writer builds its SQL from this.
 CALL_COLUMNS: tuple[str, ...] = CALLS.column_names

@@ -1,0 +1,491 @@
+"""One request's way through its deployments: prepare the body for each (translated when the
+protocols differ), send it, and relay the answer; on a retryable failure move on to the next
+deployment, then to the fallback aliases, then wait and go round again.
+
+Nothing reaches the client until a deployment answers for good, so a failure never leaves
+half a response behind: retryable failures are read whole and kept, and only the last is
+relayed when every attempt failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from tokenomy.gateway.config import Deployment
+from tokenomy.gateway.errors import error_body, stream_error_event
+from tokenomy.gateway.providers import CHAT_OPERATION, Operation, Protocol
+from tokenomy.gateway.recorder import CallTrace
+from tokenomy.gateway.router import Refusal, Router, retry_after_seconds, soonest
+from tokenomy.gateway.sse import EventReader
+from tokenomy.gateway.stream_usage import StreamUsage
+from tokenomy.gateway.translate import StreamTranslator, TranslationError, Translator, translator
+
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+
+RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Not relayed: hop-by-hop headers, and those that described the upstream's encoding (the
+# client gets the body decoded, with its own length).
+DROP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "date",
+        "server",
+        "host",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+    }
+)
+AUTH_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+
+
+class ClientError(Exception):
+    """A request the gateway refuses, with the status and message the client will see."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+        self.headers = headers or []
+
+
+@dataclass(slots=True)
+class Request:
+    protocol: Protocol
+    operation: Operation
+    headers: dict[str, str]
+    body: bytes
+    json: dict[str, Any]
+    # Set when a virtual key authenticated the request: the client's own credentials are
+    # then never forwarded.
+    authenticated: bool = False
+
+
+@dataclass(slots=True)
+class Failure:
+    """A retryable failure, kept to be relayed if it turns out to be the last."""
+
+    status: int
+    body: bytes  # already in the client's protocol
+    headers: list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Prepared:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    translator: Translator | None
+    strip_usage: bool
+
+
+class Proxy:
+    def __init__(self, session: aiohttp.ClientSession, router: Router) -> None:
+        self.session = session
+        self.router = router
+
+    async def forward(
+        self,
+        request: Request,
+        chain: list[tuple[str, list[Deployment]]],
+        trace: CallTrace,
+        send: Send,
+    ) -> None:
+        """Serve ``request`` from the first deployment in ``chain`` (alias, then fallback
+        aliases) that answers; every path ends with a response sent."""
+        settings = self.router.settings
+        last: Failure | None = None
+        for round_index in range(settings.retries + 1):
+            refusals: list[Refusal] = []
+            for alias, deployments in chain:
+                for deployment in self.router.order(deployments):
+                    refusal = self.router.refusal(deployment)
+                    if refusal is not None:
+                        refusals.append(refusal)
+                        continue
+                    failure = await self._attempt(request, alias, deployment, trace, send)
+                    if failure is None:
+                        return
+                    last = failure
+            if round_index == settings.retries:
+                break
+            wait = self._wait_before_next_round(chain, round_index)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+        if last is not None:
+            await _send_raw(send, last.status, last.body, last.headers)
+            return
+        raise _refused(chain, refusals, request)
+
+    def _wait_before_next_round(
+        self, chain: list[tuple[str, list[Deployment]]], round_index: int
+    ) -> float | None:
+        """Seconds to wait before another round, or None if another round cannot help."""
+        backoff = self.router.backoff(round_index)
+        refusals = [self.router.refusal(d) for _, ds in chain for d in ds]
+        if any(r is None for r in refusals):
+            return backoff
+        cooling = [r for r in refusals if r is not None and r.reason == "cooling"]
+        first = soonest(cooling)
+        if first is None or first.wait > self.router.settings.max_retry_after:
+            return None  # only our own rate limits, or a wait too long to hold a client for
+        return max(backoff, first.wait + 0.02)
+
+    async def _attempt(
+        self,
+        request: Request,
+        alias: str,
+        deployment: Deployment,
+        trace: CallTrace,
+        send: Send,
+    ) -> Failure | None:
+        """One try at one deployment: None when the response was relayed (success, or an
+        error that retrying cannot fix), else the failure to remember."""
+        trace.attempts += 1
+        trace.provider = deployment.provider.name
+        trace.deployment_model = deployment.model
+        trace.served_alias = alias
+        prepared = prepare(request, deployment)
+        timeout = aiohttp.ClientTimeout(
+            total=deployment.timeout, sock_connect=deployment.connect_timeout
+        )
+        self.router.started(deployment)
+        tokens = 0
+        try:
+            try:
+                async with asyncio.timeout(deployment.first_byte_timeout):
+                    response = await self.session.post(
+                        prepared.url, data=prepared.body, headers=prepared.headers, timeout=timeout
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.router.failed(deployment)
+                kind = "timeout" if isinstance(exc, TimeoutError) else "connection_error"
+                text = "timed out" if kind == "timeout" else f"cannot connect: {exc}"
+                message = f"{deployment.label}: {text}"
+                trace.fail(kind, message, 504 if kind == "timeout" else 502)
+                status = 504 if kind == "timeout" else 502
+                return Failure(status, error_body(request.protocol, status, message), [])
+            async with response:
+                if response.status in RETRYABLE:
+                    return await self._failed(response, request, deployment, prepared, trace)
+                trace.status, trace.error_type, trace.error = response.status, None, None
+                if response.status < 500:
+                    self.router.succeeded(deployment)  # it answered: it is up
+                content_type = response.headers.get("content-type", "")
+                if response.status == 200 and content_type.startswith("text/event-stream"):
+                    await self._relay_stream(response, request, deployment, prepared, trace, send)
+                else:
+                    await self._relay_body(response, request, deployment, prepared, trace, send)
+                tokens = trace.usage.total if trace.usage is not None else 0
+                return None
+        finally:
+            self.router.finished(deployment, tokens=tokens)
+
+    async def _failed(
+        self,
+        response: aiohttp.ClientResponse,
+        request: Request,
+        deployment: Deployment,
+        prepared: Prepared,
+        trace: CallTrace,
+    ) -> Failure:
+        body = await response.read()
+        retry_after = retry_after_seconds(response.headers)
+        if response.status == 429 and retry_after is None:
+            # Rate limited without saying for how long: park it for one backoff step rather
+            # than count it as broken.
+            retry_after = self.router.settings.backoff
+        self.router.failed(deployment, retry_after=retry_after)
+        trace.fail(f"http_{response.status}", body.decode("utf-8", "replace"), response.status)
+        if prepared.translator is not None:
+            body = prepared.translator.error(response.status, body)
+        return Failure(response.status, body, _relay_headers(response, len(body)))
+
+    async def _relay_body(
+        self,
+        response: aiohttp.ClientResponse,
+        request: Request,
+        deployment: Deployment,
+        prepared: Prepared,
+        trace: CallTrace,
+        send: Send,
+    ) -> None:
+        body = await response.read()
+        trace.first_byte()
+        if response.status < 400:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                parsed = orjson.loads(body)
+                if isinstance(parsed, dict):
+                    trace.usage = deployment.provider.usage(parsed)
+                    model = parsed.get("model", parsed.get("modelVersion"))
+                    trace.response_model = model if isinstance(model, str) else None
+                    trace.finish_reason = _finish_reason(parsed)
+                    trace.capture_response(body)
+                    if prepared.translator is not None:
+                        translated = prepared.translator.response(parsed, trace.alias)
+                        body = orjson.dumps(translated)
+        else:
+            trace.fail(f"http_{response.status}", body.decode("utf-8", "replace"), response.status)
+            if prepared.translator is not None:
+                body = prepared.translator.error(response.status, body)
+        headers = _relay_headers(response, len(body), translated=prepared.translator is not None)
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _relay_stream(
+        self,
+        response: aiohttp.ClientResponse,
+        request: Request,
+        deployment: Deployment,
+        prepared: Prepared,
+        trace: CallTrace,
+        send: Send,
+    ) -> None:
+        headers = _relay_headers(response, None, translated=prepared.translator is not None)
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        stream = (
+            None
+            if prepared.translator is None
+            else prepared.translator.stream(trace.alias, include_usage=_wants_usage(request.json))
+        )
+        await _relay_events(
+            response,
+            request.protocol,
+            deployment.provider.protocol,
+            stream,
+            trace,
+            prepared.strip_usage,
+            send,
+        )
+
+
+def prepare(request: Request, deployment: Deployment) -> Prepared:
+    """What to send to ``deployment`` for ``request``: untouched bytes when nothing needs
+    changing, only the model replaced when the alias differs, translated across protocols."""
+    provider = deployment.provider
+    stream = request.json.get("stream") is True
+    try:
+        convert = translator(request.protocol, provider.protocol)
+    except TranslationError as exc:
+        raise ClientError(400, f"{deployment.label}: {exc}", "protocol_mismatch") from exc
+    operation = request.operation
+    strip_usage = False
+    if convert is None:
+        body = _same_protocol_body(request, deployment)
+        strip_usage = body is not request.body and _added_usage(request)
+    else:
+        if operation not in ("chat", "messages"):
+            raise ClientError(
+                400,
+                f"{deployment.label} speaks the {provider.protocol} protocol, which has no "
+                f"{operation} endpoint to translate to",
+                "protocol_mismatch",
+            )
+        operation = CHAT_OPERATION[provider.protocol]
+        try:
+            translated = convert.request(request.json, deployment.model, stream=stream)
+        except TranslationError as exc:
+            raise ClientError(400, f"{deployment.label}: {exc}", "unsupported_parameter") from exc
+        if provider.protocol == "openai" and stream:
+            # Without it an OpenAI stream carries no usage at all.
+            options = translated.get("stream_options")
+            translated["stream_options"] = {**(options or {}), "include_usage": True}
+        body = orjson.dumps(translated)
+    url = provider.url(
+        deployment.base_url,
+        operation,
+        model=deployment.model,
+        stream=stream,
+        api_version=deployment.api_version,
+    )
+    if url is None:
+        raise ClientError(400, f"{deployment.label} does not serve {operation}", "not_supported")
+    return Prepared(url, body, _upstream_headers(request, deployment), convert, strip_usage)
+
+
+def _same_protocol_body(request: Request, deployment: Deployment) -> bytes:
+    body = request.json
+    changes: dict[str, Any] = {}
+    if deployment.model != body.get("model"):
+        changes["model"] = deployment.model
+    if _added_usage(request):
+        options = body.get("stream_options")
+        changes["stream_options"] = {**(options or {}), "include_usage": True}
+    if not changes:
+        return request.body
+    return orjson.dumps({**body, **changes})
+
+
+def _added_usage(request: Request) -> bool:
+    """Whether the gateway must ask an OpenAI stream for usage the client did not ask for
+    (the extra usage-only chunk is then hidden from the client)."""
+    return (
+        request.protocol == "openai"
+        and request.operation == "chat"
+        and request.json.get("stream") is True
+        and not _wants_usage(request.json)
+    )
+
+
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str]:
+    same = request.protocol == deployment.provider.protocol
+    forward_auth = deployment.api_key is None and not request.authenticated and same
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k not in DROP_HEADERS
+        and not k.startswith("x-tokenomy-")
+        and (forward_auth or k not in AUTH_HEADERS)
+        # Another protocol's version and beta headers mean nothing to this provider.
+        and (same or not k.startswith(("anthropic-", "openai-")))
+    }
+    if not same and deployment.provider.protocol == "anthropic":
+        headers["anthropic-version"] = "2023-06-01"
+    headers["content-type"] = "application/json"
+    headers.update(deployment.provider.auth_headers(deployment.api_key))
+    return headers
+
+
+def _relay_headers(
+    response: aiohttp.ClientResponse, length: int | None, *, translated: bool = False
+) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers.items()
+        if k.lower() not in DROP_HEADERS
+        # A translated body has the client protocol's shape; the provider's ids and
+        # content type may not describe it.
+        and not (translated and k.lower() == "content-type")
+    ]
+    if translated:
+        stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        kind = b"text/event-stream" if stream else b"application/json"
+        headers.append((b"content-type", kind))
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return headers
+
+
+async def _relay_events(
+    response: aiohttp.ClientResponse,
+    client_protocol: Protocol,
+    provider_protocol: Protocol,
+    stream: StreamTranslator | None,
+    trace: CallTrace,
+    strip_usage: bool,
+    send: Send,
+) -> None:
+    reader = EventReader()
+    usage = StreamUsage(provider_protocol)
+    try:
+        async for chunk in response.content.iter_any():
+            trace.first_byte()
+            out: list[bytes] = []
+            for event in reader.feed(chunk):
+                usage_only = usage.see(event.name, event.data)
+                trace.capture_event(event.raw)
+                if stream is not None:
+                    out.extend(stream.feed(event.name, event.data))
+                elif not (strip_usage and usage_only):
+                    out.append(event.raw)
+            if out:
+                await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+        if stream is not None and stream.error is not None:
+            # The provider reported an error inside the stream; the translator has already
+            # sent the client its error event.
+            trace.fail("stream_error", stream.error)
+        elif not usage.finished:
+            raise aiohttp.ClientPayloadError("the stream ended before its last event")
+        elif stream is not None:
+            tail = stream.finish()
+            if tail:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
+                )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        message = f"upstream stream failed: {exc or type(exc).__name__}"
+        trace.fail("stream_interrupted", message)
+        await send(
+            {
+                "type": "http.response.body",
+                "body": stream_error_event(client_protocol, message),
+                "more_body": True,
+            }
+        )
+    finally:
+        trace.usage = usage.total()
+        trace.response_model = usage.model or trace.response_model
+        trace.finish_reason = usage.finish_reason
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _refused(
+    chain: list[tuple[str, list[Deployment]]], refusals: list[Refusal], request: Request
+) -> ClientError:
+    """Every deployment refused without being tried: our own rate limits, or circuits
+    open because the provider keeps failing."""
+    alias = chain[0][0]
+    first = soonest(refusals)
+    wait = max(1, round(first.wait)) if first is not None else 1
+    details = "; ".join(sorted({r.detail for r in refusals}))
+    headers = [(b"retry-after", str(wait).encode())]
+    if refusals and all(r.reason == "rate_limited" for r in refusals):
+        return ClientError(
+            429,
+            f"rate limit reached for every deployment of {alias!r} ({details}); retry in {wait} s",
+            "rate_limit_exceeded",
+            headers,
+        )
+    return ClientError(
+        503,
+        f"every deployment of {alias!r} is failing ({details}); retry in {wait} s",
+        "deployments_unavailable",
+        headers,
+    )
+
+
+def _finish_reason(body: dict[str, Any]) -> str | None:
+    if isinstance(body.get("stop_reason"), str):
+        return str(body["stop_reason"])
+    for key in ("choices", "candidates"):
+        items = body.get(key)
+        if isinstance(items, list) and items and isinstance(items[0], dict):
+            reason = items[0].get("finish_reason", items[0].get("finishReason"))
+            return reason if isinstance(reason, str) else None
+    return None
+
+
+async def _send_raw(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    names = {k for k, _ in headers}
+    extra = [(b"content-type", b"application/json")] if b"content-type" not in names else []
+    if b"content-length" not in names:
+        extra.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,107 @@
+"""Usage, model and finish reason read from a provider's stream events as they pass.
+
+It reads the *provider's* events (before any translation), so the recorded token categories
+are the provider's exact ones whatever protocol the client speaks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage
+from tokenomy.record import TokenUsage
+
+
+class StreamUsage:
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        # Whether the stream's own end marker was seen: a stream that stops without it was
+        # cut off, whatever the connection says.
+        self.finished = False
+        self._usage: dict[str, Any] = {}
+
+    def see(self, name: str, data: bytes) -> bool:
+        """Take in one event; True if it carries only usage (OpenAI's last chunk)."""
+        if self.protocol == "openai":
+            return self._see_openai(data)
+        if self.protocol == "gemini":
+            self._see_gemini(data)
+            return False
+        self._see_anthropic(name, data)
+        return False
+
+    def _see_openai(self, data: bytes) -> bool:
+        if data == b"[DONE]":
+            self.finished = True
+            return False
+        chunk = _loads(data)
+        if chunk is None:
+            return False
+        if isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+                self.finish_reason = choice["finish_reason"]
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+            return not choices
+        return False
+
+    def _see_anthropic(self, name: str, data: bytes) -> None:
+        if name == "message_stop":
+            self.finished = True
+            return
+        if name not in ("message_start", "message_delta"):
+            return
+        event = _loads(data)
+        if event is None:
+            return
+        part = event.get("message") if name == "message_start" else event
+        if isinstance(part, dict):
+            if isinstance(part.get("model"), str):
+                self.model = part["model"]
+            if isinstance(part.get("usage"), dict):
+                # message_delta's counts are cumulative and replace message_start's.
+                self._usage.update({k: v for k, v in part["usage"].items() if v is not None})
+        delta = event.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+            self.finish_reason = delta["stop_reason"]
+
+    def _see_gemini(self, data: bytes) -> None:
+        chunk = _loads(data)
+        if chunk is None:
+            return
+        if isinstance(chunk.get("modelVersion"), str):
+            self.model = chunk["modelVersion"]
+        if isinstance(chunk.get("usageMetadata"), dict):
+            self._usage = chunk["usageMetadata"]  # cumulative: the last one is the total
+        candidates = chunk.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else []:
+            if isinstance(candidate, dict) and isinstance(candidate.get("finishReason"), str):
+                # Gemini has no end-of-stream event: a finish reason is its last word.
+                self.finish_reason = candidate["finishReason"]
+                self.finished = True
+
+    def total(self) -> TokenUsage | None:
+        if not self._usage:
+            return None
+        if self.protocol == "anthropic":
+            return anthropic_usage(self._usage)
+        if self.protocol == "gemini":
+            from tokenomy.gateway.translate.gemini import gemini_usage
+
+            return gemini_usage(self._usage)
+        return openai_usage(self._usage)
+
+
+def _loads(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,145 @@
+"""A LiteLLM proxy config.yaml works as it is: aliases, providers, keys, limits, routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tokenomy.gateway.config import GatewayConfigError, load_config
+
+LITELLM = """
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: azure/prod-gpt4o
+      api_base: https://me.openai.azure.com/
+      api_key: os.environ/AZURE_KEY
+      api_version: "2024-10-21"
+      rpm: 600
+      tpm: 100000
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-literal
+      timeout: 30
+    model_info:
+      id: second
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_key: os.environ/ANTHROPIC_KEY
+      max_retries: 4
+  - model_name: local
+    litellm_params:
+      model: ollama/llama3
+      api_base: http://127.0.0.1:11434
+  - model_name: router
+    litellm_params:
+      model: openrouter/anthropic/claude-3.5-haiku
+      api_key: x
+  - model_name: bare
+    litellm_params:
+      model: gemini-2.5-pro
+      api_key: g
+router_settings:
+  routing_strategy: least-busy
+  num_retries: 3
+  allowed_fails: 2
+  cooldown_time: 12
+  timeout: 45
+  fallbacks: [{"gpt-4o": ["claude"]}, {"claude": ["local"]}]
+  redis_host: localhost
+litellm_settings:
+  drop_params: true
+  success_callback: ["langfuse"]
+general_settings:
+  master_key: sk-1234
+environment_variables:
+  ANTHROPIC_KEY: from-file
+"""
+
+
+def test_a_litellm_config_maps_to_aliases_and_routing(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(LITELLM)
+    config = load_config(path, {"AZURE_KEY": "az-secret"})
+    azure, openai = config.aliases["gpt-4o"]
+    assert (azure.provider.name, azure.model, azure.base_url) == (
+        "azure",
+        "prod-gpt4o",
+        "https://me.openai.azure.com",
+    )
+    assert (azure.api_key, azure.api_version, azure.rpm, azure.tpm) == (
+        "az-secret",
+        "2024-10-21",
+        600,
+        100000,
+    )
+    assert azure.timeout == 45.0  # the proxy-wide timeout
+    assert (openai.provider.name, openai.api_key, openai.timeout) == ("openai", "sk-literal", 30.0)
+    claude = config.aliases["claude"][0]
+    assert (claude.provider.name, claude.api_key) == ("anthropic", "from-file")
+    local = config.aliases["local"][0]
+    assert (local.provider.name, local.base_url) == (
+        "openai-compatible",
+        "http://127.0.0.1:11434/v1",
+    )
+    routed = config.aliases["router"][0]
+    assert (routed.provider.name, routed.model) == ("openrouter", "anthropic/claude-3.5-haiku")
+    assert config.aliases["bare"][0].provider.name == "gemini"
+    assert config.fallbacks == {"gpt-4o": ["claude"], "claude": ["local"]}
+    router = config.router
+    assert (router.strategy, router.retries, router.failure_threshold, router.cooldown) == (
+        "least-busy",
+        3,
+        3,
+        12.0,
+    )
+    ignored = "\n".join(config.warnings)
+    for name in (
+        "router_settings.redis_host",
+        "litellm_settings.drop_params",
+        "litellm_settings.success_callback",
+        "general_settings.master_key",
+        "model_list[2].litellm_params.max_retries",
+    ):
+        assert name in ignored
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model_list: []", "model_list: expected a list"),
+        ("model_list:\n  - litellm_params: {model: openai/x}", "model_list[0].model_name: missing"),
+        ("model_list:\n  - model_name: a", "model_list[0].litellm_params: missing"),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, "
+            "api_key: os.environ/NOPE}",
+            "model_list[0].litellm_params.api_key_env: environment variable NOPE is not set",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, rpm: lots}",
+            "model_list[0].litellm_params.rpm: expected a positive whole number",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n"
+            "router_settings:\n  fallbacks: [{a: [b]}]",
+            "router_settings.fallbacks.a: unknown fallback alias 'b'",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n"
+            "router_settings:\n  num_retries: many",
+            "router_settings.num_retries: expected a whole number",
+        ),
+    ],
+)
+def test_litellm_config_errors_name_the_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(GatewayConfigError) as caught:
+        load_config(path, {})
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
