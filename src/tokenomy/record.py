@@ -92,6 +92,14 @@ class ToolUse:
     use_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class CallContent:
+    """What was asked and answered, as sent on the wire (JSON or event-stream text)."""
+
+    request: str | None
+    response: str | None
+
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every pair of base32 digits, so a 130-bit ULID is 13 table lookups (the stdlib's base32
 # encoder is pure Python and several times slower).
@@ -152,6 +160,8 @@ class CallRecord:
     prefix_hash: str | None = None
     # Tool calls made in this call, one entry per use (MCP names: mcp__server__tool).
     tools: list[ToolUse] = field(default_factory=list)
+    # Prompt and response text: only with content capture on (stored in its own table).
+    content: CallContent | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     # Source-defined preference among versions of the same (source, dedupe_key): a higher
     # rank wins, then the larger token total (streaming partials grow), then the lower

@@ -333,3 +333,24 @@ def test_a_client_that_leaves_cancels_the_upstream_call(oai: Upstream, db: Datab
     assert (rec["error_type"], rec["http_status"]) == ("client_disconnected", 499)
     # Recorded when the client left, not when the provider would have answered.
     assert rec["duration_ms"] < 3000
+
+
+def test_content_is_stored_only_with_capture_on(oai: Upstream, sqlite_db: Database) -> None:
+    ask = [{"role": "user", "content": "what is 2+2?"}]
+    with RunningGateway({"fast": [openai_deployment(oai)]}, sqlite_db) as gw:
+        openai_client(gw).chat.completions.create(model="fast", messages=ask)
+    assert sqlite_db.query("SELECT COUNT(*) FROM call_content")[0][0] == 0
+    with RunningGateway({"fast": [openai_deployment(oai)]}, sqlite_db, capture_content=True) as gw:
+        openai_client(gw).chat.completions.create(model="fast", messages=ask)
+        list(openai_client(gw).chat.completions.create(model="fast", messages=ask, stream=True))
+    rows = sqlite_db.query(
+        "SELECT c.request, c.response, k.attributes FROM call_content c "
+        "JOIN calls k ON k.source = c.source AND k.dedupe_key = c.dedupe_key "
+        "ORDER BY k.started_at"
+    )
+    assert len(rows) == 2
+    (plain_request, plain_response, _), (_, streamed, stream_attrs) = rows
+    assert json.loads(plain_request)["messages"] == ask
+    assert json.loads(plain_response)["choices"][0]["message"]["content"] == "Hello from mock"
+    assert '"stream":true' in stream_attrs.replace(" ", "")
+    assert streamed.count("data: ") >= 3 and "[DONE]" in streamed

@@ -3,6 +3,7 @@ records survive a graceful stop and (older than the flush interval) a kill -9.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
 import pytest
+import yaml
 from tests.gateway.running import config_file
 from tests.gateway.upstreams import openai_upstream
 
@@ -100,3 +103,76 @@ def test_records_survive_a_graceful_stop_and_a_kill(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=20)
         assert _stored(home) == 2
+
+
+def _models(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as reply:
+        return [m["id"] for m in json.loads(reply.read())["data"]]
+
+
+def test_sighup_reloads_the_config_without_dropping_a_call_in_flight(tmp_path: Path) -> None:
+    with openai_upstream() as up:
+        deployment = {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "api_key": "u",
+            "base_url": up.base_url + "/v1",
+        }
+        config = config_file(tmp_path, {"fast": [deployment]})
+        home = tmp_path / "home"
+        port = _free_port()
+        proc = _start(config, home, port)
+        try:
+            up.first_byte_delay = 1.5
+            with ThreadPoolExecutor(1) as pool:
+                in_flight = pool.submit(_call, port)
+                time.sleep(0.3)  # the call is now waiting on the upstream
+                config.write_text(
+                    yaml.safe_dump({"models": {"fast": [deployment], "new": [deployment]}})
+                )
+                proc.send_signal(signal.SIGHUP)
+                in_flight.result(timeout=20)  # finished normally, through the reload
+            up.first_byte_delay = 0.0
+            deadline = time.monotonic() + 10
+            while "new" not in _models(port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _models(port) == ["fast", "new"]
+            # A config that does not load is reported and the old one kept.
+            config.write_text("models: {broken: [")
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            assert proc.poll() is None and _models(port) == ["fast", "new"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+        assert "config not reloaded" in (tmp_path / "serve.log").read_text()
+        assert _stored(home) == 1
+
+
+def test_serves_a_litellm_config_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with openai_upstream() as up:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: fast\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-4o-mini\n"
+            f"      api_base: {up.base_url}/v1\n"
+            "      api_key: os.environ/BENCH_KEY\n"
+            "litellm_settings:\n"
+            "  drop_params: true\n"
+        )
+        home = tmp_path / "home"
+        port = _free_port()
+        monkeypatch.setenv("BENCH_KEY", "sk-from-env")
+        proc = _start(config, home, port)
+        try:
+            _call(port)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+        assert up.seen[0].headers["authorization"] == "Bearer sk-from-env"
+        assert (
+            "litellm_settings.drop_params: not used by tokenomy"
+            in (tmp_path / "serve.log").read_text()
+        )

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, new_ulid
+from tokenomy.record import (
+    CallContent,
+    CallRecord,
+    CostSource,
+    Source,
+    Status,
+    TokenUsage,
+    new_ulid,
+)
 from tokenomy.store.writer import BatchWriter
 
 # A captured response beyond this is cut: the record is for reading, not for replay.
@@ -48,19 +56,19 @@ class CallTrace:
     # Prompt and response text, kept only with --capture-content (None otherwise).
     request_text: str | None = None
     response_parts: list[bytes] | None = None
+    captured_bytes: int = 0
 
     def first_byte(self) -> None:
         if self.ttft_ms is None:
             self.ttft_ms = round((time.perf_counter() - self.t0) * 1000)
 
     def capture_response(self, body: bytes) -> None:
-        if self.response_parts is not None:
-            self.response_parts.append(body)
+        self.capture_event(body)
 
     def capture_event(self, raw: bytes) -> None:
-        parts = self.response_parts
-        if parts is not None and sum(map(len, parts)) < MAX_CAPTURED_BYTES:
-            parts.append(raw)
+        if self.response_parts is not None and self.captured_bytes < MAX_CAPTURED_BYTES:
+            self.response_parts.append(raw)
+            self.captured_bytes += len(raw)
 
     def fail(self, error_type: str, message: str, status: int | None = None) -> None:
         self.error_type, self.error = error_type, message
@@ -129,6 +137,9 @@ def to_record(trace: CallTrace) -> CallRecord:
         finish_reason=trace.finish_reason,
         attributes=attributes,
     )
+    if trace.request_text is not None:
+        response = b"".join(trace.response_parts or [])[:MAX_CAPTURED_BYTES]
+        rec.content = CallContent(trace.request_text, response.decode("utf-8", "replace"))
     if failed and usage.total == 0:
         rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
     return rec

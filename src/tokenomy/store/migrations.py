@@ -120,10 +120,26 @@ def m002_api_keys(cur: Cursor, dialect: str) -> None:
     )
 
 
+def m003_call_content(cur: Cursor, dialect: str) -> None:
+    # Prompt and response text, kept apart from the calls (and only with content capture
+    # on) so that analytics never read it and it can be purged on its own.
+    cur.execute(
+        """
+            CREATE TABLE call_content (
+                source TEXT NOT NULL,
+                dedupe_key TEXT NOT NULL,
+                request TEXT,
+                response TEXT,
+                CONSTRAINT pk_call_content PRIMARY KEY (source, dedupe_key)
+            )
+        """
+    )
+
+
 Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
-MIGRATIONS: tuple[Migration, ...] = (m001_calls, m002_api_keys)
+MIGRATIONS: tuple[Migration, ...] = (m001_calls, m002_api_keys, m003_call_content)
 
 
 def migrate(db: Database) -> list[str]:

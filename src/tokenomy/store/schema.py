@@ -94,6 +94,17 @@ CALL_TOOLS = Table(
     ("source", "dedupe_key", "use_id"),
 )
 
+CALL_CONTENT = Table(
+    "call_content",
+    (
+        _req("source", "TEXT"),
+        _req("dedupe_key", "TEXT"),
+        Column("request", "TEXT"),
+        Column("response", "TEXT"),
+    ),
+    ("source", "dedupe_key"),
+)
+
 IMPORT_FILES = Table(
     "import_files",
     (
@@ -134,7 +145,14 @@ SCHEMA_MIGRATIONS = Table(
     ("version",),
 )
 
-TABLES: tuple[Table, ...] = (CALLS, CALL_TOOLS, IMPORT_FILES, API_KEYS, SCHEMA_MIGRATIONS)
+TABLES: tuple[Table, ...] = (
+    CALLS,
+    CALL_TOOLS,
+    CALL_CONTENT,
+    IMPORT_FILES,
+    API_KEYS,
+    SCHEMA_MIGRATIONS,
+)
 
 # Columns of ``calls`` in insert order; the writer builds its SQL from this.
 CALL_COLUMNS: tuple[str, ...] = CALLS.column_names

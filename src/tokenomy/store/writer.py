@@ -7,6 +7,7 @@ re-import never double counts and never churns.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -49,6 +50,15 @@ def _tools_sql(placeholder: str) -> str:
     values = ", ".join([placeholder] * 5)
     return (
         "INSERT INTO call_tools (source, dedupe_key, use_id, name, mcp_server) "
+        f"VALUES ({values}) ON CONFLICT DO NOTHING"
+    )
+
+
+@cache
+def _content_sql(placeholder: str) -> str:
+    values = ", ".join([placeholder] * 4)
+    return (
+        "INSERT INTO call_content (source, dedupe_key, request, response) "
         f"VALUES ({values}) ON CONFLICT DO NOTHING"
     )
 
@@ -125,17 +135,25 @@ def write_rows(
         cur.executemany(db.sql(_tools_sql("?")), tools)
 
 
+def content_rows(records: Sequence[CallRecord]) -> list[tuple[str, str, str | None, str | None]]:
+    return [
+        (r.source, r.dedupe_key, r.content.request, r.content.response)
+        for r in records
+        if r.content is not None
+    ]
+
+
 def write_records(db: Database, records: Sequence[CallRecord], cur: Cursor | None = None) -> int:
     """Upsert ``records`` in one transaction (or on ``cur``); return how many were given."""
     if not records:
         return 0
     now = int(time.time() * 1000)
     rows = [record_row(r, now) for r in records]
-    if cur is not None:
-        write_rows(db, cur, rows, tool_rows(records))
-    else:
-        with db.transaction() as own:
-            write_rows(db, own, rows, tool_rows(records))
+    content = content_rows(records)
+    with contextlib.nullcontext(cur) if cur is not None else db.transaction() as use:
+        write_rows(db, use, rows, tool_rows(records))
+        if content:
+            use.executemany(db.sql(_content_sql("?")), content)
     return len(rows)
 
 
