@@ -20,6 +20,10 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert parse_url(as_file.database_url).path == tmp_path / "x.db"
     pg = Paths.from_env({"TOKENOMY_DB": "postgresql://u@h:5432/db"})
     assert parse_url(pg.database_url).dialect == "postgresql"
+    # The driver's suffix goes; a socket URL with an empty host survives whole.
+    assert parse_url("postgresql+psycopg://u@h/db").conninfo == "postgresql://u@h/db"
+    socket_url = "postgresql:///db?host=/var/run/postgresql"
+    assert parse_url(socket_url).conninfo == socket_url
     assert paths.for_sample().database_url != paths.database_url
 
 

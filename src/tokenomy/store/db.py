@@ -57,8 +57,9 @@ def parse_url(url: str) -> Target:
             return Target("sqlite", None, "")
         return Target("sqlite", Path(unquote(rest[1:] if rest.startswith("/") else rest)), "")
     if scheme.split("+", 1)[0] in ("postgresql", "postgres"):
-        parts = urlsplit(url)
-        return Target("postgresql", None, parts._replace(scheme="postgresql").geturl())
+        # Only the scheme changes: urlsplit().geturl() would drop the empty host of a
+        # socket URL (postgresql:///db?host=/var/run/postgresql) and break it.
+        return Target("postgresql", None, "postgresql://" + url.split("://", 1)[1])
     raise DatabaseError(
         f"unsupported database URL {redact(url)!r}: use a SQLite file path or postgresql://..."
     )
