@@ -48,6 +48,9 @@ _MEASURES = (
 )
 
 
+SUMMARY_SOURCE = "runner"
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """What to include. ``since``/``until`` are inclusive local dates in ``tz``."""
@@ -89,6 +92,11 @@ class Filters:
             if values:
                 parts.append(f"{sql} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
+        if not self.sources:
+            # A runner record sums a whole agent run whose calls the agent's own logs also
+            # hold: counted by default it would double the spend. Asked for by name, it shows.
+            parts.append("c.source <> ?")
+            params.append(SUMMARY_SOURCE)
         return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 
