@@ -228,3 +228,19 @@ def test_offset_periods_find_dst_changes_to_the_millisecond() -> None:
     assert offset_periods(ZoneInfo("Asia/Kathmandu"), start, end) == [
         (start, 5 * hour + 45 * 60_000)
     ]
+
+
+def test_runner_summaries_are_left_out_unless_asked_for(db: Database) -> None:
+    # The same agent run, seen as the agent's own call and as the runner's summary of it.
+    write_records(
+        db,
+        [
+            call("msg-1", "2026-03-01T10:00:00", cost=1000),
+            call("run-1", "2026-03-01T10:00:00", cost=1000, source="runner"),
+        ],
+    )
+    default = build_report(db, CATALOG, "daily", Filters(tz=UTC_ZONE))
+    runs = build_report(db, CATALOG, "daily", Filters(tz=UTC_ZONE, sources=["runner"]))
+    assert [r.calls for r in default.rows] == [1]
+    assert [r.calls for r in runs.rows] == [1]
+    assert default.totals.cost_nanos == runs.totals.cost_nanos == 1000
