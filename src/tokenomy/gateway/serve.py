@@ -12,6 +12,7 @@ from tokenomy.gateway.config import GatewayConfig, load_config
 from tokenomy.gateway.recorder import Recorder
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store import BatchWriter, open_database
+from tokenomy.store.db import WRITER_CACHE_MB
 
 # How `tokenomy serve` tells each worker process what to serve.
 CONFIG_ENV = "TOKENOMY_GATEWAY_CONFIG"
@@ -39,14 +40,15 @@ def build_gateway(
 ) -> Gateway:
     from tokenomy.keys import KeyRing
 
-    db = open_database(paths.database_url)
+    # The writer only appends: a small page cache keeps the process's memory flat.
+    db = open_database(paths.database_url, cache_mb=WRITER_CACHE_MB)
     recorder = None
     if record:
         catalog = PriceCatalog.load(paths.prices_file, cache_dir=paths.cache_dir)
         # Short flushes: a crash (kill -9) loses at most the last 0.2 s of records.
         recorder = Recorder(BatchWriter(db, flush_interval=0.2), catalog)
     # Keys are read on their own connection: the writer's is used from its own thread.
-    keys_db = open_database(paths.database_url)
+    keys_db = open_database(paths.database_url, cache_mb=1)
     return Gateway(
         config,
         recorder,

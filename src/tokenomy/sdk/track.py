@@ -422,9 +422,11 @@ def open_recorder(paths: Paths | None = None) -> Recorder:
     and ``prices.toml`` (what ``tokenomy serve`` records with)."""
     from tokenomy.pricing import PriceCatalog
     from tokenomy.store import BatchWriter, open_database
+    from tokenomy.store.db import WRITER_CACHE_MB
 
     paths = paths or Paths.from_env()
-    db = open_database(paths.database_url)
+    # An application's recorder only appends: a small page cache keeps its memory flat.
+    db = open_database(paths.database_url, cache_mb=WRITER_CACHE_MB)
     catalog = PriceCatalog.load(paths.prices_file, cache_dir=paths.cache_dir)
     # Short flushes: a crash loses at most the last 0.2 s of records.
     return Recorder(BatchWriter(db, flush_interval=0.2), catalog)

@@ -76,7 +76,14 @@ def redact(url: str) -> str:
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another one to commit
 
 
-def _sqlite_connect(path: Path | None) -> sqlite3.Connection:
+# SQLite's page cache per connection. Large for imports and reports, which touch much of the
+# file; a long-running writer that only appends (the gateway) asks for less, or its memory
+# would grow with the database until the cache is full.
+DEFAULT_CACHE_MB = 64
+WRITER_CACHE_MB = 4
+
+
+def _sqlite_connect(path: Path | None, cache_mb: int = DEFAULT_CACHE_MB) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path) if path else ":memory:",
         timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
@@ -88,7 +95,7 @@ def _sqlite_connect(path: Path | None) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
     return conn
 
 
@@ -110,8 +117,9 @@ class Database:
     """A database to connect to. :meth:`connect` gives a new connection (one per thread);
     :meth:`transaction` and :meth:`query` share one connection for the calling code."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, cache_mb: int = DEFAULT_CACHE_MB) -> None:
         self.url = url
+        self.cache_mb = cache_mb
         self.target = parse_url(url)
         self.dialect: Dialect = self.target.dialect
         self._shared: Connection | None = None
@@ -126,7 +134,7 @@ class Database:
 
     def connect(self) -> Connection:
         if self.dialect == "sqlite":
-            return _sqlite_connect(self.target.path)
+            return _sqlite_connect(self.target.path, self.cache_mb)
         try:
             import psycopg
         except ModuleNotFoundError as exc:
@@ -190,11 +198,11 @@ class Database:
             self._shared = None
 
 
-def open_database(url: str, *, create: bool = True) -> Database:
+def open_database(url: str, *, create: bool = True, cache_mb: int = DEFAULT_CACHE_MB) -> Database:
     """A database with the schema migrated to the newest version."""
     from tokenomy.store.migrations import migrate
 
-    db = Database(url)
+    db = Database(url, cache_mb=cache_mb)
     path = db.target.path
     if path is not None:
         if create:
