@@ -306,10 +306,7 @@ def prepare(request: Request, deployment: Deployment) -> Prepared:
             translated = convert.request(request.json, deployment.model, stream=stream)
         except TranslationError as exc:
             raise ClientError(400, f"{deployment.label}: {exc}", "unsupported_parameter") from exc
-        if provider.protocol == "openai" and stream:
-            # Without it an OpenAI stream carries no usage at all.
-            options = translated.get("stream_options")
-            translated["stream_options"] = {**(options or {}), "include_usage": True}
+        # (A translated OpenAI stream request already asks for usage: the translator adds it.)
         body = orjson.dumps(translated)
     url = provider.url(
         deployment.base_url,
@@ -401,25 +398,29 @@ async def _relay_events(
     send: Send,
 ) -> None:
     reader = EventReader()
-    usage = StreamUsage(provider_protocol)
+    # A translator already reads the provider's usage, model and end from each event it
+    # converts; only a pass-through stream needs its own reader, so no event is parsed twice.
+    passthrough = StreamUsage(provider_protocol)
+    seen: StreamUsage | StreamTranslator = passthrough if stream is None else stream
     try:
         async for chunk in response.content.iter_any():
             trace.first_byte()
             out: list[bytes] = []
             for event in reader.feed(chunk):
-                usage_only = usage.see(event.name, event.data)
                 trace.capture_event(event.raw)
                 if stream is not None:
                     out.extend(stream.feed(event.name, event.data))
-                elif not (strip_usage and usage_only):
-                    out.append(event.raw)
+                else:
+                    usage_only = passthrough.see(event.name, event.data)
+                    if not (strip_usage and usage_only):
+                        out.append(event.raw)
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
         if stream is not None and stream.error is not None:
             # The provider reported an error inside the stream; the translator has already
             # sent the client its error event.
             trace.fail("stream_error", stream.error)
-        elif not usage.finished:
+        elif not seen.finished:
             raise aiohttp.ClientPayloadError("the stream ended before its last event")
         elif stream is not None:
             tail = stream.finish()
@@ -438,9 +439,9 @@ async def _relay_events(
             }
         )
     finally:
-        trace.usage = usage.total()
-        trace.response_model = usage.model or trace.response_model
-        trace.finish_reason = usage.finish_reason
+        trace.usage = passthrough.total() if stream is None else stream.token_usage()
+        trace.response_model = seen.model or trace.response_model
+        trace.finish_reason = seen.finish_reason
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

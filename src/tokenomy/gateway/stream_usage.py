@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage
+from tokenomy.gateway.translate.base import loads_object
 from tokenomy.record import TokenUsage
 
 
@@ -38,7 +37,7 @@ class StreamUsage:
         if data == b"[DONE]":
             self.finished = True
             return False
-        chunk = _loads(data)
+        chunk = loads_object(data)
         if chunk is None:
             return False
         if isinstance(chunk.get("model"), str):
@@ -58,7 +57,7 @@ class StreamUsage:
             return
         if name not in ("message_start", "message_delta"):
             return
-        event = _loads(data)
+        event = loads_object(data)
         if event is None:
             return
         part = event.get("message") if name == "message_start" else event
@@ -73,7 +72,7 @@ class StreamUsage:
             self.finish_reason = delta["stop_reason"]
 
     def _see_gemini(self, data: bytes) -> None:
-        chunk = _loads(data)
+        chunk = loads_object(data)
         if chunk is None:
             return
         if isinstance(chunk.get("modelVersion"), str):
@@ -97,11 +96,3 @@ class StreamUsage:
 
             return gemini_usage(self._usage)
         return openai_usage(self._usage)
-
-
-def _loads(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
