@@ -58,6 +58,42 @@ def test_tool_uses_accumulate_across_writes_once_each(db: Database) -> None:
     assert [tuple(r) for r in rows] == [("t1", "Bash", None), ("t2", "mcp__github__list", "github")]
 
 
+def test_a_large_batch_stores_every_value_exactly_whether_shared_or_not(db: Database) -> None:
+    # Columns equal across a large batch are written into the SQL, the rest bound: the
+    # stored rows must not tell the difference, quotes, NULLs and big numbers included.
+    records = [
+        _rec(
+            f"k{i}",
+            i,
+            project='it\'s a "project" ?',
+            user=None if i % 2 else "u",
+            attributes={"note": "50% off; 'quoted'"},
+        )
+        for i in range(100)
+    ]
+    records[7].cost_nanos = 2**62
+    write_records(db, records)
+    rows = db.query(
+        "SELECT dedupe_key, project, user, cost_nanos, attributes, source FROM calls "
+        "ORDER BY output_tokens"
+    )
+    assert len(rows) == 100
+    for i, (key, project, user, cost, attributes, source) in enumerate(rows):
+        assert (key, project, user, source) == (
+            f"k{i}",
+            'it\'s a "project" ?',
+            None if i % 2 else "u",
+            "claude-code",
+        )
+        assert cost == (2**62 if i == 7 else i)
+        assert attributes == '{"note":"50% off; \'quoted\'"}'
+
+
+def test_a_large_batch_of_identical_calls_stores_one(db: Database) -> None:
+    write_records(db, [_rec("same", 5) for _ in range(50)])
+    assert _stored(db) == {"same": (5, "s")}
+
+
 def test_batch_writer_flushes_everything_on_close(db: Database) -> None:
     with BatchWriter(db, batch_size=100, flush_interval=10) as writer:
         writer.put_many(_rec(f"k{i}", i) for i in range(1234))

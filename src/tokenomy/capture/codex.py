@@ -20,6 +20,7 @@ the samples seen) is taken to be part of it too; ``reasoning_output_tokens`` is 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import Any
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_name
-from tokenomy.capture.filestate import ReadPlan, find_files, state_after_read
+from tokenomy.capture.filestate import ReadPlan, list_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
@@ -182,7 +183,11 @@ class CodexImporter:
     def discover(self, roots: list[Path]) -> list[Path]:
         # Codex names every session file rollout-<time>-<id>.jsonl; other JSONL files (a
         # Claude Code tree given with --path, say) are not its to read.
-        return [p for p in find_files(roots, ".jsonl") if p.name.startswith("rollout-")]
+        return [
+            Path(p)
+            for p in list_files(roots)
+            if p.endswith(".jsonl") and p.rpartition(os.sep)[2].startswith("rollout-")
+        ]
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,25 +44,53 @@ class FileState:
         return int(self.state.get("lines", 0))
 
 
-def find_files(roots: list[Path], suffix: str) -> list[Path]:
-    """Every file under ``roots`` whose name ends in ``suffix`` (symlinked dirs not followed).
+# Listings of the trees walked in the current `shared_listing()` scope, by roots.
+_listings: ContextVar[dict[tuple[str, ...], list[str]] | None] = ContextVar(
+    "_listings", default=None
+)
+
+
+@contextmanager
+def shared_listing() -> Iterator[None]:
+    """Within this scope each tree is walked once, however many importers look in it
+    (``tokenomy report --path DIR`` hands the same tree to every importer)."""
+    token = _listings.set({})
+    try:
+        yield
+    finally:
+        _listings.reset(token)
+
+
+def list_files(roots: Sequence[Path]) -> list[str]:
+    """Every file under ``roots`` (symlinked dirs not followed), as path strings.
 
     ``os.scandir`` knows each entry's type from the directory listing itself, so a tree of
     thousands of sessions is listed without a stat per entry.
     """
-    found: list[Path] = []
-    stack = [str(r) for r in roots]
+    key = tuple(str(r) for r in roots)
+    cache = _listings.get()
+    if cache is not None and key in cache:
+        return cache[key]
+    found: list[str] = []
+    stack = list(key)
     while stack:
         try:
             with os.scandir(stack.pop()) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
-                    elif entry.name.endswith(suffix):
-                        found.append(Path(entry.path))
+                    else:
+                        found.append(entry.path)
         except OSError:
             continue  # vanished or unreadable: nothing to import from it
+    if cache is not None:
+        cache[key] = found
     return found
+
+
+def find_files(roots: Sequence[Path], suffix: str) -> list[Path]:
+    """Every file under ``roots`` whose name ends in ``suffix``."""
+    return [Path(p) for p in list_files(roots) if p.endswith(suffix)]
 
 
 def head_length(size: int) -> int:

@@ -39,7 +39,7 @@ import orjson
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, token_count
-from tokenomy.capture.filestate import ReadPlan, state_after_read
+from tokenomy.capture.filestate import ReadPlan, list_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
@@ -171,24 +171,14 @@ class GeminiImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
-        # scandir knows each entry's type from the listing: no stat per file.
-        found: list[Path] = []
-        stack = [(str(r), "chats" in r.parts) for r in roots]
-        while stack:
-            where, in_chats = stack.pop()
-            try:
-                with os.scandir(where) as entries:
-                    for entry in entries:
-                        name = entry.name
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append((entry.path, in_chats or name == "chats"))
-                        elif name.endswith((".json", ".jsonl")) and (
-                            in_chats or name.startswith("session-")
-                        ):
-                            found.append(Path(entry.path))
-            except OSError:
-                continue  # vanished or unreadable: nothing to import from it
-        return found
+        # A chat file is a .json/.jsonl under a "chats" folder, or named session-*.
+        chats = f"{os.sep}chats{os.sep}"
+        return [
+            Path(p)
+            for p in list_files(roots)
+            if p.endswith((".json", ".jsonl"))
+            and (chats in p or p.rpartition(os.sep)[2].startswith("session-"))
+        ]
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.capture.base import FileResult, Importer
-from tokenomy.capture.filestate import FileState, ReadPlan, load_states, plan_read, save_states
+from tokenomy.capture.filestate import (
+    FileState,
+    ReadPlan,
+    load_states,
+    plan_read,
+    save_states,
+    shared_listing,
+)
 from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
@@ -91,7 +98,7 @@ def import_share(
     the index pages it touched, so fewer commits is most of SQLite's cost. A worker writes
     when it has ``FLUSH_ROWS`` rows and the database is free, and otherwise goes on parsing
     (``progress`` gets the bytes of each file read)."""
-    with _cycle_collector_paused():
+    with _cycle_collector_paused(), db.bulk_load():
         out = BatchOutcome()
         sink = RowSink(catalog)
         for plan in plans:
@@ -322,6 +329,22 @@ def import_all(
     env = dict(os.environ) if env is None else env
     home = Path.home() if home is None else home
     summary = ImportSummary()
+    with shared_listing():
+        _import_each(db, importers, catalog, summary, env, home, roots, workers, progress)
+    return summary
+
+
+def _import_each(
+    db: Database,
+    importers: Sequence[Importer],
+    catalog: PriceCatalog,
+    summary: ImportSummary,
+    env: Mapping[str, str],
+    home: Path,
+    roots: list[Path] | None,
+    workers: int | None,
+    progress: Callable[[str], Progress | None] | None,
+) -> None:
     for importer in importers:
         where = roots if roots is not None else importer.default_roots(env, home)
         import_source(
@@ -333,4 +356,3 @@ def import_all(
             workers=workers or default_workers(),
             progress=progress(importer.name) if progress else None,
         )
-    return summary

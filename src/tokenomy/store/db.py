@@ -80,6 +80,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another one to co
 # file; a long-running writer that only appends (the gateway) asks for less, or its memory
 # would grow with the database until the cache is full.
 DEFAULT_CACHE_MB = 64
+# WAL size (4 KB pages) an import lets grow before checkpointing: 256 MB.
+BULK_CHECKPOINT_PAGES = 65536
 WRITER_CACHE_MB = 4
 
 
@@ -185,6 +187,26 @@ class Database:
                 return
             with _committed(conn) as cur:
                 yield cur
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Write a large import with fewer WAL checkpoints.
+
+        SQLite copies the WAL back into the database every 1,000 pages by default; during
+        an import that rewrites the same index pages again and again (a third of the
+        write time on a 500 MB log tree). Up to ``BULK_CHECKPOINT_PAGES`` the WAL just
+        grows, and is copied back once, later. PostgreSQL: nothing to do."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        lite = cast(sqlite3.Connection, self._connection())
+        with self._lock:
+            lite.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
+        try:
+            yield
+        finally:
+            with self._lock:
+                lite.execute("PRAGMA wal_autocheckpoint = 1000")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction() as cur:
