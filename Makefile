@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check bench clean seed-prices
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# After a genai-prices upgrade or a change to tokenomy/pricing: the prices a first run
+# uses without loading genai-prices (see src/tokenomy/pricing/_seed.py).
+seed-prices: $(STAMP)
+	$(BIN)/python -c 'from tokenomy.pricing._seed import main; main()'
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenomy.pricing import _memo_file
+from tokenomy.pricing import _memo_file, _seed
 from tokenomy.pricing._price import ModelPrice, nanos_from_pico, usd_from_pico
 from tokenomy.pricing._schedule import Schedule
 from tokenomy.record import TokenUsage
@@ -63,6 +63,10 @@ class PriceCatalog:
             if memo is not None:
                 # Same sources as when the cache was written: they were valid then.
                 return cls(overrides, memo=memo, cache_file=cache_file)
+            if overrides is None or not overrides.exists():
+                seed = _seed.load()  # what this cache would hold, built ahead
+                if seed is not None:
+                    return cls(overrides, memo=seed, cache_file=cache_file)
             return cls(overrides, resolver=cls._resolve_sources(overrides), cache_file=cache_file)
         return cls(overrides, resolver=cls._resolve_sources(overrides))
 
