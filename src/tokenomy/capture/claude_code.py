@@ -405,15 +405,20 @@ class ClaudeCodeImporter:
         best: dict[str, Candidate] = {}
         tools: dict[str, dict[str, ToolUse]] = {}
         report_non_object_lines(chunk, plan.path, result.problems)
+        # The loop runs once per line that mentions usage (most of a log's responses, each
+        # several times over): it does only what picks the winning line of each response.
         for offset, line in find_lines(chunk, b'"usage"'):
             entry, reason = read_entry(plan.path, line)
             if entry is None:
                 result.problems.append(Problem(plan.path, chunk.line_at(offset), str(reason)))
                 continue
-            found = call_entry(entry)
-            if found is None:
-                continue
-            entry, rank = found
+            if entry.type == "assistant" or entry.isApiErrorMessage is True:
+                rank = RANK_SIDECHAIN if entry.isSidechain is True else RANK_MAIN
+            else:
+                found = call_entry(entry)
+                if found is None:
+                    continue
+                entry, rank = found
             message = entry.message
             if message is None:
                 continue

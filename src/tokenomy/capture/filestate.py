@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.store.db import Database
+from tokenomy.store.db import Cursor, Database
 from tokenomy.store.schema import IMPORT_FILES
 
 HEAD_BYTES = 1024
@@ -162,6 +162,13 @@ def load_states(db: Database, source: str) -> dict[str, FileState]:
 
 
 def save_states(db: Database, states: list[FileState]) -> None:
+    if states:
+        with db.transaction() as cur:
+            write_states(db, cur, states)
+
+
+def write_states(db: Database, cur: Cursor, states: list[FileState]) -> None:
+    """Save read positions with an open cursor (in the transaction that stores the rows)."""
     if not states:
         return
     now = int(time.time() * 1000)
@@ -187,5 +194,4 @@ def save_states(db: Database, states: list[FileState]) -> None:
         f"INSERT INTO import_files ({cols}) VALUES ({marks}) "
         f"ON CONFLICT (source, path) DO UPDATE SET {updates}"
     )
-    with db.transaction() as cur:
-        cur.executemany(db.sql(sql), rows)
+    cur.executemany(db.sql(sql), rows)

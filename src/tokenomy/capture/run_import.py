@@ -27,8 +27,8 @@ from tokenomy.capture.filestate import (
     ReadPlan,
     load_states,
     plan_read,
-    save_states,
     shared_listing,
+    write_states,
 )
 from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
@@ -97,7 +97,9 @@ def import_share(
     Rows are written in a few large transactions, not one per file: every commit rewrites
     the index pages it touched, so fewer commits is most of SQLite's cost. A worker writes
     when it has ``FLUSH_ROWS`` rows and the database is free, and otherwise goes on parsing
-    (``progress`` gets the bytes of each file read)."""
+    (``progress`` gets the bytes of each file read). The files' read positions are saved
+    in the transaction that stores their last rows: never before (a crash re-reads, never
+    skips), and without a write of its own once every worker is done."""
     with _cycle_collector_paused(), db.bulk_load():
         out = BatchOutcome()
         sink = RowSink(catalog)
@@ -113,7 +115,7 @@ def import_share(
                 sink.write(db, wait=len(sink) >= FLUSH_ROWS_MAX)
             if progress:
                 progress(plan.size - plan.start)
-        sink.write(db, wait=True)
+        sink.write(db, wait=True, states=out.states)
         out.unpriced = sink.unpriced
         return out
 
@@ -253,23 +255,32 @@ class RowSink:
             best[key] = list(record_row(rec, now))
         self._tools.extend(tool_rows(result.records))
 
-    def write(self, db: Database, *, wait: bool = True) -> bool:
-        """Write and forget the rows kept so far; with ``wait=False``, only if the database
-        is free right now. True if written (or nothing to write)."""
-        if not self._best and not self._tools:
+    def write(self, db: Database, *, wait: bool = True, states: Sequence[FileState] = ()) -> bool:
+        """Write and forget the rows kept so far, and ``states`` with them; with
+        ``wait=False``, only if the database is free right now. True if written (or
+        nothing to write)."""
+        if not self._best and not self._tools and not states:
             return True
-        # Sorted by key, so two writers upserting overlapping calls (copies of a response
-        # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
-        rows = [self._best[k] for k in sorted(self._best)]
-        tools = sorted(set(self._tools))
+        if db.dialect == "sqlite":
+            # One writer at a time: rows go in as read, which keeps each session's calls
+            # together in the time-ordered indexes (in key order they land on random pages).
+            rows = list(self._best.values())
+            tools = list(dict.fromkeys(self._tools))
+        else:
+            # Sorted by key, so two writers upserting overlapping calls (copies of a response
+            # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
+            rows = [self._best[k] for k in sorted(self._best)]
+            tools = sorted(set(self._tools))
         if wait:
             with db.transaction() as cur:
                 write_rows(db, cur, rows, tools)
+                write_states(db, cur, list(states))
         else:
             with db.try_transaction() as maybe:
                 if maybe is None:
                     return False
                 write_rows(db, maybe, rows, tools)
+                write_states(db, maybe, list(states))
         self._best.clear()
         self._tools.clear()
         return True
@@ -297,15 +308,11 @@ def import_source(
     if not plans:
         return
     before = _count_calls(db, importer.source)
-    new_states: list[FileState] = []
     for outcome in run_batches(importer, plans, db, catalog, workers, progress):
         summary.problems.extend(outcome.problems)
         summary.unpriced_models |= outcome.unpriced
-        new_states.extend(outcome.states)
         stats.files_read += outcome.files
         stats.bytes_read += outcome.bytes_read
-    # Positions are saved only once every row is stored, so a crash re-reads, never skips.
-    save_states(db, new_states)
     summary.problems.items.sort(key=lambda p: (p.path, p.line or 0))
     stats.records += _count_calls(db, importer.source) - before
 
