@@ -196,6 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         (args.tree / "ground_truth.json").write_bytes(generate_tree(spec).to_json())
     truth = GroundTruth.from_json((args.tree / "ground_truth.json").read_bytes())
 
+    # As a regular install does (pip compiles bytecode; an editable one compiles on first
+    # use): without it, every run would compile tokenomy's modules, and with
+    # PYTHONDONTWRITEBYTECODE set (some CI images) never keep them.
+    import tokenomy
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(tokenomy.__file__).parent)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     first_t, first_c, repeat_t, repeat_c, peak_t, peak_c = [], [], [], [], [], []
     correctness: dict[str, Any] = {}
     for run in range(args.runs):
