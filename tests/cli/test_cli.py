@@ -171,3 +171,45 @@ def test_summary_with_logs_uses_them(cli: Any, home: Path, logs: Path) -> None:
     assert out["sample_data"] is False
     assert out["periods"]["All time"]["calls"] == 2
     assert not (home / "sample").exists()
+
+
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+
+
+def test_import_csv_with_a_map_then_report_by_project(cli: Any, home: Path) -> None:
+    azure = str(TRACES / "azure_llm_2023_conv_head20.csv")
+    mapping = "started_at=TIMESTAMP,input_tokens=ContextTokens,output_tokens=GeneratedTokens"
+    args = ["import", "csv", azure, "--map", mapping, "--set", "provider=openai"]
+    result = cli([*args, "--set", "request_model=gpt-4o,project=azure", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert (summary["rows"], summary["stored"], summary["problems"]) == (20, 20, [])
+    report = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
+    rows = orjson.loads(report.stdout)["rows"]
+    assert [(r["key"], r["calls"], r["input_tokens"]) for r in rows] == [("azure", 20, 11540)]
+
+    table = cli(["import", "csv", azure, "--map", mapping])  # same rows again: none added
+    assert "20 rows read, 20 calls stored, 0 rows skipped" in table.stdout
+    again = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
+    assert orjson.loads(again.stdout)["rows"][0]["calls"] == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "csv"], "name the file, e.g. tokenomy import csv calls.csv"),
+        (["import", "csv", "nowhere.csv"], "no such file: nowhere.csv"),
+        (["import", "csv", "{azure}", "--map", "tokens=x"], "--map: unknown field tokens"),
+        (["import", "csv", "{azure}", "--map", "input_tokens"], "expected FIELD=VALUE"),
+        (["import", "csv", "{azure}"], "no started_at column"),
+        (["import", "claude-code", "x.csv"], "takes no FILE"),
+    ],
+)
+def test_import_csv_usage_errors_say_what_to_do(
+    cli: Any, home: Path, args: list[str], message: str
+) -> None:
+    azure = str(TRACES / "azure_llm_2023_conv_head20.csv")
+    result = cli([a.replace("{azure}", azure) for a in args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output

@@ -74,7 +74,7 @@ def test_a_large_batch_stores_every_value_exactly_whether_shared_or_not(db: Data
     records[7].cost_nanos = 2**62
     write_records(db, records)
     rows = db.query(
-        "SELECT dedupe_key, project, user, cost_nanos, attributes, source FROM calls "
+        'SELECT dedupe_key, project, "user", cost_nanos, attributes, source FROM calls '
         "ORDER BY output_tokens"
     )
     assert len(rows) == 100
@@ -87,6 +87,27 @@ def test_a_large_batch_stores_every_value_exactly_whether_shared_or_not(db: Data
         )
         assert cost == (2**62 if i == 7 else i)
         assert attributes == '{"note":"50% off; \'quoted\'"}'
+
+
+def test_a_batch_large_enough_for_copy_keeps_the_best_version_of_each_call(db: Database) -> None:
+    # On PostgreSQL a batch this large goes through COPY and one upsert: versions of a call
+    # in the same batch must resolve exactly as they do one by one.
+    write_records(db, [_rec("stored", 50, session="old")])
+    batch = [_rec(f"k{i}", i % 7, session=f"s{i}") for i in range(1500)]
+    batch += [
+        _rec("k3", 900, session="grown"),  # a later, larger version wins
+        _rec("k4", 1, session="partial"),  # a smaller one does not
+        _rec("k5", 5, session="tie"),  # a full tie keeps the first
+        _rec("stored", 60, session="new"),  # beats the stored row
+    ]
+    write_records(db, batch)
+    stored = _stored(db)
+    assert len(stored) == 1501
+    assert stored["k3"] == (900, "grown")
+    assert stored["k4"] == (4, "s4")
+    assert stored["k5"] == (5, "s5")
+    assert stored["stored"] == (60, "new")
+    assert stored["k1499"] == (1499 % 7, "s1499")
 
 
 def test_a_large_batch_of_identical_calls_stores_one(db: Database) -> None:

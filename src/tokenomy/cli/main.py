@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays
     from rich.console import Console
 
 REPORT_KINDS = ("daily", "weekly", "monthly", "session", "blocks", "project", "model", "tools")
-SOURCES = ("all", "claude-code", "codex", "gemini")
+SOURCES = ("all", "claude-code", "codex", "gemini", "csv")
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -55,6 +55,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from tokenomy.cli.import_cmd import print_summary, run_import, summary_json
 
     ctx = Context(Paths.from_env())
+    if args.source == "csv":
+        return _import_table(ctx, args)
+    if args.file is not None:
+        raise UsageError(f"import {args.source} takes no FILE (only `import csv FILE` does)")
     try:
         console = None if args.json else _console()
         summary = run_import(
@@ -68,6 +72,25 @@ def cmd_import(args: argparse.Namespace) -> int:
             _print_json(summary_json(summary))
         else:
             print_summary(console, summary, verbose=args.verbose)
+        return 0
+    finally:
+        ctx.close()
+
+
+def _import_table(ctx: Context, args: argparse.Namespace) -> int:
+    from tokenomy.cli.import_table_cmd import (
+        print_table_summary,
+        run_table_import,
+        table_summary_json,
+    )
+
+    try:
+        console = None if args.json else _console()
+        summary = run_table_import(ctx, args, console)
+        if console is None:
+            _print_json(table_summary_json(summary))
+        else:
+            print_table_summary(console, summary, verbose=args.verbose)
         return 0
     finally:
         ctx.close()
@@ -246,12 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    from tokenomy.cli.import_table_cmd import EPILOG, add_table_options
+
     p = _command(sub, "import", cmd_import)
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
-        "source", nargs="?", default="all", choices=SOURCES, help="whose logs (default: all)"
+        "source",
+        nargs="?",
+        default="all",
+        choices=SOURCES,
+        help="whose logs (default: all agents), or csv for a table of calls",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="list every skipped line")
     _path_option(p)
+    add_table_options(p)
 
     p = _command(sub, "report", cmd_report)
     p.add_argument(

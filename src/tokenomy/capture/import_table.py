@@ -1,0 +1,110 @@
+"""Importing a CSV or JSONL table of calls: convert, price and store in large batches."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokenomy.capture.problems import Problem
+from tokenomy.capture.table_read import read_rows
+from tokenomy.capture.table_rows import (
+    FIELDS,
+    RowError,
+    RowPricer,
+    TableSpec,
+    TableSpecError,
+    make_plan,
+    to_row,
+)
+from tokenomy.pricing import PriceCatalog
+from tokenomy.store.db import Database
+from tokenomy.store.writer import write_rows
+
+BATCH_ROWS = 20_000
+
+
+@dataclass(slots=True)
+class TableSummary:
+    rows: int = 0
+    stored: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    unused_columns: list[str] = field(default_factory=list)
+    unpriced_models: set[str] = field(default_factory=set)
+
+
+def import_table(
+    db: Database,
+    catalog: PriceCatalog,
+    path: Path,
+    spec: TableSpec,
+    progress: Callable[[int, int], None] | None = None,
+) -> TableSummary:
+    """Import every good row of ``path``; bad rows are listed in the summary with their line.
+
+    Raises :class:`TableSpecError` when the file cannot be read as asked at all (no such
+    column, no time column), before anything is written. Rows are keyed by file name and
+    line unless a ``dedupe_key`` column says otherwise, so importing a file again (or after
+    it grew) never counts a row twice."""
+    summary = TableSummary()
+    where = str(path)
+    try:
+        size = path.stat().st_size
+        known = [*FIELDS, *spec.mapping.values()]
+        table = read_rows(path, spec.format, summary.problems, known)
+    except OSError as exc:
+        raise TableSpecError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise TableSpecError(f"{where}: the header is not UTF-8 text ({exc.reason})") from exc
+    try:
+        if not table.header:
+            raise TableSpecError(f"{where}: empty file, or no header row")
+        plan = make_plan(table.header, spec, where, int(time.time() * 1000))
+    except TableSpecError:
+        table.close()
+        raise
+    summary.unused_columns = [c for c in plan.unused if c not in table.added]
+    pricer = RowPricer(catalog)
+    file_key = path.name
+    batch: list[list[Any]] = []
+    was_enabled = gc.isenabled()
+    gc.disable()  # rows make many small objects and no cycles (see run_import)
+    try:
+        with db.bulk_load():
+            try:
+                for row in table.rows:
+                    summary.rows += 1
+                    try:
+                        stored = to_row(row.values, row.line, plan, file_key)
+                    except RowError as exc:
+                        summary.problems.append(Problem(where, row.line, str(exc)))
+                        continue
+                    pricer.price(stored)
+                    batch.append(stored)
+                    if len(batch) >= BATCH_ROWS:
+                        summary.stored += _flush(db, batch)
+                        if progress:
+                            progress(min(size, table.position()), size)
+            except UnicodeDecodeError as exc:
+                summary.problems.append(
+                    Problem(where, None, f"not UTF-8 text after row {summary.rows}: {exc.reason}")
+                )
+            summary.stored += _flush(db, batch)
+    finally:
+        if was_enabled:
+            gc.enable()
+    summary.unpriced_models = pricer.unpriced
+    summary.problems.sort(key=lambda p: p.line or 0)
+    return summary
+
+
+def _flush(db: Database, batch: list[list[Any]]) -> int:
+    n = len(batch)
+    if n:
+        with db.transaction() as cur:
+            write_rows(db, cur, batch, [])
+        batch.clear()
+    return n

@@ -1,0 +1,237 @@
+"""`tokenomy import csv`: tables of calls in the record's own columns or mapped from traces."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tokenomy.capture.import_table import import_table
+from tokenomy.capture.table_rows import TableSpec, TableSpecError, TimeFormat, parse_assignments
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import TokenUsage
+from tokenomy.store import Database
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"
+CATALOG = PriceCatalog.load(None)
+
+HEADER = (
+    "started_at,provider,request_model,project,user,session_id,"
+    "input_tokens,output_tokens,cache_read_tokens,status,duration_ms\n"
+)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _calls(db: Database) -> list[dict[str, object]]:
+    cols = (
+        'dedupe_key, started_at, provider, request_model, response_model, project, "user", '
+        "session_id, input_tokens, output_tokens, cache_read_tokens, total_tokens, status, "
+        "duration_ms, cost_nanos, cost_source, source, http_status"
+    )
+    names = [c.strip().strip('"') for c in cols.split(",")]
+    rows = db.query(f"SELECT {cols} FROM calls ORDER BY started_at, dedupe_key")
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def test_columns_named_like_the_record_fill_it_and_cost_is_computed(
+    db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "calls.csv",
+        HEADER
+        + "2026-11-01T10:00:00Z,anthropic,claude-sonnet-4-5,web,ann,s1,1200,300,5000,ok,850\n"
+        + "2026-11-01T10:00:01.5+01:00,openai,gpt-4o,api,bob,s2,10,5,,error,\n",
+    )
+    summary = import_table(db, CATALOG, path, TableSpec())
+    assert (summary.rows, summary.stored, summary.problems) == (2, 2, [])
+    # 10:00:01.5+01:00 is 09:00:01.5Z: earlier than the first row.
+    first, second = _calls(db)
+    assert second["started_at"] == 1_793_527_200_000
+    assert first == {
+        "dedupe_key": "calls.csv:3",
+        "started_at": 1_793_523_601_500,
+        "provider": "openai",
+        "request_model": "gpt-4o",
+        "response_model": "gpt-4o",  # defaults to the request model
+        "project": "api",
+        "user": "bob",
+        "session_id": "s2",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_read_tokens": 0,  # empty: the default
+        "total_tokens": 15,
+        "status": "error",
+        "duration_ms": None,
+        "cost_nanos": CATALOG.cost_nanos(
+            "openai", "gpt-4o", TokenUsage(input_tokens=10, output_tokens=5), 1_793_523_601_500
+        ),
+        "cost_source": "computed",
+        "source": "csv",
+        "http_status": None,
+    }
+    assert second["dedupe_key"] == "calls.csv:2"
+    assert second["cost_nanos"] == CATALOG.cost_nanos(
+        "anthropic",
+        "claude-sonnet-4-5",
+        TokenUsage(input_tokens=1200, cache_read_tokens=5000, output_tokens=300),
+        1_793_527_200_000,
+    )
+    assert (second["total_tokens"], second["duration_ms"]) == (6500, 850)
+
+
+def test_a_given_cost_is_kept_as_reported_and_an_http_error_marks_the_call_failed(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "c.csv",
+        "started_at,request_model,cost_usd,http_status\n"
+        "1790000000,my-model,0.0123456789,200\n"
+        "1790000001,my-model,,429\n",
+    )
+    summary = import_table(sqlite_db, CATALOG, path, TableSpec())
+    ok, limited = _calls(sqlite_db)
+    assert (ok["cost_nanos"], ok["cost_source"], ok["status"]) == (12_345_679, "reported", "ok")
+    assert (limited["cost_nanos"], limited["cost_source"]) == (None, "unknown")  # never 0
+    assert (limited["status"], limited["http_status"]) == ("error", 429)
+    assert summary.unpriced_models == {"?/my-model"}
+
+
+def test_bad_rows_are_named_by_file_and_line_and_the_rest_is_imported(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "bad.csv",
+        "started_at,request_model,input_tokens,status,project\n"
+        '2026-11-01T10:00:00Z,gpt-4o,10,ok,"a project\nover two lines"\n'  # lines 2-3
+        "yesterday,gpt-4o,10,ok,p\n"  # line 4
+        "2026-11-01T10:00:02Z,gpt-4o,ten,ok,p\n"  # line 5
+        "2026-11-01T10:00:03Z,gpt-4o,-3,ok,p\n"  # line 6
+        "2026-11-01T10:00:04Z,gpt-4o,7,maybe,p\n"  # line 7
+        ",gpt-4o,7,ok,p\n"  # line 8
+        "2026-11-01T10:00:05Z,gpt-4o,12.0,ok,p\n",  # line 9: a spreadsheet's 12
+    )
+    summary = import_table(sqlite_db, CATALOG, path, TableSpec())
+    assert [(p.line, p.reason) for p in summary.problems] == [
+        (4, "started_at 'yesterday' is neither ISO 8601 nor a number"),
+        (5, "input_tokens 'ten' is not a whole number"),
+        (6, "input_tokens is -3, expected 0 or more"),
+        (7, "status 'maybe' is not one of: ok, error"),
+        (8, "started_at is empty"),
+    ]
+    assert all(p.path == str(path) for p in summary.problems)
+    stored = _calls(sqlite_db)
+    assert [(c["dedupe_key"], c["project"], c["input_tokens"]) for c in stored] == [
+        ("bad.csv:2", "a project\nover two lines", 10),
+        ("bad.csv:9", "p", 12),
+    ]
+    assert (summary.rows, summary.stored) == (7, 2)
+
+
+def test_importing_a_file_again_after_it_grew_counts_each_row_once(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    row = "2026-11-01T10:00:0{}Z,anthropic,claude-haiku-4-5,p,u,s,10,1,0,ok,5\n"
+    path = _write(tmp_path, "grow.csv", HEADER + row.format(1) + row.format(2))
+    import_table(sqlite_db, CATALOG, path, TableSpec())
+    path.write_text(HEADER + row.format(1) + row.format(2) + row.format(3))
+    import_table(sqlite_db, CATALOG, path, TableSpec())
+    totals = sqlite_db.query("SELECT COUNT(*), SUM(input_tokens) FROM calls")[0]
+    assert tuple(totals) == (3, 30)
+
+
+def test_the_azure_trace_imports_with_the_documented_map(db: Database) -> None:
+    path = FIXTURES / "azure_llm_2023_conv_head20.csv"
+    spec = TableSpec(
+        mapping=parse_assignments(
+            ["started_at=TIMESTAMP", "input_tokens=ContextTokens,output_tokens=GeneratedTokens"],
+            "--map",
+        ),
+        constants=parse_assignments(["provider=openai,request_model=gpt-4o"], "--set"),
+    )
+    summary = import_table(db, CATALOG, path, spec)
+    with path.open(newline="") as f:
+        expected = list(csv.DictReader(f))
+    assert (summary.rows, summary.stored, summary.problems) == (len(expected), len(expected), [])
+    totals = db.query("SELECT COUNT(*), SUM(input_tokens), SUM(output_tokens) FROM calls")[0]
+    assert tuple(int(t) for t in totals) == (
+        len(expected),
+        sum(int(r["ContextTokens"]) for r in expected),
+        sum(int(r["GeneratedTokens"]) for r in expected),
+    )
+    first = min(int(r[0]) for r in db.query("SELECT started_at FROM calls"))
+    assert first == 1_700_158_546_681  # 2023-11-16 18:15:46.68059, a time without zone: UTC
+    unpriced = db.query("SELECT COUNT(*) FROM calls WHERE cost_nanos IS NULL")[0][0]
+    assert unpriced == 0
+
+
+def test_the_mooncake_trace_imports_as_offsets_from_an_origin(sqlite_db: Database) -> None:
+    path = FIXTURES / "mooncake_conversation_head20.jsonl"
+    spec = TableSpec(
+        mapping=parse_assignments(
+            ["started_at=timestamp,input_tokens=input_length,output_tokens=output_length"],
+            "--map",
+        ),
+        constants=parse_assignments(["provider=moonshotai,request_model=kimi-k2"], "--set"),
+        time=TimeFormat("ms", 1_793_491_200_000),  # 2026-11-01T00:00:00Z
+    )
+    summary = import_table(sqlite_db, CATALOG, path, spec)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert summary.unused_columns == ["hash_ids"]
+    stored = sqlite_db.query("SELECT started_at, input_tokens, output_tokens FROM calls")
+    assert sorted(tuple(r) for r in stored) == sorted(
+        (1_793_491_200_000 + d["timestamp"], d["input_length"], d["output_length"]) for d in lines
+    )
+
+
+def test_jsonl_lines_that_are_not_objects_are_reported(sqlite_db: Database, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "t.jsonl",
+        '{"started_at": "2026-11-01T10:00:00Z", "input_tokens": 3}\n'
+        "{torn\n"
+        "[1, 2]\n"
+        '{"started_at": 1790000000, "input_tokens": 4, "attributes": {"team": "x"}}\n',
+    )
+    summary = import_table(sqlite_db, CATALOG, path, TableSpec())
+    assert [(p.line, p.reason.split(":")[0]) for p in summary.problems] == [
+        (2, "invalid JSON"),
+        (3, "expected a JSON object"),
+    ]
+    attrs = sqlite_db.query("SELECT attributes FROM calls ORDER BY input_tokens")
+    assert [orjson.loads(a[0]) for a in attrs] == [{}, {"team": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("spec_args", "message"),
+    [
+        ({"mapping": {"tokens": "x"}}, "--map: unknown field tokens; fields are: started_at,"),
+        ({"mapping": {"input_tokens": "Nope"}}, "no column 'Nope' (columns: when, n)"),
+        ({}, "no started_at column; name the time column with --map started_at=COLUMN"),
+    ],
+)
+def test_a_mapping_that_cannot_work_is_refused_before_anything_is_written(
+    sqlite_db: Database, tmp_path: Path, spec_args: dict[str, dict[str, str]], message: str
+) -> None:
+    path = _write(tmp_path, "m.csv", "when,n\n2026-11-01T10:00:00Z,1\n")
+    with pytest.raises(TableSpecError) as err:
+        import_table(sqlite_db, CATALOG, path, TableSpec(**spec_args))  # type: ignore[arg-type]
+    assert message in str(err.value)
+    assert sqlite_db.query("SELECT COUNT(*) FROM calls")[0][0] == 0
+
+
+def test_a_bad_constant_names_the_option(sqlite_db: Database, tmp_path: Path) -> None:
+    path = _write(tmp_path, "m.csv", "started_at\n2026-11-01T10:00:00Z\n")
+    spec = TableSpec(constants={"input_tokens": "lots"})
+    with pytest.raises(TableSpecError, match=r"--set input_tokens=lots: input_tokens 'lots'"):
+        import_table(sqlite_db, CATALOG, path, spec)
