@@ -30,6 +30,7 @@ from tokenomy.gateway.stream_usage import StreamUsage
 from tokenomy.record import Source
 
 if TYPE_CHECKING:
+    from tokenomy.api.app import AnalyticsApi
     from tokenomy.keys import KeyInfo, KeyRing
 
 __all__ = ["ClientError", "Gateway", "StreamUsage"]
@@ -42,6 +43,7 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("tokenomy.gateway")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+API_PREFIX = "/api/v1"  # the analytics API, when the server was given one
 # How often the key list is re-read, so a revoked key stops working within this many seconds.
 KEY_REFRESH_SECONDS = 10.0
 _ROUTES: dict[str, tuple[Protocol, Operation]] = {
@@ -65,8 +67,10 @@ class Gateway:
         capture_content: bool = False,
         workers: int = 1,
         source: str = Source.GATEWAY,
+        api: AnalyticsApi | None = None,
     ) -> None:
         self.source = source
+        self.api = api
         self.config = config
         self.recorder = recorder
         self.max_body_bytes = max_body_bytes
@@ -171,6 +175,10 @@ class Gateway:
                 await _send_json(send, 200, {"status": "ok"})
                 return
             key = await self._authenticate(headers)
+            if self.api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+                # Spend data: the same key rule as the gateway (checked just above).
+                await self.api.handle(scope, send)
+                return
             if method == "GET" and path in ("/v1/models", "/models"):
                 await _send_json(send, 200, self._models(client_protocol))
                 return

@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 
+from tokenomy.api.app import AnalyticsApi
 from tokenomy.config import Paths
 from tokenomy.gateway.app import Gateway
 from tokenomy.gateway.config import GatewayConfig, load_config
@@ -49,6 +50,8 @@ def build_gateway(
         recorder = Recorder(BatchWriter(db, flush_interval=0.2), catalog)
     # Keys are read on their own connection: the writer's is used from its own thread.
     keys_db = open_database(paths.database_url, cache_mb=1)
+    # The analytics API reads on a connection of its own, with a reader's page cache.
+    api = AnalyticsApi(open_database(paths.database_url), catalog)
     return Gateway(
         config,
         recorder,
@@ -56,6 +59,7 @@ def build_gateway(
         load_config=None if config_path is None else (lambda: load_config(config_path)),
         capture_content=capture_content,
         workers=workers,
+        api=api,
     )
 
 

@@ -1,0 +1,1 @@
+"""The analytics API (``/api/v1``): summary, breakdown, and what the dashboard reads."""

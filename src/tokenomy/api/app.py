@@ -1,0 +1,126 @@
+"""The analytics API under ``/api/v1``, as a plain ASGI handler the gateway mounts.
+
+Queries run in a worker thread (the database drivers block) on a connection of the API's
+own. Every answer is JSON, or CSV with ``format=csv``; every refusal is a JSON error naming
+the parameter (``{"error": {"type", "message", "param"}}``), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from tokenomy.api import queries
+from tokenomy.api.openapi import openapi
+from tokenomy.api.params import (
+    DIMENSIONS,
+    ApiError,
+    check_known,
+    choice,
+    integer,
+    parse_scope,
+)
+from tokenomy.pricing import PriceCatalog
+from tokenomy.store.db import Database
+
+log = logging.getLogger("tokenomy.api")
+
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+Params = Mapping[str, Sequence[str]]
+PREFIX = "/api/v1"
+BREAKDOWN_BY = (*DIMENSIONS, "tool")
+
+
+class AnalyticsApi:
+    def __init__(self, db: Database, catalog: PriceCatalog) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._routes: dict[str, Callable[[Params], Any]] = {
+            "/summary": self._summary,
+            "/breakdown": self._breakdown,
+            "/openapi.json": lambda _params: openapi(),
+        }
+
+    async def handle(self, scope: MutableMapping[str, Any], send: Send) -> None:
+        path = scope["path"][len(PREFIX) :] or "/"
+        params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        try:
+            if scope["method"] != "GET":
+                raise ApiError(405, f"{scope['path']} takes GET, not {scope['method']}")
+            route = self._routes.get(path)
+            if route is None:
+                raise ApiError(
+                    404,
+                    f"no such endpoint: {scope['path']}; see {PREFIX}/openapi.json",
+                )
+            result = await asyncio.to_thread(route, params)
+            fmt = params.get("format", ["json"])[0]
+            if fmt == "csv" and isinstance(result, dict) and "rows" in result:
+                await _send(send, 200, _csv(result["rows"]), b"text/csv; charset=utf-8")
+            elif fmt in ("csv", "json"):
+                await _send(send, 200, orjson.dumps(result), b"application/json")
+            else:
+                raise ApiError(422, f"format must be json or csv (got {fmt!r})", "format")
+        except ApiError as exc:
+            await _send(send, exc.status, orjson.dumps(exc.to_json()), b"application/json")
+        except Exception:  # a bug or a database failure: logged, and a readable answer
+            log.exception("analytics request failed: %s", scope["path"])
+            body = {
+                "error": {
+                    "type": "internal",
+                    "message": "the query failed; the server log has the details",
+                    "param": None,
+                }
+            }
+            await _send(send, 500, orjson.dumps(body), b"application/json")
+
+    def _summary(self, params: Params) -> dict[str, Any]:
+        check_known(params, ())
+        scope = parse_scope(params)
+        return queries.summary(self._db, scope, self._catalog)
+
+    def _breakdown(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("by", "sort", "order", "limit"))
+        by = choice(params, "by", BREAKDOWN_BY, "model")
+        sort = choice(params, "sort", queries.SORTS, "cost")
+        order = choice(params, "order", ("desc", "asc"), "desc")
+        limit = integer(params, "limit", 50, 1, 1000)
+        scope = parse_scope(params)
+        return queries.breakdown(self._db, scope, by, sort, order == "desc", limit)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Rows as CSV, nested objects flattened (``tokens.input_tokens``)."""
+    flat = [_flatten(r) for r in rows]
+    columns: list[str] = []
+    for r in flat:
+        columns.extend(k for k in r if k not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(flat)
+    return out.getvalue().encode()
+
+
+def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

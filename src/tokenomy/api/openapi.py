@@ -1,0 +1,95 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, built from the same lists the handlers check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenomy.api.params import DIMENSIONS, FILTERS
+
+_ERROR = {
+    "description": "a parameter the endpoint cannot use; the message names it and what it allows",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "type": {"type": "string"},
+                            "message": {"type": "string"},
+                            "param": {"type": ["string", "null"]},
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _common() -> list[dict[str, Any]]:
+    params = [
+        _param("since", "first instant (ISO 8601 time) or day (YYYY-MM-DD, from its midnight)"),
+        _param("until", "end: an ISO 8601 time (exclusive) or a day (inclusive)"),
+        _param("timezone", "IANA zone for days and zone-less times (default UTC)"),
+        _param("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]}),
+    ]
+    params += [_param(f, f"only calls with this {f} (repeat, or a,b)") for f in FILTERS]
+    return params
+
+
+def openapi() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tokenomy analytics API", "version": "1"},
+        "paths": {
+            "/api/v1/summary": {
+                "get": {
+                    "summary": "Cost, calls, failures, tokens per category, latency p50/p95, "
+                    "cache savings and unknown-cost calls",
+                    "parameters": _common(),
+                    "responses": {"200": {"description": "the summary"}, "422": _ERROR},
+                }
+            },
+            "/api/v1/breakdown": {
+                "get": {
+                    "summary": "Totals per value of one dimension, sorted; the values past "
+                    "`limit` summed as `other`",
+                    "parameters": [
+                        *_common(),
+                        _param(
+                            "by",
+                            "dimension (default model)",
+                            {"type": "string", "enum": [*DIMENSIONS, "tool"]},
+                        ),
+                        _param(
+                            "sort",
+                            "measure to sort by (default cost)",
+                            {
+                                "type": "string",
+                                "enum": ["cost", "calls", "tokens", "failed", "key"],
+                            },
+                        ),
+                        _param(
+                            "order",
+                            "desc (default) or asc",
+                            {"type": "string", "enum": ["desc", "asc"]},
+                        ),
+                        _param("limit", "rows (1-1000, default 50)", {"type": "integer"}),
+                    ],
+                    "responses": {"200": {"description": "rows and other"}, "422": _ERROR},
+                }
+            },
+        },
+    }

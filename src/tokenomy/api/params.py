@@ -1,0 +1,179 @@
+"""The query parameters every analytics endpoint takes, checked once.
+
+A bad value is an :class:`ApiError` naming the parameter and what it allows (a 422), never
+a stack trace. Times are ISO 8601 instants or dates (a date is midnight in ``timezone``);
+``until`` is exclusive for instants and inclusive for dates, as people read "until the
+5th". Filters repeat (``project=a&project=b``) or take commas (``project=a,b``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Dimensions to filter and group by, as SQL over ``calls c``.
+DIMENSIONS: dict[str, str] = {
+    "project": "c.project",
+    "model": "COALESCE(c.response_model, c.request_model)",
+    "provider": "c.provider",
+    "user": 'c."user"',
+    "key": "c.api_key_id",
+    "source": "c.source",
+    "session": "c.session_id",
+    "status": "c.status",
+    "org": "c.org",
+}
+# ``tool`` filters through call_tools; it is not a column of calls.
+FILTERS = (*DIMENSIONS, "tool")
+# A runner record sums a whole agent run that the agent's own logs also hold.
+DOUBLE_COUNTED_SOURCE = "runner"
+
+
+class ApiError(Exception):
+    """A request the API cannot answer as asked; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+    def to_json(self) -> dict[str, Any]:
+        kind = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            self.status, "invalid_parameter"
+        )
+        return {"error": {"type": kind, "message": self.message, "param": self.param}}
+
+
+Params = Mapping[str, Sequence[str]]
+
+
+def one(params: Params, name: str) -> str | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(422, f"{name} is given {len(values)} times; give it once", name)
+    return values[0].strip() or None
+
+
+def many(params: Params, name: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in params.get(name, ()):
+        out.extend(v.strip() for v in value.split(",") if v.strip())
+    return tuple(out)
+
+
+def choice(
+    params: Mapping[str, Sequence[str]], name: str, allowed: Sequence[str], default: str
+) -> str:
+    value = one(params, name) or default
+    if value not in allowed:
+        raise ApiError(422, f"{name} must be one of: {', '.join(allowed)} (got {value!r})", name)
+    return value
+
+
+def integer(
+    params: Mapping[str, Sequence[str]], name: str, default: int, low: int, high: int
+) -> int:
+    text = one(params, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(422, f"{name} must be a whole number from {low} to {high}", name) from None
+    if not low <= value <= high:
+        raise ApiError(422, f"{name} must be from {low} to {high} (got {value})", name)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which calls a request is about: a time range (UTC ms, end exclusive), a time zone
+    for days, and filters per dimension."""
+
+    tz: ZoneInfo
+    start_ms: int | None = None
+    end_ms: int | None = None
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def where(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``calls c`` and its parameters (``?`` placeholders)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.start_ms is not None:
+            parts.append("c.started_at >= ?")
+            params.append(self.start_ms)
+        if self.end_ms is not None:
+            parts.append("c.started_at < ?")
+            params.append(self.end_ms)
+        for name, values in self.filters.items():
+            marks = ", ".join("?" * len(values))
+            if name == "tool":
+                parts.append(
+                    "EXISTS (SELECT 1 FROM call_tools t WHERE t.source = c.source "
+                    f"AND t.dedupe_key = c.dedupe_key AND t.name IN ({marks}))"
+                )
+            else:
+                parts.append(f"{DIMENSIONS[name]} IN ({marks})")
+            params.extend(values)
+        if "source" not in self.filters:
+            parts.append("c.source <> ?")
+            params.append(DOUBLE_COUNTED_SOURCE)
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            if end:
+                day += timedelta(days=1)  # a date as `until` includes that day
+            return int(datetime.combine(day, time.min, tz).timestamp() * 1000)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            422,
+            f"{name} must be an ISO 8601 date (2026-11-01) or time (2026-11-01T09:30:00Z), "
+            f"got {text!r}",
+            name,
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_scope(params: Params) -> Scope:
+    zone_name = one(params, "timezone") or "UTC"
+    try:
+        tz = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ApiError(
+            422,
+            f"timezone must be an IANA zone such as UTC or Europe/Paris, got {zone_name!r}",
+            "timezone",
+        ) from None
+    since, until = one(params, "since"), one(params, "until")
+    start = _instant(since, "since", tz, end=False) if since else None
+    end = _instant(until, "until", tz, end=True) if until else None
+    if start is not None and end is not None and end <= start:
+        raise ApiError(422, "until must be after since", "until")
+    filters = {name: values for name in FILTERS if (values := many(params, name))}
+    return Scope(tz, start, end, filters)
+
+
+def check_known(params: Params, allowed: Sequence[str]) -> None:
+    """Refuse a parameter the endpoint does not know (a typo would silently widen a query)."""
+    known = {"since", "until", "timezone", "format", *FILTERS, *allowed}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ApiError(
+            422,
+            f"unknown parameter {', '.join(unknown)}; "
+            f"this endpoint takes: {', '.join(sorted(known))}",
+            unknown[0],
+        )

@@ -1,0 +1,178 @@
+"""The analytics API over real HTTP (uvicorn), on SQLite and PostgreSQL: exact totals for
+records the test wrote, filters, breakdowns, CSV, and 422s that name the parameter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.gateway.running import RunningGateway
+
+from tokenomy.api.app import AnalyticsApi
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, CostSource, Status, TokenUsage, ToolUse
+from tokenomy.store import Database, write_records
+
+CATALOG = PriceCatalog.load(None)
+T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
+HOUR = 3_600_000
+
+
+def _call(i: int, **kw: Any) -> CallRecord:
+    fields: dict[str, Any] = {
+        "provider": "anthropic",
+        "request_model": "claude-sonnet-4-5",
+        "response_model": "claude-sonnet-4-5",
+        "project": "web",
+        "user": "ann",
+        "duration_ms": 100 * (i + 1),
+        "cost_nanos": 1_000 * (i + 1),
+        "cost_source": CostSource.COMPUTED,
+    }
+    fields.update(kw)
+    usage = fields.pop("usage", TokenUsage(input_tokens=10 * (i + 1), output_tokens=i + 1))
+    return CallRecord(
+        source="sdk", dedupe_key=f"c{i}", started_at_ms=T0 + i * HOUR, usage=usage, **fields
+    )
+
+
+CALLS = [
+    _call(0),
+    _call(1),
+    _call(2, project="api", user="bob", tools=[ToolUse("Bash", "u1")]),
+    _call(3, project="api", status=Status.ERROR, cost_nanos=None, cost_source=CostSource.UNKNOWN),
+    _call(
+        4,
+        provider="openai",
+        request_model="gpt-4o",
+        response_model="gpt-4o",
+        project=None,
+        usage=TokenUsage(input_tokens=100, cache_read_tokens=1000, output_tokens=5),
+    ),
+    _call(5, duration_ms=None),
+]
+
+
+@pytest.fixture
+def api(db: Database) -> Iterator[RunningGateway]:
+    write_records(db, CALLS)
+    write_records(db, [CallRecord("runner", "r1", T0, TokenUsage(input_tokens=999))])
+    with RunningGateway({}, None, api=AnalyticsApi(db, CATALOG)) as gw:
+        yield gw
+
+
+def _get(gw: RunningGateway, path: str) -> tuple[int, Any, str]:
+    try:
+        with urllib.request.urlopen(gw.url + path, timeout=10) as resp:
+            body, status, ctype = resp.read(), resp.status, resp.headers["content-type"]
+    except urllib.error.HTTPError as err:
+        with err:
+            body, status, ctype = err.read(), err.code, err.headers["content-type"]
+    value = json.loads(body) if ctype.startswith("application/json") else body.decode()
+    return status, value, ctype
+
+
+def test_summary_totals_are_exact(api: RunningGateway) -> None:
+    status, s, _ = _get(api, "/api/v1/summary")
+    assert status == 200
+    assert s["calls"] == 6  # the runner record is left out: its calls are counted elsewhere
+    assert s["failed_calls"] == 1
+    assert s["error_rate"] == round(1 / 6, 6)
+    assert s["unknown_cost_calls"] == 1
+    assert s["cost_usd"] == (1_000 + 2_000 + 3_000 + 5_000 + 6_000) / 1e9
+    assert s["tokens"]["input_tokens"] == 10 + 20 + 30 + 40 + 100 + 60
+    assert s["tokens"]["cache_read_tokens"] == 1000
+    assert s["tokens"]["total"] == sum(c.usage.total for c in CALLS)
+    # durations 100..500 (the sixth call has none): nearest rank p50 = 300, p95 = 500
+    assert s["latency_ms"] == {"p50": 300, "p95": 500}
+    price = CATALOG.resolve("openai", "gpt-4o", T0 + 4 * HOUR)
+    assert price is not None
+    saved = 1000 * (price.input - price.cache_read) // 1000
+    assert s["cache"]["prompt_cache_savings_usd"] == saved / 1e9
+    assert s["cache"]["response_cache_hits"] == 0
+
+
+def test_filters_and_ranges_narrow_the_summary(api: RunningGateway) -> None:
+    _, s, _ = _get(api, "/api/v1/summary?project=api&status=ok")
+    assert s["calls"] == 1
+    _, s, _ = _get(api, "/api/v1/summary?project=web,api&model=claude-sonnet-4-5")
+    assert s["calls"] == 5
+    _, s, _ = _get(api, "/api/v1/summary?since=2026-11-01T01:00:00Z&until=2026-11-01T03:00:00Z")
+    assert s["calls"] == 2  # 01:00 and 02:00; until is exclusive for a time
+    _, s, _ = _get(api, "/api/v1/summary?until=2026-10-31&timezone=America/Los_Angeles")
+    # Oct 31 in Los Angeles ends at 07:00Z on Nov 1: calls at 00:00..06:00Z (a date is inclusive)
+    assert s["calls"] == 6
+    _, s, _ = _get(api, "/api/v1/summary?tool=Bash")
+    assert s["calls"] == 1
+    _, s, _ = _get(api, "/api/v1/summary?source=runner")
+    assert (s["calls"], s["tokens"]["input_tokens"]) == (1, 999)
+
+
+def test_breakdown_sorts_limits_and_sums_the_rest(api: RunningGateway) -> None:
+    _, b, _ = _get(api, "/api/v1/breakdown?by=project&sort=calls")
+    assert [(r["key"], r["calls"]) for r in b["rows"]] == [("web", 3), ("api", 2), (None, 1)]
+    _, b, _ = _get(api, "/api/v1/breakdown?by=model&sort=cost&limit=1")
+    assert [(r["key"], r["calls"]) for r in b["rows"]] == [("claude-sonnet-4-5", 5)]
+    assert (b["other"]["values"], b["other"]["calls"]) == (1, 1)
+    _, b, _ = _get(api, "/api/v1/breakdown?by=user&sort=key&order=asc")
+    assert [r["key"] for r in b["rows"]] == ["ann", "bob"]
+    _, b, _ = _get(api, "/api/v1/breakdown?by=tool")
+    assert [(r["key"], r["calls"]) for r in b["rows"]] == [("Bash", 1)]
+
+
+def test_a_breakdown_exports_as_csv(api: RunningGateway) -> None:
+    status, text, ctype = _get(api, "/api/v1/breakdown?by=project&sort=calls&format=csv")
+    assert (status, ctype) == (200, "text/csv; charset=utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["key"], r["calls"], r["tokens.input_tokens"]) for r in rows] == [
+        ("web", "3", "90"),
+        ("api", "2", "70"),
+        ("", "1", "100"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "param", "words"),
+    [
+        ("/api/v1/breakdown?by=colour", "by", "by must be one of: project, model"),
+        ("/api/v1/breakdown?limit=0", "limit", "limit must be from 1 to 1000"),
+        ("/api/v1/breakdown?sort=price", "sort", "sort must be one of: cost, calls"),
+        ("/api/v1/summary?since=last+week", "since", "since must be an ISO 8601 date"),
+        ("/api/v1/summary?timezone=Mars/Base", "timezone", "IANA zone"),
+        ("/api/v1/summary?since=2026-11-02&until=2026-11-01", "until", "until must be after since"),
+        ("/api/v1/summary?projet=web", "projet", "unknown parameter projet"),
+        ("/api/v1/summary?format=xml", "format", "format must be json or csv"),
+    ],
+)
+def test_bad_parameters_get_a_422_naming_them(
+    api: RunningGateway, query: str, param: str, words: str
+) -> None:
+    status, body, _ = _get(api, query)
+    assert status == 422
+    assert body["error"]["param"] == param
+    assert words in body["error"]["message"]
+
+
+def test_unknown_endpoints_and_methods_answer_in_the_same_shape(api: RunningGateway) -> None:
+    status, body, _ = _get(api, "/api/v1/nope")
+    assert status == 404
+    assert "openapi.json" in body["error"]["message"]
+    req = urllib.request.Request(api.url + "/api/v1/summary", method="POST", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    with err.value:
+        assert err.value.code == 405
+
+
+def test_openapi_lists_every_endpoint_and_parameter(api: RunningGateway) -> None:
+    status, doc, _ = _get(api, "/api/v1/openapi.json")
+    assert status == 200
+    assert set(doc["paths"]) == {"/api/v1/summary", "/api/v1/breakdown"}
+    names = {p["name"] for p in doc["paths"]["/api/v1/breakdown"]["get"]["parameters"]}
+    assert {"since", "until", "timezone", "project", "tool", "by", "sort", "limit"} <= names
