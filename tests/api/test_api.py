@@ -173,6 +173,53 @@ def test_unknown_endpoints_and_methods_answer_in_the_same_shape(api: RunningGate
 def test_openapi_lists_every_endpoint_and_parameter(api: RunningGateway) -> None:
     status, doc, _ = _get(api, "/api/v1/openapi.json")
     assert status == 200
-    assert set(doc["paths"]) == {"/api/v1/summary", "/api/v1/breakdown"}
+    assert set(doc["paths"]) == {"/api/v1/summary", "/api/v1/breakdown", "/api/v1/timeseries"}
     names = {p["name"] for p in doc["paths"]["/api/v1/breakdown"]["get"]["parameters"]}
     assert {"since", "until", "timezone", "project", "tool", "by", "sort", "limit"} <= names
+
+
+def test_timeseries_fills_every_local_bucket(api: RunningGateway) -> None:
+    _, t, _ = _get(
+        api, "/api/v1/timeseries?interval=hour&metric=calls&since=2026-11-01&until=2026-11-01"
+    )
+    assert len(t["buckets"]) == 24
+    assert t["buckets"][0] == "2026-11-01T00:00:00+00:00"
+    assert t["series"] == [{"key": "total", "values": [1] * 6 + [0] * 18}]
+    _, t, _ = _get(api, "/api/v1/timeseries?interval=day&metric=cost&timezone=Asia/Kolkata")
+    # +05:30: 00:00-05:00Z falls on Nov 1 local, from its 05:30 on
+    assert t["buckets"] == ["2026-11-01T00:00:00+05:30"]
+    assert t["series"][0]["values"] == [17_000 / 1e9]
+
+
+def test_timeseries_buckets_follow_the_local_clock_west_of_utc(api: RunningGateway) -> None:
+    # The calls (00:00-05:00Z on Nov 1) are the evening of Oct 31 in Los Angeles (PDT).
+    _, t, _ = _get(api, "/api/v1/timeseries?interval=day&metric=calls&timezone=America/Los_Angeles")
+    assert (t["buckets"], t["series"][0]["values"]) == (["2026-10-31T00:00:00-07:00"], [6])
+    _, t, _ = _get(
+        api,
+        "/api/v1/timeseries?interval=hour&metric=calls&timezone=America/Los_Angeles"
+        "&since=2026-10-31T17:00:00&until=2026-10-31T23:00:00",
+    )
+    assert t["buckets"][0] == "2026-10-31T17:00:00-07:00"
+    assert t["series"][0]["values"] == [1, 1, 1, 1, 1, 1]
+
+
+def test_timeseries_splits_by_a_dimension_with_top_and_other(api: RunningGateway) -> None:
+    _, t, _ = _get(api, "/api/v1/timeseries?interval=hour&metric=calls&group_by=project&top=1")
+    assert [s["key"] for s in t["series"]] == ["web", "other"]
+    assert t["series"][0]["values"] == [1, 1, 0, 0, 0, 1]
+    assert t["series"][1]["values"] == [0, 0, 1, 1, 1, 0]
+    status, text, _ = _get(api, "/api/v1/timeseries?interval=hour&metric=calls&format=csv")
+    assert status == 200
+    assert text.splitlines()[:2] == ["bucket,total", "2026-11-01T00:00:00+00:00,1"]
+
+
+def test_a_range_too_long_for_the_interval_is_refused_with_the_limit(api: RunningGateway) -> None:
+    status, body, _ = _get(
+        api, "/api/v1/timeseries?interval=minute&since=2026-11-01&until=2026-11-30"
+    )
+    assert status == 422
+    assert body["error"]["param"] == "interval"
+    assert "the limit is 5,000" in body["error"]["message"]
+    status, body, _ = _get(api, "/api/v1/timeseries?group_by=colour")
+    assert (status, body["error"]["param"]) == (422, "group_by")

@@ -25,8 +25,10 @@ from tokenomy.api.params import (
     check_known,
     choice,
     integer,
+    one,
     parse_scope,
 )
+from tokenomy.api.timeseries import INTERVALS, METRICS, timeseries
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
 
@@ -46,6 +48,7 @@ class AnalyticsApi:
         self._routes: dict[str, Callable[[Params], Any]] = {
             "/summary": self._summary,
             "/breakdown": self._breakdown,
+            "/timeseries": self._timeseries,
             "/openapi.json": lambda _params: openapi(),
         }
 
@@ -87,6 +90,23 @@ class AnalyticsApi:
         scope = parse_scope(params)
         return queries.summary(self._db, scope, self._catalog)
 
+    def _timeseries(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("interval", "metric", "group_by", "top"))
+        interval = choice(params, "interval", tuple(INTERVALS), "day")
+        metric = choice(params, "metric", tuple(METRICS), "cost")
+        group_by = one(params, "group_by")
+        if group_by is not None and group_by not in DIMENSIONS:
+            raise ApiError(
+                422,
+                f"group_by must be one of: {', '.join(DIMENSIONS)} (got {group_by!r})",
+                "group_by",
+            )
+        top = integer(params, "top", 5, 1, 50)
+        result = timeseries(self._db, parse_scope(params), interval, metric, group_by, top)
+        if params.get("format") == ["csv"]:
+            result["rows"] = _series_rows(result)  # a row per bucket, a column per series
+        return result
+
     def _breakdown(self, params: Params) -> dict[str, Any]:
         check_known(params, ("by", "sort", "order", "limit"))
         by = choice(params, "by", BREAKDOWN_BY, "model")
@@ -95,6 +115,14 @@ class AnalyticsApi:
         limit = integer(params, "limit", 50, 1, 1000)
         scope = parse_scope(params)
         return queries.breakdown(self._db, scope, by, sort, order == "desc", limit)
+
+
+def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A timeseries as rows (one per bucket, a column per series) for CSV."""
+    return [
+        {"bucket": b, **{str(s["key"]): s["values"][i] for s in result["series"]}}
+        for i, b in enumerate(result["buckets"])
+    ]
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> bytes:

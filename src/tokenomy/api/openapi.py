@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenomy.api.params import DIMENSIONS, FILTERS
+from tokenomy.api.timeseries import INTERVALS, METRICS
 
 _ERROR = {
     "description": "a parameter the endpoint cannot use; the message names it and what it allows",
@@ -60,6 +61,36 @@ def openapi() -> dict[str, Any]:
                     "cache savings and unknown-cost calls",
                     "parameters": _common(),
                     "responses": {"200": {"description": "the summary"}, "422": _ERROR},
+                }
+            },
+            "/api/v1/timeseries": {
+                "get": {
+                    "summary": "One metric per local minute, hour or day, every bucket present; "
+                    "optionally one series per value of a dimension (top N + other)",
+                    "parameters": [
+                        *_common(),
+                        _param(
+                            "interval",
+                            "bucket (default day)",
+                            {"type": "string", "enum": list(INTERVALS)},
+                        ),
+                        _param(
+                            "metric",
+                            "what to sum (default cost)",
+                            {"type": "string", "enum": list(METRICS)},
+                        ),
+                        _param(
+                            "group_by",
+                            "one series per value of this dimension",
+                            {"type": "string", "enum": list(DIMENSIONS)},
+                        ),
+                        _param(
+                            "top",
+                            "series kept (1-50, default 5); the rest is other",
+                            {"type": "integer"},
+                        ),
+                    ],
+                    "responses": {"200": {"description": "buckets and series"}, "422": _ERROR},
                 }
             },
             "/api/v1/breakdown": {

@@ -1,0 +1,119 @@
+"""``GET /api/v1/timeseries``: one metric per time bucket, optionally split by a dimension.
+
+Buckets are local to the request's time zone: an hour or a day starts at the local clock's
+hour or midnight, exactly, across DST changes (the zone's UTC offsets over the range are
+worked out first and applied in SQL, as reports do). Every bucket of the range is present,
+zero where nothing happened, so a chart needs no gap filling; a range with more buckets
+than ``MAX_BUCKETS`` is refused with the limit named.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tokenomy.analytics.query import offset_periods
+from tokenomy.api.params import DIMENSIONS, ApiError, Scope
+from tokenomy.record import NANOS_PER_USD
+from tokenomy.store.db import Database
+
+INTERVALS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+MAX_BUCKETS = 5_000
+_TOTAL = (
+    "c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens "
+    "+ c.output_tokens"
+)
+METRICS = {
+    "cost": "COALESCE(SUM(c.cost_nanos), 0)",
+    "calls": "COUNT(*)",
+    "failed_calls": "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END)",
+    "tokens": f"SUM({_TOTAL})",
+    "input_tokens": "SUM(c.input_tokens)",
+    "output_tokens": "SUM(c.output_tokens)",
+    "cache_read_tokens": "SUM(c.cache_read_tokens)",
+    "cache_write_tokens": "SUM(c.cache_write_tokens + c.cache_write_1h_tokens)",
+}
+OTHER = "other"
+
+
+def _shift_sql(scope: Scope, start: int, end: int) -> str:
+    periods = offset_periods(scope.tz, start, end)
+    if len(periods) == 1:
+        return str(periods[0][1])
+    whens = " ".join(
+        f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
+        for i, (_, off) in enumerate(periods[:-1])
+    )
+    return f"CASE {whens} ELSE {periods[-1][1]} END"
+
+
+def _local_ms(scope: Scope, utc_ms: int) -> int:
+    offset = datetime.fromtimestamp(utc_ms / 1000, scope.tz).utcoffset()
+    return utc_ms + (int(offset.total_seconds() * 1000) if offset else 0)
+
+
+def _label(scope: Scope, local_ms: int) -> str:
+    """The bucket's start as an ISO time with its offset (local wall clock -> instant)."""
+    wall = datetime.fromtimestamp(local_ms / 1000, UTC).replace(tzinfo=scope.tz)
+    return wall.isoformat()
+
+
+def timeseries(
+    db: Database,
+    scope: Scope,
+    interval: str,
+    metric: str,
+    group_by: str | None,
+    top: int,
+) -> dict[str, Any]:
+    step = INTERVALS[interval]
+    where, params = scope.where()
+    start, end = scope.start_ms, scope.end_ms
+    if start is None or end is None:
+        row = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)
+        if row[0][0] is None:
+            return {"interval": interval, "metric": metric, "buckets": [], "series": []}
+        start = int(row[0][0]) if start is None else start
+        end = int(row[0][1]) + 1 if end is None else end
+    first = _local_ms(scope, start) // step
+    last = (_local_ms(scope, end - 1)) // step
+    count = last - first + 1
+    if count > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            f"interval={interval} over this range gives {count:,} buckets; the limit is "
+            f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
+            "interval",
+        )
+    bucket = f"(c.started_at + {_shift_sql(scope, start, end)}) / {step}"
+    key = "NULL" if group_by is None else DIMENSIONS[group_by]
+    groups = bucket if group_by is None else f"{bucket}, {key}"  # PostgreSQL: no GROUP BY NULL
+    rows = db.query(
+        f"SELECT {bucket}, {key}, {METRICS[metric]} FROM calls c{where} GROUP BY {groups}",
+        params,
+    )
+    values: dict[Any, list[int]] = {}
+    for b, k, v in rows:
+        series = values.setdefault(k, [0] * count)
+        series[int(b) - first] += int(v or 0)
+    if group_by is not None and len(values) > top:
+        ranked = sorted(values, key=lambda k: (-sum(values[k]), k is None, str(k)))
+        rest = [0] * count
+        for k in ranked[top:]:
+            rest = [a + b for a, b in zip(rest, values.pop(k), strict=True)]
+        values[OTHER] = rest
+    order = sorted(values, key=lambda k: (k == OTHER, -sum(values[k]), k is None, str(k)))
+
+    def scale(n: int) -> float | int:
+        return round(n / NANOS_PER_USD, 9) if metric == "cost" else n
+
+    return {
+        "interval": interval,
+        "metric": "cost_usd" if metric == "cost" else metric,
+        "group_by": group_by,
+        "buckets": [_label(scope, (first + i) * step) for i in range(count)],
+        "series": [
+            {"key": k if group_by is not None else "total", "values": [scale(v) for v in values[k]]}
+            for k in order
+        ],
+    }
