@@ -84,6 +84,17 @@ class TokenUsage:
         )
 
 
+# The token categories, in TokenUsage's order: the names of the calls table's columns too.
+TOKEN_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ToolUse:
     """One tool call the model made. ``use_id`` is the provider's id (e.g. ``toolu_...``)."""

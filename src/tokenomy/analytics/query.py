@@ -162,19 +162,22 @@ def offset_periods(tz: ZoneInfo, start_ms: int, end_ms: int) -> list[tuple[int, 
     return periods
 
 
-def local_day_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
-    """SQL for the local day number (days since 1970-01-01 in ``tz``) of ``c.started_at``."""
+def offset_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
+    """SQL for the UTC offset (ms) of ``tz`` at ``c.started_at``, for calls in the range."""
     periods = offset_periods(tz, start_ms, end_ms)
     if len(periods) == 1:
-        shift = str(periods[0][1])
-    else:
-        whens = " ".join(
-            f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
-            for i, (_, off) in enumerate(periods[:-1])
-        )
-        shift = f"CASE {whens} ELSE {periods[-1][1]} END"
+        return str(periods[0][1])
+    whens = " ".join(
+        f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
+        for i, (_, off) in enumerate(periods[:-1])
+    )
+    return f"CASE {whens} ELSE {periods[-1][1]} END"
+
+
+def local_day_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
+    """SQL for the local day number (days since 1970-01-01 in ``tz``) of ``c.started_at``."""
     # The shifted time is never negative for real data, so integer division floors.
-    return f"(c.started_at + {shift}) / 86400000"
+    return f"(c.started_at + {offset_sql(tz, start_ms, end_ms)}) / 86400000"
 
 
 def time_range(db: Database, filters: Filters) -> tuple[int, int] | None:

@@ -39,14 +39,17 @@ class SavingsPricer:
         self._memo: dict[tuple[str | None, str | None, int], int] = {}
 
     def __call__(self, g: Group, at_ms: int) -> int:
-        reads = g.tokens["cache_read_tokens"]
-        if not reads or not g.model:
+        return self.saved(g.provider, g.model, g.tokens["cache_read_tokens"], at_ms)
+
+    def saved(self, provider: str | None, model: str | None, reads: int, at_ms: int) -> int:
+        """Nano-dollars that ``reads`` cache-read tokens saved against the input price."""
+        if not reads or not model:
             return 0
         day = at_ms // 86_400_000
-        key = (g.provider, g.model, day)
+        key = (provider, model, day)
         per_token = self._memo.get(key)
         if per_token is None:
-            price = self._catalog.resolve(g.provider, g.model, at_ms)
+            price = self._catalog.resolve(provider, model, at_ms)
             per_token = max(0, price.input - price.cache_read) if price else 0
             self._memo[key] = per_token
         return reads * per_token // 1000  # pico-dollars -> nano-dollars

@@ -7,24 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tokenomy.analytics.reports import SavingsPricer
 from tokenomy.api.params import DIMENSIONS, Scope
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import NANOS_PER_USD, TokenUsage
+from tokenomy.record import NANOS_PER_USD, TOKEN_FIELDS, TokenUsage
 from tokenomy.store.db import Database
 
-TOKENS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
 MEASURES_SQL = (
     "COUNT(*), "
     "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
     "SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END), "
-    "COALESCE(SUM(c.cost_nanos), 0), " + ", ".join(f"COALESCE(SUM(c.{t}), 0)" for t in TOKENS)
+    "COALESCE(SUM(c.cost_nanos), 0), " + ", ".join(f"COALESCE(SUM(c.{t}), 0)" for t in TOKEN_FIELDS)
 )
 SORTS = ("cost", "calls", "tokens", "failed", "key")
 DAY_MS = 86_400_000
@@ -46,7 +39,7 @@ class Measures:
             int(row[1] or 0),
             int(row[2] or 0),
             int(row[3] or 0),
-            {t: int(row[4 + i] or 0) for i, t in enumerate(TOKENS)},
+            {t: int(row[4 + i] or 0) for i, t in enumerate(TOKEN_FIELDS)},
         )
 
     @property
@@ -117,14 +110,8 @@ def prompt_cache_savings(db: Database, scope: Scope, catalog: PriceCatalog) -> i
         f"FROM calls c{where}{extra} GROUP BY c.provider, {model}, c.started_at / {DAY_MS}",
         params,
     )
-    total = 0
-    for provider, name, day, reads in rows:
-        if not name:
-            continue
-        price = catalog.resolve(provider, name, int(day) * DAY_MS)
-        if price is not None:
-            total += int(reads) * max(0, price.input - price.cache_read) // 1000
-    return total
+    savings = SavingsPricer(catalog)
+    return sum(savings.saved(p, m, int(reads), int(day) * DAY_MS) for p, m, day, reads in rows)
 
 
 def response_cache(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[str, Any]:
@@ -132,7 +119,7 @@ def response_cache(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[st
     for them (each priced as its own request: long-context rates apply per request)."""
     where, params = scope.where()
     extra = " AND c.cache_hit <> 'none'" if where else " WHERE c.cache_hit <> 'none'"
-    cols = ", ".join(f"c.{t}" for t in TOKENS)
+    cols = ", ".join(f"c.{t}" for t in TOKEN_FIELDS)
     rows = db.query(
         f"SELECT c.provider, {DIMENSIONS['model']}, c.started_at, {cols} "
         f"FROM calls c{where}{extra}",

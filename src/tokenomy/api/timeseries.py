@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tokenomy.analytics.query import offset_periods
+from tokenomy.analytics.query import offset_sql
 from tokenomy.api.params import DIMENSIONS, ApiError, Scope
 from tokenomy.record import NANOS_PER_USD
 from tokenomy.store.db import Database
@@ -34,17 +34,6 @@ METRICS = {
     "cache_write_tokens": "SUM(c.cache_write_tokens + c.cache_write_1h_tokens)",
 }
 OTHER = "other"
-
-
-def _shift_sql(scope: Scope, start: int, end: int) -> str:
-    periods = offset_periods(scope.tz, start, end)
-    if len(periods) == 1:
-        return str(periods[0][1])
-    whens = " ".join(
-        f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
-        for i, (_, off) in enumerate(periods[:-1])
-    )
-    return f"CASE {whens} ELSE {periods[-1][1]} END"
 
 
 def _local_ms(scope: Scope, utc_ms: int) -> int:
@@ -85,7 +74,7 @@ def timeseries(
             f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
             "interval",
         )
-    bucket = f"(c.started_at + {_shift_sql(scope, start, end)}) / {step}"
+    bucket = f"(c.started_at + {offset_sql(scope.tz, start, end)}) / {step}"
     key = "NULL" if group_by is None else DIMENSIONS[group_by]
     groups = bucket if group_by is None else f"{bucket}, {key}"  # PostgreSQL: no GROUP BY NULL
     rows = db.query(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenomy.capture.problems import Problem
+from tokenomy.capture.run_import import cycle_collector_paused
 from tokenomy.capture.table_read import read_rows
 from tokenomy.capture.table_rows import (
     FIELDS,
@@ -70,32 +70,27 @@ def import_table(
     pricer = RowPricer(catalog)
     file_key = path.name
     batch: list[list[Any]] = []
-    was_enabled = gc.isenabled()
-    gc.disable()  # rows make many small objects and no cycles (see run_import)
-    try:
-        with db.bulk_load():
-            try:
-                for row in table.rows:
-                    summary.rows += 1
-                    try:
-                        stored = to_row(row.values, row.line, plan, file_key)
-                    except RowError as exc:
-                        summary.problems.append(Problem(where, row.line, str(exc)))
-                        continue
-                    pricer.price(stored)
-                    batch.append(stored)
-                    if len(batch) >= BATCH_ROWS:
-                        summary.stored += _flush(db, batch)
-                        if progress:
-                            progress(min(size, table.position()), size)
-            except UnicodeDecodeError as exc:
-                summary.problems.append(
-                    Problem(where, None, f"not UTF-8 text after row {summary.rows}: {exc.reason}")
-                )
-            summary.stored += _flush(db, batch)
-    finally:
-        if was_enabled:
-            gc.enable()
+    # Rows make many small objects and no cycles (see run_import).
+    with cycle_collector_paused(), db.bulk_load():
+        try:
+            for row in table.rows:
+                summary.rows += 1
+                try:
+                    stored = to_row(row.values, row.line, plan, file_key)
+                except RowError as exc:
+                    summary.problems.append(Problem(where, row.line, str(exc)))
+                    continue
+                pricer.price(stored)
+                batch.append(stored)
+                if len(batch) >= BATCH_ROWS:
+                    summary.stored += _flush(db, batch)
+                    if progress:
+                        progress(min(size, table.position()), size)
+        except UnicodeDecodeError as exc:
+            summary.problems.append(
+                Problem(where, None, f"not UTF-8 text after row {summary.rows}: {exc.reason}")
+            )
+        summary.stored += _flush(db, batch)
     summary.unpriced_models = pricer.unpriced
     summary.problems.sort(key=lambda p: p.line or 0)
     return summary

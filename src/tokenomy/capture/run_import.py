@@ -100,7 +100,7 @@ def import_share(
     (``progress`` gets the bytes of each file read). The files' read positions are saved
     in the transaction that stores their last rows: never before (a crash re-reads, never
     skips), and without a write of its own once every worker is done."""
-    with _cycle_collector_paused(), db.bulk_load():
+    with cycle_collector_paused(), db.bulk_load():
         out = BatchOutcome()
         sink = RowSink(catalog)
         for plan in plans:
@@ -121,7 +121,7 @@ def import_share(
 
 
 @contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
+def cycle_collector_paused() -> Iterator[None]:
     """An import builds hundreds of thousands of small objects with no reference cycles;
     the cycle collector would walk them again and again for nothing (a third of the CPU
     time). Reference counting still frees everything as usual."""

@@ -24,6 +24,7 @@ import orjson
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import (
     NANOS_PER_USD,
+    TOKEN_FIELDS,
     CallRecord,
     CostSource,
     Source,
@@ -34,14 +35,6 @@ from tokenomy.record import (
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import record_row
 
-TOKEN_FIELDS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
 INT_FIELDS = ("duration_ms", "ttft_ms", "http_status", "cost_nanos")
 TEXT_FIELDS = (
     "dedupe_key",

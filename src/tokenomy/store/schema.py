@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tokenomy.record import TOKEN_FIELDS
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -28,18 +30,7 @@ def _req(name: str, type_: str) -> Column:
     return Column(name, type_, nullable=False)
 
 
-_TOKENS = tuple(
-    _req(n, "BIGINT")
-    for n in (
-        "input_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "cache_write_1h_tokens",
-        "output_tokens",
-        "reasoning_tokens",
-        "total_tokens",
-    )
-)
+_TOKENS = tuple(_req(n, "BIGINT") for n in (*TOKEN_FIELDS, "total_tokens"))
 
 CALLS = Table(
     "calls",

@@ -34,18 +34,21 @@ def _upsert_sql(placeholder: str) -> str:
     return _upsert_sql_with(", ".join([placeholder] * len(CALL_COLUMNS)))
 
 
+_COLUMNS_SQL = ", ".join(_quote(c) for c in CALL_COLUMNS)
+# What an incoming version of a stored call must beat to replace it (see the module doc).
+_ON_CONFLICT = (
+    "ON CONFLICT (source, dedupe_key) DO UPDATE SET "
+    + ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in _UPDATED)
+    + " WHERE excluded.dedupe_rank > calls.dedupe_rank "
+    "OR (excluded.dedupe_rank = calls.dedupe_rank "
+    "AND (excluded.total_tokens > calls.total_tokens "
+    "OR (excluded.total_tokens = calls.total_tokens "
+    "AND excluded.dedupe_order < calls.dedupe_order)))"
+)
+
+
 def _upsert_sql_with(values: str) -> str:
-    cols = ", ".join(_quote(c) for c in CALL_COLUMNS)
-    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in _UPDATED)
-    return (
-        f"INSERT INTO calls ({cols}) VALUES ({values}) "
-        f"ON CONFLICT (source, dedupe_key) DO UPDATE SET {updates} "
-        "WHERE excluded.dedupe_rank > calls.dedupe_rank "
-        "OR (excluded.dedupe_rank = calls.dedupe_rank "
-        "AND (excluded.total_tokens > calls.total_tokens "
-        "OR (excluded.total_tokens = calls.total_tokens "
-        "AND excluded.dedupe_order < calls.dedupe_order)))"
-    )
+    return f"INSERT INTO calls ({_COLUMNS_SQL}) VALUES ({values}) {_ON_CONFLICT}"
 
 
 @cache
@@ -152,25 +155,20 @@ def _postgres_copy_upsert(cur: Cursor, rows: Sequence[Sequence[Any]]) -> None:
     """COPY into a temporary table shaped like ``calls``, then the same upsert from it (in
     key order, so two writers lock rows in the same order), all in the caller's
     transaction."""
-    cols = ", ".join(_quote(c) for c in CALL_COLUMNS)
     cur.execute(
         "CREATE TEMP TABLE IF NOT EXISTS calls_incoming "
         "(LIKE calls INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    with cur.copy(f"COPY calls_incoming ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+    copy_sql = f"COPY calls_incoming ({_COLUMNS_SQL}) FROM STDIN"
+    with cur.copy(copy_sql) as copy:  # type: ignore[attr-defined]
         for row in rows:
             copy.write_row(row)
-    updates = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in _UPDATED)
+    # One INSERT may not touch a row twice: keep the best version of each call first.
     cur.execute(
-        f"INSERT INTO calls ({cols}) SELECT DISTINCT ON (source, dedupe_key) {cols} "
-        "FROM calls_incoming ORDER BY source, dedupe_key, dedupe_rank DESC, total_tokens DESC, "
-        "dedupe_order ASC, ctid "  # ctid: as written, so on a full tie the first one stays
-        f"ON CONFLICT (source, dedupe_key) DO UPDATE SET {updates} "
-        "WHERE excluded.dedupe_rank > calls.dedupe_rank "
-        "OR (excluded.dedupe_rank = calls.dedupe_rank "
-        "AND (excluded.total_tokens > calls.total_tokens "
-        "OR (excluded.total_tokens = calls.total_tokens "
-        "AND excluded.dedupe_order < calls.dedupe_order)))"
+        f"INSERT INTO calls ({_COLUMNS_SQL}) SELECT DISTINCT ON (source, dedupe_key) "
+        f"{_COLUMNS_SQL} FROM calls_incoming ORDER BY source, dedupe_key, dedupe_rank DESC, "
+        "total_tokens DESC, dedupe_order ASC, ctid "  # ctid: as written; on a full tie, first
+        + _ON_CONFLICT
     )
     cur.execute("DELETE FROM calls_incoming")  # a writer may run several batches per commit
 
