@@ -89,8 +89,10 @@ def test_summary_totals_are_exact(api: RunningGateway) -> None:
     assert s["tokens"]["input_tokens"] == 10 + 20 + 30 + 40 + 100 + 60
     assert s["tokens"]["cache_read_tokens"] == 1000
     assert s["tokens"]["total"] == sum(c.usage.total for c in CALLS)
-    # durations 100..500 (the sixth call has none): nearest rank p50 = 300, p95 = 500
-    assert s["latency_ms"] == {"p50": 300, "p95": 500}
+    # durations 100..500 (the sixth call has none), read from the rollups' histogram:
+    # the median's rank 2.5 falls half-way into the bucket [300, 400) (two calls below
+    # 300, three below 400), p95's rank 4.75 three quarters into [500, 650).
+    assert s["latency_ms"] == {"calls_timed": 5, "mean": 300, "p50": 350, "p95": 612}
     price = CATALOG.resolve("openai", "gpt-4o", T0 + 4 * HOUR)
     assert price is not None
     saved = 1000 * (price.input - price.cache_read) // 1000

@@ -162,14 +162,14 @@ def offset_periods(tz: ZoneInfo, start_ms: int, end_ms: int) -> list[tuple[int, 
     return periods
 
 
-def offset_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
-    """SQL for the UTC offset (ms) of ``tz`` at ``c.started_at``, for calls in the range."""
+def offset_sql(tz: ZoneInfo, start_ms: int, end_ms: int, column: str = "c.started_at") -> str:
+    """SQL for the UTC offset (ms) of ``tz`` at ``column`` (a time in ms), for times in the
+    range."""
     periods = offset_periods(tz, start_ms, end_ms)
     if len(periods) == 1:
         return str(periods[0][1])
     whens = " ".join(
-        f"WHEN c.started_at < {periods[i + 1][0]} THEN {off}"
-        for i, (_, off) in enumerate(periods[:-1])
+        f"WHEN {column} < {periods[i + 1][0]} THEN {off}" for i, (_, off) in enumerate(periods[:-1])
     )
     return f"CASE {whens} ELSE {periods[-1][1]} END"
 

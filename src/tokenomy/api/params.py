@@ -111,6 +111,16 @@ class Scope:
         if self.end_ms is not None:
             parts.append("c.started_at < ?")
             params.append(self.end_ms)
+        filters, values = self.conditions(DIMENSIONS)
+        parts += filters
+        params += values
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    def conditions(self, columns: Mapping[str, str]) -> tuple[list[str], list[Any]]:
+        """The filters (not the time range) as SQL over the given column of each
+        dimension (``tool`` is always looked up in call_tools for ``calls c``)."""
+        parts: list[str] = []
+        params: list[Any] = []
         for name, values in self.filters.items():
             marks = ", ".join("?" * len(values))
             if name == "tool":
@@ -119,12 +129,12 @@ class Scope:
                     f"AND t.dedupe_key = c.dedupe_key AND t.name IN ({marks}))"
                 )
             else:
-                parts.append(f"{DIMENSIONS[name]} IN ({marks})")
+                parts.append(f"{columns[name]} IN ({marks})")
             params.extend(values)
         if "source" not in self.filters:
-            parts.append("c.source <> ?")
+            parts.append(f"{columns['source']} <> ?")
             params.append(DOUBLE_COUNTED_SOURCE)
-        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+        return parts, params
 
 
 def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:

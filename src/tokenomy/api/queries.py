@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokenomy.analytics.reports import SavingsPricer
-from tokenomy.api.params import DIMENSIONS, Scope
+from tokenomy.api.params import Scope
+from tokenomy.api.sums import condition, dimension, sums, utc_day, value
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import NANOS_PER_USD, TOKEN_FIELDS, TokenUsage
 from tokenomy.store.db import Database
+from tokenomy.store.rollups import RAW_MEASURES
+from tokenomy.store.schema import LATENCY_BOUNDS_MS, LATENCY_COLUMNS
 
-MEASURES_SQL = (
-    "COUNT(*), "
-    "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END), "
-    "COALESCE(SUM(c.cost_nanos), 0), " + ", ".join(f"COALESCE(SUM(c.{t}), 0)" for t in TOKEN_FIELDS)
-)
+BASE_MEASURES = ("calls", "failed_calls", "unknown_cost_calls", "cost_nanos", *TOKEN_FIELDS)
+LATENCY_MEASURES = ("duration_count", "duration_sum", *LATENCY_COLUMNS)
 SORTS = ("cost", "calls", "tokens", "failed", "key")
 DAY_MS = 86_400_000
 
@@ -33,7 +32,7 @@ class Measures:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Measures:
-        # PostgreSQL returns SUM(bigint) as numeric: int() makes both engines alike.
+        """From sums in ``BASE_MEASURES`` order."""
         return cls(
             int(row[0]),
             int(row[1] or 0),
@@ -62,11 +61,10 @@ def usd(nanos: int) -> float:
 
 
 def summary(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[str, Any]:
-    where, params = scope.where()
-    row = db.query(f"SELECT {MEASURES_SQL} FROM calls c{where}", params)[0]
-    measures = Measures.from_row(row)
-    out = measures.to_json()
-    out["latency_ms"] = latency_percentiles(db, scope, (0.5, 0.95))
+    row = sums(db, scope, (), (*BASE_MEASURES, *LATENCY_MEASURES))[0]
+    n = len(BASE_MEASURES)
+    out = Measures.from_row(row[:n]).to_json()
+    out["latency_ms"] = latency(row[n], row[n + 1], row[n + 2 :])
     out["cache"] = {
         "prompt_cache_savings_usd": usd(prompt_cache_savings(db, scope, catalog)),
         **response_cache(db, scope, catalog),
@@ -74,109 +72,116 @@ def summary(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[str, Any]
     return out
 
 
-def latency_percentiles(
-    db: Database, scope: Scope, quantiles: Sequence[float]
-) -> dict[str, int | None]:
-    """Exact nearest-rank percentiles of ``duration_ms`` over the calls that have one."""
-    where, params = scope.where()
-    where = (
-        f"{where} AND c.duration_ms IS NOT NULL" if where else " WHERE c.duration_ms IS NOT NULL"
-    )
-    n = int(db.query(f"SELECT COUNT(*) FROM calls c{where}", params)[0][0])
-    out: dict[str, int | None] = {}
-    for q in quantiles:
-        name = f"p{round(q * 100)}"
-        if n == 0:
-            out[name] = None
-            continue
-        rank = max(1, -(-int(q * n * 1000) // 1000))  # ceil(q * n), nearest rank
-        value = db.query(
-            f"SELECT c.duration_ms FROM calls c{where} ORDER BY c.duration_ms "
-            f"LIMIT 1 OFFSET {rank - 1}",
-            params,
-        )
-        out[name] = int(value[0][0])
-    return out
+def latency(count: int, total: int, faster_than: Sequence[int]) -> dict[str, Any]:
+    """Mean, p50 and p95 latency from the histogram: a percentile is interpolated inside
+    its bucket (buckets are 25% wide, so it is within about 12% of the exact value)."""
+    return {
+        "calls_timed": count,
+        "mean": round(total / count) if count else None,
+        "p50": percentile(count, faster_than, 0.5),
+        "p95": percentile(count, faster_than, 0.95),
+    }
+
+
+def percentile(count: int, faster_than: Sequence[int], q: float) -> int | None:
+    """The ``q`` quantile of ``count`` durations, given how many were below each bound of
+    ``LATENCY_BOUNDS_MS``; past the last bound, that bound."""
+    if count == 0:
+        return None
+    rank = max(1.0, q * count)
+    below, lower = 0, 0
+    for bound, n in zip(LATENCY_BOUNDS_MS, faster_than, strict=True):
+        if n >= rank:
+            return round(lower + (bound - lower) * (rank - below) / (n - below))
+        below, lower = n, bound
+    return LATENCY_BOUNDS_MS[-1]
 
 
 def prompt_cache_savings(db: Database, scope: Scope, catalog: PriceCatalog) -> int:
     """What the provider cache reads would have cost at the input price, minus what they
-    cost: per model and day, priced at that day's rates (nano-dollars)."""
-    where, params = scope.where()
-    extra = " AND c.cache_read_tokens > 0" if where else " WHERE c.cache_read_tokens > 0"
-    model = DIMENSIONS["model"]
-    rows = db.query(
-        f"SELECT c.provider, {model}, c.started_at / {DAY_MS}, SUM(c.cache_read_tokens) "
-        f"FROM calls c{where}{extra} GROUP BY c.provider, {model}, c.started_at / {DAY_MS}",
-        params,
+    cost: per model and UTC day, priced at that day's rates (nano-dollars)."""
+    rows = sums(
+        db,
+        scope,
+        (dimension("provider"), dimension("model"), utc_day()),
+        ("cache_read_tokens",),
+        condition("r.cache_read_tokens > 0", "c.cache_read_tokens > 0"),
     )
     savings = SavingsPricer(catalog)
-    return sum(savings.saved(p, m, int(reads), int(day) * DAY_MS) for p, m, day, reads in rows)
+    return sum(
+        savings.saved(value(p), value(m), reads, int(day) * DAY_MS) for p, m, day, reads in rows
+    )
 
 
 def response_cache(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[str, Any]:
     """Calls answered from our response cache, and what the provider would have charged
-    for them (each priced as its own request: long-context rates apply per request)."""
-    where, params = scope.where()
-    extra = " AND c.cache_hit <> 'none'" if where else " WHERE c.cache_hit <> 'none'"
-    cols = ", ".join(f"c.{t}" for t in TOKEN_FIELDS)
-    rows = db.query(
-        f"SELECT c.provider, {DIMENSIONS['model']}, c.started_at, {cols} "
-        f"FROM calls c{where}{extra}",
-        params,
+    for them: per model and day, each hit priced as the group's average request (so a
+    long-context surcharge applies only where the requests themselves are long)."""
+    rows = sums(
+        db,
+        scope,
+        (dimension("provider"), dimension("model"), utc_day()),
+        ("calls", *TOKEN_FIELDS),
+        condition("r.cache_hit <> 'none'", "c.cache_hit <> 'none'", "cache_hit"),
     )
-    saved = 0
-    for provider, model, at, *tokens in rows:
-        usage = TokenUsage(*(int(t) for t in tokens))
-        cost = catalog.cost_nanos(provider, model, usage, int(at))
-        saved += cost or 0
-    return {"response_cache_hits": len(rows), "response_cache_savings_usd": usd(saved)}
+    hits = saved = 0
+    for provider, model, day, calls, *tokens in rows:
+        hits += calls
+        at = int(day) * DAY_MS
+        mean = TokenUsage(*(t // calls for t in tokens))
+        rest = TokenUsage(*(t % calls for t in tokens))
+        each = catalog.cost_nanos(value(provider), value(model), mean, at) or 0
+        saved += each * calls + (catalog.cost_nanos(value(provider), value(model), rest, at) or 0)
+    return {"response_cache_hits": hits, "response_cache_savings_usd": usd(saved)}
 
 
 def breakdown(
     db: Database, scope: Scope, by: str, sort: str, descending: bool, limit: int
 ) -> dict[str, Any]:
     """Totals per value of one dimension, sorted, at most ``limit`` rows plus the rest."""
-    where, params = scope.where()
     if by == "tool":
-        key = "t.name"
-        source = (
-            "calls c JOIN (SELECT DISTINCT source, dedupe_key, name FROM call_tools) t "
-            "ON t.source = c.source AND t.dedupe_key = c.dedupe_key"
-        )
+        rows = _by_tool(db, scope)
     else:
-        key, source = DIMENSIONS[by], "calls c"
-    order_by = {
-        "cost": "COALESCE(SUM(c.cost_nanos), 0)",
-        "calls": "COUNT(*)",
-        "tokens": "SUM(c.input_tokens + c.cache_read_tokens + c.cache_write_tokens "
-        "+ c.cache_write_1h_tokens + c.output_tokens)",
-        "failed": "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END)",
-        "key": f"({key} IS NULL), {key}",
-    }[sort]
-    direction = "DESC" if descending else "ASC"
-    rows = db.query(
-        f"SELECT {key}, {MEASURES_SQL} FROM {source}{where} GROUP BY {key} "
-        # NULL keys (calls with no project, say) sort last on both engines.
-        f"ORDER BY {order_by} {direction}, ({key} IS NULL), {key}",
-        params,
-    )
-    out = []
+        rows = [
+            (value(r[0]), Measures.from_row(r[1:]))
+            for r in sums(db, scope, (dimension(by),), BASE_MEASURES)
+        ]
+    measure = {
+        "cost": lambda m: m.cost_nanos,
+        "calls": lambda m: m.calls,
+        "tokens": lambda m: m.total_tokens,
+        "failed": lambda m: m.failed_calls,
+    }.get(sort)
+    # Keys with no value (calls with no project, say) sort last either way.
+    rows.sort(key=lambda r: (r[0] is None, str(r[0])))
+    if measure is not None:
+        rows.sort(key=lambda r: measure(r[1]), reverse=descending)
+    elif descending:
+        named = [r for r in rows if r[0] is not None][::-1]
+        rows = named + [r for r in rows if r[0] is None]
+    out = [{"key": k, **m.to_json()} for k, m in rows[:limit]]
     rest: Measures | None = None
-    for i, row in enumerate(rows):
-        m = Measures.from_row(row[1:])
-        if i < limit:
-            out.append({"key": row[0], **m.to_json()})
-        elif rest is None:
-            rest = m
-        else:
-            rest = _add(rest, m)
+    for _, m in rows[limit:]:
+        rest = m if rest is None else _add(rest, m)
     return {
         "by": by,
         "sort": sort,
         "rows": out,
         "other": None if rest is None else {"values": len(rows) - limit, **rest.to_json()},
     }
+
+
+def _by_tool(db: Database, scope: Scope) -> list[tuple[Any, Measures]]:
+    """Per tool name, the calls that used it (a call with two tools counts for both)."""
+    where, params = scope.where()
+    measures = ", ".join(RAW_MEASURES[m] for m in BASE_MEASURES)
+    rows = db.query(
+        f"SELECT t.name, {measures} FROM calls c JOIN "
+        "(SELECT DISTINCT source, dedupe_key, name FROM call_tools) t "
+        f"ON t.source = c.source AND t.dedupe_key = c.dedupe_key{where} GROUP BY t.name",
+        params,
+    )
+    return [(r[0], Measures.from_row(r[1:])) for r in rows]
 
 
 def _add(a: Measures, b: Measures) -> Measures:

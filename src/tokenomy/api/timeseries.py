@@ -12,26 +12,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tokenomy.analytics.query import offset_sql
-from tokenomy.api.params import DIMENSIONS, ApiError, Scope
+from tokenomy.api.params import ApiError, Scope
+from tokenomy.api.sums import bucket, dimension, sums, value
 from tokenomy.record import NANOS_PER_USD
 from tokenomy.store.db import Database
 
 INTERVALS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 MAX_BUCKETS = 5_000
-_TOTAL = (
-    "c.input_tokens + c.cache_read_tokens + c.cache_write_tokens + c.cache_write_1h_tokens "
-    "+ c.output_tokens"
-)
-METRICS = {
-    "cost": "COALESCE(SUM(c.cost_nanos), 0)",
-    "calls": "COUNT(*)",
-    "failed_calls": "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END)",
-    "tokens": f"SUM({_TOTAL})",
-    "input_tokens": "SUM(c.input_tokens)",
-    "output_tokens": "SUM(c.output_tokens)",
-    "cache_read_tokens": "SUM(c.cache_read_tokens)",
-    "cache_write_tokens": "SUM(c.cache_write_tokens + c.cache_write_1h_tokens)",
+# Each metric as the rollup measures it adds up.
+METRICS: dict[str, tuple[str, ...]] = {
+    "cost": ("cost_nanos",),
+    "calls": ("calls",),
+    "failed_calls": ("failed_calls",),
+    "tokens": (
+        "input_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+    ),
+    "input_tokens": ("input_tokens",),
+    "output_tokens": ("output_tokens",),
+    "cache_read_tokens": ("cache_read_tokens",),
+    "cache_write_tokens": ("cache_write_tokens", "cache_write_1h_tokens"),
 }
 OTHER = "other"
 
@@ -56,14 +59,14 @@ def timeseries(
     top: int,
 ) -> dict[str, Any]:
     step = INTERVALS[interval]
-    where, params = scope.where()
     start, end = scope.start_ms, scope.end_ms
     if start is None or end is None:
-        row = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)
-        if row[0][0] is None:
+        where, params = scope.where()
+        span = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)
+        if span[0][0] is None:
             return {"interval": interval, "metric": metric, "buckets": [], "series": []}
-        start = int(row[0][0]) if start is None else start
-        end = int(row[0][1]) + 1 if end is None else end
+        start = int(span[0][0]) if start is None else start
+        end = int(span[0][1]) + 1 if end is None else end
     first = _local_ms(scope, start) // step
     last = (_local_ms(scope, end - 1)) // step
     count = last - first + 1
@@ -74,17 +77,14 @@ def timeseries(
             f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
             "interval",
         )
-    bucket = f"(c.started_at + {offset_sql(scope.tz, start, end)}) / {step}"
-    key = "NULL" if group_by is None else DIMENSIONS[group_by]
-    groups = bucket if group_by is None else f"{bucket}, {key}"  # PostgreSQL: no GROUP BY NULL
-    rows = db.query(
-        f"SELECT {bucket}, {key}, {METRICS[metric]} FROM calls c{where} GROUP BY {groups}",
-        params,
-    )
+    keys = [bucket(scope, step, start, end)]
+    if group_by is not None:
+        keys.append(dimension(group_by))
+    bounded = Scope(scope.tz, start, end, scope.filters)
     values: dict[Any, list[int]] = {}
-    for b, k, v in rows:
-        series = values.setdefault(k, [0] * count)
-        series[int(b) - first] += int(v or 0)
+    for row in sums(db, bounded, keys, METRICS[metric]):
+        series = values.setdefault(value(row[1]) if group_by is not None else None, [0] * count)
+        series[int(row[0]) - first] += sum(row[len(keys) :])
     if group_by is not None and len(values) > top:
         ranked = sorted(values, key=lambda k: (-sum(values[k]), k is None, str(k)))
         rest = [0] * count

@@ -17,6 +17,7 @@ import orjson
 
 from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
 from tokenomy.cli.keys_cmd import add_keys_parser
+from tokenomy.cli.rollups_cmd import add_rollups_parser
 from tokenomy.cli.run_cmd import add_run_parser
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
@@ -53,6 +54,7 @@ def _error(message: str) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import agent logs (Claude Code, Codex, Gemini CLI); only new lines are read."""
     from tokenomy.cli.import_cmd import print_summary, run_import, summary_json
+    from tokenomy.cli.rollups_cmd import refresh_rollups
 
     ctx = Context(Paths.from_env())
     if args.source == "csv":
@@ -68,6 +70,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             console=console,
             show_progress=not args.json,
         )
+        refresh_rollups(ctx.db, console)
         if console is None:
             _print_json(summary_json(summary))
         else:
@@ -83,10 +86,12 @@ def _import_table(ctx: Context, args: argparse.Namespace) -> int:
         run_table_import,
         table_summary_json,
     )
+    from tokenomy.cli.rollups_cmd import refresh_rollups
 
     try:
         console = None if args.json else _console()
         summary = run_table_import(ctx, args, console)
+        refresh_rollups(ctx.db, console)
         if console is None:
             _print_json(table_summary_json(summary))
         else:
@@ -171,11 +176,13 @@ def cmd_prices_check(args: argparse.Namespace) -> int:
 
 def cmd_reprice(args: argparse.Namespace) -> int:
     """Recompute stored costs from token counts after prices change."""
+    from tokenomy.cli.rollups_cmd import refresh_rollups
     from tokenomy.store.costs import reprice
 
     ctx = Context(Paths.from_env())
     try:
         result = reprice(ctx.db, ctx.catalog, include_reported=args.include_reported)
+        refresh_rollups(ctx.db, None if args.json else _console())
         out = {
             "examined": result.examined,
             "changed": result.changed,
@@ -337,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store prompt and response text (off by default: only counts are kept)",
     )
 
+    add_rollups_parser(sub, _command)
     add_keys_parser(sub)
     add_run_parser(sub)
     return parser

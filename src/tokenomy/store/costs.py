@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CostSource, TokenUsage
 from tokenomy.store.db import Database
+from tokenomy.store.rollups import hour_of, mark_hours
 
 MODEL = "COALESCE(response_model, request_model)"
 
@@ -59,6 +60,7 @@ def reprice(
     )
     result = RepriceResult()
     updates: list[tuple[int | None, str, str]] = []
+    hours: set[int] = set()
     for row in rows:
         result.examined += 1
         usage = TokenUsage(row[4], row[5], row[6], row[7], row[8])
@@ -71,15 +73,16 @@ def reprice(
         source = CostSource.UNKNOWN if cost is None else CostSource.COMPUTED
         if cost != row[9] or include_reported:
             updates.append((cost, source.value, row[0]))
+            hours.add(hour_of(int(row[3])))
         if len(updates) >= batch:
-            result.changed += _apply(db, updates)
+            result.changed += _apply(db, updates, hours)
             if progress:
                 progress(result.examined)
-    result.changed += _apply(db, updates)
+    result.changed += _apply(db, updates, hours)
     return result
 
 
-def _apply(db: Database, updates: list[tuple[int | None, str, str]]) -> int:
+def _apply(db: Database, updates: list[tuple[int | None, str, str]], hours: set[int]) -> int:
     if not updates:
         return 0
     n = len(updates)
@@ -87,5 +90,7 @@ def _apply(db: Database, updates: list[tuple[int | None, str, str]]) -> int:
         cur.executemany(
             db.sql("UPDATE calls SET cost_nanos = ?, cost_source = ? WHERE id = ?"), updates
         )
+        mark_hours(db, cur, hours)  # the rollups of these hours now hold old costs
     updates.clear()
+    hours.clear()
     return n

@@ -136,10 +136,59 @@ def m003_call_content(cur: Cursor, dialect: str) -> None:
     )
 
 
+def m004_rollups(cur: Cursor, dialect: str) -> None:
+    # Sums of calls per hour (with and without the per-person dimensions) and per UTC day,
+    # so that a dashboard reads thousands of rows instead of millions (store/rollups.py).
+    # The columns are written out here, not taken from the schema module: a shipped
+    # migration must never change when a constant does.
+    bounds = (
+        10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 650, 800, 1000, 1250, 1500,
+        2000, 2500, 3000, 4000, 5000, 6500, 8000, 10000, 12500, 15000, 20000, 25000, 30000,
+        40000, 50000, 65000, 80000, 100000, 150000, 200000, 300000, 600000,
+    )  # fmt: skip
+    lean: tuple[str, ...] = ("source", "provider", "model", "project", "status", "cache_hit")
+    full = (*lean[:4], "user", "api_key_id", "org", *lean[4:])
+    measures = ["calls", "failed_calls", "unknown_cost_calls", "cost_nanos"]
+    measures += ["input_tokens", "cache_read_tokens", "cache_write_tokens"]
+    measures += ["cache_write_1h_tokens", "output_tokens", "reasoning_tokens"]
+    measures += ["duration_count", "duration_sum", *(f"lat_lt_{b}" for b in bounds)]
+    for table, at, dims in (
+        ("rollup_hour", "hour", full),
+        ("rollup_hour_lean", "hour", lean),
+        ("rollup_day", "day", full),
+    ):
+        quoted = [f'"{d}"' for d in dims]
+        columns = ", ".join(
+            [f"{at} BIGINT NOT NULL"]
+            + [f"{d} TEXT NOT NULL" for d in quoted]
+            + [f"{m} BIGINT NOT NULL" for m in measures]
+        )
+        cur.execute(
+            f"CREATE TABLE {table} ({columns}, "
+            f"CONSTRAINT pk_{table} PRIMARY KEY ({at}, {', '.join(quoted)}))"
+            # SQLite: rows clustered by time, so a time range is one contiguous read.
+            + (" WITHOUT ROWID" if dialect == "sqlite" else "")
+        )
+    cur.execute(
+        "CREATE TABLE rollup_dirty (hour BIGINT NOT NULL, mark TEXT NOT NULL, "
+        "CONSTRAINT pk_rollup_dirty PRIMARY KEY (hour, mark))"
+    )
+    # Whatever was stored before this migration is marked, so the first refresh builds it.
+    cur.execute(
+        "INSERT INTO rollup_dirty (hour, mark) "
+        "SELECT DISTINCT (started_at / 3600000) * 3600000, 'm004' FROM calls"
+    )
+
+
 Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
-MIGRATIONS: tuple[Migration, ...] = (m001_calls, m002_api_keys, m003_call_content)
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_calls,
+    m002_api_keys,
+    m003_call_content,
+    m004_rollups,
+)
 
 
 def migrate(db: Database) -> list[str]:

@@ -130,6 +130,71 @@ API_KEYS = Table(
     ("id",),
 )
 
+# Upper bounds (ms, exclusive) of the latency histogram kept per rollup row: about 25%
+# apart from 10 ms to 10 minutes, so a percentile read from it is off by at most half a
+# bucket (Prometheus-style cumulative counts: ``lat_lt_<bound>`` calls faster than bound).
+LATENCY_BOUNDS_MS: tuple[int, ...] = (
+    10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 650, 800, 1000, 1250, 1500, 2000,
+    2500, 3000, 4000, 5000, 6500, 8000, 10000, 12500, 15000, 20000, 25000, 30000, 40000,
+    50000, 65000, 80000, 100000, 150000, 200000, 300000, 600000,
+)  # fmt: skip
+LATENCY_COLUMNS: tuple[str, ...] = tuple(f"lat_lt_{b}" for b in LATENCY_BOUNDS_MS)
+# The dimensions a rollup row is keyed by besides its time ('' stands for NULL: a NULL in
+# a key would make every row its own group on both engines' unique indexes).
+ROLLUP_DIMS: tuple[str, ...] = (
+    "source",
+    "provider",
+    "model",
+    "project",
+    "user",
+    "api_key_id",
+    "org",
+    "status",
+    "cache_hit",
+)
+# People: the dimensions with as many values as a team has members. An hour of a lean
+# rollup leaves them out, so it has a few rows per model and project, not per person.
+PEOPLE_DIMS: tuple[str, ...] = ("user", "api_key_id", "org")
+ROLLUP_MEASURES: tuple[str, ...] = (
+    "calls",
+    "failed_calls",
+    "unknown_cost_calls",
+    "cost_nanos",
+    *TOKEN_FIELDS,
+    "duration_count",
+    "duration_sum",
+    *LATENCY_COLUMNS,
+)
+
+
+def _rollup(name: str, time: str, dims: tuple[str, ...]) -> Table:
+    return Table(
+        name,
+        (
+            _req(time, "BIGINT"),
+            *(_req(d, "TEXT") for d in dims),
+            *(_req(m, "BIGINT") for m in ROLLUP_MEASURES),
+        ),
+        (time, *dims),
+    )
+
+
+# Three grains of the same sums (store/rollups.py): per hour with every dimension, per
+# hour without people, per UTC day with every dimension.
+ROLLUP_HOUR = _rollup("rollup_hour", "hour", ROLLUP_DIMS)
+ROLLUP_HOUR_LEAN = _rollup(
+    "rollup_hour_lean", "hour", tuple(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)
+)
+ROLLUP_DAY = _rollup("rollup_day", "day", ROLLUP_DIMS)
+
+# Hours whose rollup rows are stale: every write to calls adds (hour, mark) in its own
+# transaction; a refresh recomputes those hours and removes exactly the marks it read.
+ROLLUP_DIRTY = Table(
+    "rollup_dirty",
+    (_req("hour", "BIGINT"), _req("mark", "TEXT")),
+    ("hour", "mark"),
+)
+
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
     (_req("version", "INTEGER"), _req("name", "TEXT"), _req("applied_at", "BIGINT")),
@@ -142,6 +207,10 @@ TABLES: tuple[Table, ...] = (
     CALL_CONTENT,
     IMPORT_FILES,
     API_KEYS,
+    ROLLUP_HOUR,
+    ROLLUP_HOUR_LEAN,
+    ROLLUP_DAY,
+    ROLLUP_DIRTY,
     SCHEMA_MIGRATIONS,
 )
 

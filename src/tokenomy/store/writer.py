@@ -20,6 +20,7 @@ import orjson
 
 from tokenomy.record import CallRecord, new_ulid, split_mcp_tool
 from tokenomy.store.db import Connection, Cursor, Database
+from tokenomy.store.rollups import mark_rows
 from tokenomy.store.schema import CALL_COLUMNS
 
 _UPDATED = [c for c in CALL_COLUMNS if c not in ("id", "source", "dedupe_key", "ingested_at")]
@@ -134,7 +135,8 @@ def write_rows(
     rows: Sequence[Sequence[Any]],
     tools: Sequence[ToolRow],
 ) -> None:
-    """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor."""
+    """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor, and
+    mark the hours they fall in for the rollups (in the same transaction)."""
     if rows and db.dialect == "sqlite":
         sql, varying = _sqlite_upsert(rows)
         cur.executemany(sql, varying)
@@ -144,6 +146,11 @@ def write_rows(
         cur.executemany(db.sql(_upsert_sql("?")), rows)
     if tools:
         cur.executemany(db.sql(_tools_sql("?")), tools)
+    if rows:
+        mark_rows(db, cur, [r[_STARTED_AT] for r in rows])
+
+
+_STARTED_AT = CALL_COLUMNS.index("started_at")
 
 
 # From this many rows PostgreSQL gets them by COPY: one stream instead of a round of

@@ -1,0 +1,256 @@
+"""Where an analytics query reads its sums.
+
+A range is cut into the pieces each rollup can answer, coarsest first: whole UTC days from
+``rollup_day``, the whole hours left at the edges from ``rollup_hour_lean`` (or
+``rollup_hour`` when the question is about people: user, key, org), and the minutes left
+from the calls themselves (an indexed read of at most two partial hours). All pieces are
+added up in one statement. A rollup is skipped when it cannot answer: a filter or grouping
+on session or tool (kept only in calls), or time buckets that its grain does not divide
+(minutes; local days in a zone whose offset is not whole days for ``rollup_day``, not
+whole hours for the hourly ones).
+
+Grouping keys are SQL for both sides (:class:`Key`); a dimension with no value is '' on
+both (the rollups' convention) and :func:`value` turns it back into None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokenomy.analytics.query import offset_periods, offset_sql
+from tokenomy.api.params import DIMENSIONS, Scope
+from tokenomy.store import rollups
+from tokenomy.store.db import Database
+from tokenomy.store.rollups import DAY_MS, HOUR_MS, RAW_DIMS, RAW_MEASURES
+from tokenomy.store.schema import PEOPLE_DIMS, ROLLUP_DIMS
+
+# API dimension -> rollup column, for the dimensions the rollups keep.
+_COLUMN_OF = {"key": "api_key_id"}
+ROLLUP_COLUMNS: dict[str, str] = {
+    name: f'r."{_COLUMN_OF.get(name, name)}"'
+    for name in ("project", "model", "provider", "user", "key", "source", "status", "org")
+}
+_TIME = "{time}"  # the rollup's time column, filled in per rollup
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A grouping key (or condition): SQL over a rollup ``r`` (None: rollups cannot give
+    it; ``{time}`` stands for its time column) and over ``calls c``. ``columns`` are the
+    rollup dimensions it reads; ``divisor`` is a length of time every rollup grain used
+    must divide (0: any)."""
+
+    rollup: str | None
+    raw: str
+    columns: frozenset[str] = field(default_factory=frozenset)
+    divisor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    table: str
+    time: str
+    grain: int
+    columns: frozenset[str]
+
+
+ROLLUPS = (  # coarsest first; of two with one grain, the smaller first
+    Rollup("rollup_day", "day", DAY_MS, frozenset(ROLLUP_DIMS)),
+    Rollup("rollup_hour_lean", "hour", HOUR_MS, frozenset(ROLLUP_DIMS) - set(PEOPLE_DIMS)),
+    Rollup("rollup_hour", "hour", HOUR_MS, frozenset(ROLLUP_DIMS)),
+)
+
+
+def dimension(name: str) -> Key:
+    """The key of an API dimension (project, model, ..., session)."""
+    if name in ROLLUP_COLUMNS:
+        column = _COLUMN_OF.get(name, name)
+        return Key(ROLLUP_COLUMNS[name], RAW_DIMS[column], frozenset({column}))
+    return Key(None, f"COALESCE({DIMENSIONS[name]}, '')")
+
+
+def condition(rollup_sql: str, raw_sql: str, *columns: str) -> Key:
+    return Key(rollup_sql, raw_sql, frozenset(columns))
+
+
+def bucket(scope: Scope, step_ms: int, start_ms: int, end_ms: int) -> Key:
+    """The local time bucket (number of ``step_ms`` since the local epoch) of a row: a
+    rollup can give it if its grain divides the step and every offset of the zone."""
+    offsets = [off for _, off in offset_periods(scope.tz, start_ms, end_ms)]
+    raw = f"(c.started_at + {offset_sql(scope.tz, start_ms, end_ms)}) / {step_ms}"
+    rolled = f"({_TIME} + {offset_sql(scope.tz, start_ms, end_ms, _TIME)}) / {step_ms}"
+    return Key(rolled, raw, divisor=math.gcd(step_ms, *offsets))
+
+
+def utc_day() -> Key:
+    return Key(f"{_TIME} / {DAY_MS}", f"c.started_at / {DAY_MS}", divisor=DAY_MS)
+
+
+def value(key: Any) -> Any:
+    """A dimension value as read back: '' (no value) is None."""
+    return None if key == "" else key
+
+
+Range = tuple[int | None, int | None]
+
+
+def plan(
+    scope: Scope, keys: Sequence[Key], where: Key | None = None
+) -> list[tuple[Rollup | None, list[Range]]]:
+    """Which rollup (None: the calls) answers which ranges of the scope."""
+    needs = [*keys, *([where] if where is not None else [])]
+    usable = [
+        r
+        for r in ROLLUPS
+        if all(k.rollup is not None for k in needs)
+        and all(k.columns <= r.columns and k.divisor % r.grain == 0 for k in needs)
+        and all(f in ROLLUP_COLUMNS and _COLUMN_OF.get(f, f) in r.columns for f in scope.filters)
+    ]
+    # Of two rollups with one grain, only the first usable (the leaner) is needed.
+    tiers: list[Rollup] = []
+    for r in usable:
+        if not tiers or tiers[-1].grain != r.grain:
+            tiers.append(r)
+    pieces: dict[Rollup | None, list[Range]] = {}
+    _split(scope.start_ms, scope.end_ms, tiers, pieces)
+    return list(pieces.items())
+
+
+def _split(
+    start: int | None,
+    end: int | None,
+    tiers: Sequence[Rollup],
+    pieces: dict[Rollup | None, list[Range]],
+) -> None:
+    if not tiers:
+        pieces.setdefault(None, []).append((start, end))
+        return
+    grain = tiers[0].grain
+    first = None if start is None else -(-start // grain) * grain
+    last = None if end is None else end // grain * grain
+    if first is not None and last is not None and first >= last:
+        _split(start, end, tiers[1:], pieces)
+        return
+    pieces.setdefault(tiers[0], []).append((first, last))
+    if start is not None and first is not None and start < first:
+        _split(start, first, tiers[1:], pieces)
+    if end is not None and last is not None and last < end:
+        _split(last, end, tiers[1:], pieces)
+
+
+def sums(
+    db: Database,
+    scope: Scope,
+    keys: Sequence[Key],
+    measures: Sequence[str],
+    where: Key | None = None,
+) -> list[tuple[Any, ...]]:
+    """Rows of (keys..., measures...) summed over the scope's calls, grouped by ``keys``.
+
+    ``measures`` are names of rollup measures (store.rollups.RAW_MEASURES); ``where`` is an
+    extra condition on both sides. Sums over no rows are 0."""
+    pieces = plan(scope, keys, where)
+    if any(r is not None for r, _ in pieces) and rollups.has_pending(db):
+        rollups.refresh(db)
+    branches = [
+        _raw_branch(scope, keys, measures, where, ranges)
+        if r is None
+        else _rollup_branch(r, scope, keys, measures, where, ranges)
+        for r, ranges in pieces
+    ]
+    if len(branches) == 1:
+        sql, params = branches[0]
+    else:
+        names = [f"u.k{i}" for i in range(len(keys))]
+        outer = [*names, *(f"SUM(u.m{i})" for i in range(len(measures)))]
+        sql = (
+            f"SELECT {', '.join(outer)} FROM ("
+            + " UNION ALL ".join(b[0] for b in branches)
+            + ") u"
+            + (f" GROUP BY {', '.join(names)}" if names else "")
+        )
+        params = [p for b in branches for p in b[1]]
+    n = len(keys)
+    return [(*row[:n], *(int(v or 0) for v in row[n:])) for row in db.query(sql, params)]
+
+
+def _select(keys: Sequence[str], measures: Sequence[str]) -> str:
+    return ", ".join(
+        [
+            *(f"{k} AS k{i}" for i, k in enumerate(keys)),
+            *(f"{m} AS m{i}" for i, m in enumerate(measures)),
+        ]
+    )
+
+
+def _spans(column: str, ranges: Sequence[Range]) -> tuple[str | None, list[Any]]:
+    """The ranges as one condition on ``column`` (None: unbounded)."""
+    spans: list[str] = []
+    params: list[Any] = []
+    for start, end in ranges:
+        bounds = []
+        if start is not None:
+            bounds.append(f"{column} >= ?")
+            params.append(start)
+        if end is not None:
+            bounds.append(f"{column} < ?")
+            params.append(end)
+        if not bounds:
+            return None, []
+        spans.append(" AND ".join(bounds))
+    text = spans[0] if len(spans) == 1 else "(" + " OR ".join(f"({s})" for s in spans) + ")"
+    return text, params
+
+
+def _branch(
+    table: str,
+    cols: Sequence[str],
+    measures: Sequence[str],
+    parts: list[str],
+    params: list[Any],
+    span: tuple[str | None, list[Any]],
+) -> tuple[str, list[Any]]:
+    if span[0] is not None:
+        parts.insert(0, span[0])
+        params = span[1] + params
+    sql = f"SELECT {_select(cols, measures)} FROM {table}"
+    if parts:
+        sql += " WHERE " + " AND ".join(parts)
+    if cols:
+        sql += " GROUP BY " + ", ".join(cols)
+    return sql, params
+
+
+def _rollup_branch(
+    rollup: Rollup,
+    scope: Scope,
+    keys: Sequence[Key],
+    measures: Sequence[str],
+    where: Key | None,
+    ranges: Sequence[Range],
+) -> tuple[str, list[Any]]:
+    time = f"r.{rollup.time}"
+    parts, params = scope.conditions(ROLLUP_COLUMNS)
+    if where is not None and where.rollup is not None:
+        parts.append(where.rollup.replace(_TIME, time))
+    cols = [(k.rollup or "").replace(_TIME, time) for k in keys]
+    sums = [f"SUM(r.{m})" for m in measures]
+    return _branch(f"{rollup.table} r", cols, sums, parts, params, _spans(time, ranges))
+
+
+def _raw_branch(
+    scope: Scope,
+    keys: Sequence[Key],
+    measures: Sequence[str],
+    where: Key | None,
+    ranges: Sequence[Range],
+) -> tuple[str, list[Any]]:
+    parts, params = scope.conditions(DIMENSIONS)
+    if where is not None:
+        parts.append(where.raw)
+    cols = [k.raw for k in keys]
+    aggregates = [RAW_MEASURES[m] for m in measures]
+    return _branch("calls c", cols, aggregates, parts, params, _spans("c.started_at", ranges))

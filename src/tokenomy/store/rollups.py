@@ -1,0 +1,186 @@
+"""Rollups of the calls table, kept current as records arrive.
+
+A dashboard over ten million calls cannot sum them on every request. The rollups hold the
+sums of every measure and a latency histogram per combination of the low-cardinality
+dimensions (source, provider, model, project, user, key, org, status, cache hit), at three
+grains: ``rollup_hour`` (every dimension, per UTC hour), ``rollup_hour_lean`` (without the
+per-person dimensions user, key and org, which multiply an hour's rows by the team's
+size) and ``rollup_day`` (every dimension, per UTC day). A query reads the coarsest that
+can answer it (api/sums.py).
+
+How it stays current: every write to ``calls`` (the upsert, a reprice) adds a mark per
+hour it touched to ``rollup_dirty``, in the same transaction as the rows. :func:`refresh`
+recomputes the marked hours from the calls themselves (then the lean hours and the days
+from those hours) and removes exactly the marks it
+read, so a write that lands while a refresh runs leaves its mark for the next one. The
+recomputation, not a running delta, is what keeps rollups exact under the upsert's
+replacements (a streamed partial replaced by the complete response) and reprices; it
+costs one indexed read of the hour's calls, and adds nothing per row to the write path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from tokenomy.record import TOKEN_FIELDS, new_ulid
+from tokenomy.store.db import Cursor, Database
+from tokenomy.store.schema import (
+    LATENCY_BOUNDS_MS,
+    PEOPLE_DIMS,
+    ROLLUP_DIMS,
+    ROLLUP_MEASURES,
+)
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# Each dimension as SQL over ``calls c``: NULL becomes '' (see schema.ROLLUP_DIMS).
+RAW_DIMS: dict[str, str] = {
+    "source": "c.source",
+    "provider": "COALESCE(c.provider, '')",
+    "model": "COALESCE(c.response_model, c.request_model, '')",
+    "project": "COALESCE(c.project, '')",
+    "user": "COALESCE(c.\"user\", '')",
+    "api_key_id": "COALESCE(c.api_key_id, '')",
+    "org": "COALESCE(c.org, '')",
+    "status": "c.status",
+    "cache_hit": "c.cache_hit",
+}
+# Each measure as an aggregate over ``calls c`` (what a rollup row holds for its calls).
+RAW_MEASURES: dict[str, str] = {
+    "calls": "COUNT(*)",
+    "failed_calls": "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END)",
+    "unknown_cost_calls": "SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END)",
+    "cost_nanos": "COALESCE(SUM(c.cost_nanos), 0)",
+    **{t: f"SUM(c.{t})" for t in TOKEN_FIELDS},
+    "duration_count": "COUNT(c.duration_ms)",
+    "duration_sum": "COALESCE(SUM(c.duration_ms), 0)",
+    **{
+        f"lat_lt_{b}": f"SUM(CASE WHEN c.duration_ms < {b} THEN 1 ELSE 0 END)"
+        for b in LATENCY_BOUNDS_MS
+    },
+}
+assert tuple(RAW_DIMS) == ROLLUP_DIMS and tuple(RAW_MEASURES) == ROLLUP_MEASURES
+
+_DIRTY_SQL = "INSERT INTO rollup_dirty (hour, mark) VALUES (?, ?) ON CONFLICT DO NOTHING"
+# Two PostgreSQL processes refreshing the same hour at once would both insert its rows.
+_PG_REFRESH_LOCK = 7_431_001
+# Hours recomputed per transaction: short enough that writers never wait long.
+HOURS_PER_TRANSACTION = 48
+
+
+def hour_of(ms: int) -> int:
+    return ms // HOUR_MS * HOUR_MS
+
+
+def mark_hours(db: Database, cur: Cursor, hours: Iterable[int]) -> None:
+    """Mark the hours (ms at the hour's start) whose calls were just written."""
+    mark = new_ulid()
+    cur.executemany(db.sql(_DIRTY_SQL), [(h, mark) for h in sorted(set(hours))])
+
+
+def mark_rows(db: Database, cur: Cursor, started_at: Iterable[int]) -> None:
+    """Mark the hours of calls that start at these times (ms)."""
+    mark_hours(db, cur, {t // HOUR_MS * HOUR_MS for t in started_at})
+
+
+def pending_hours(db: Database) -> int:
+    """How many hours wait to be recomputed."""
+    return int(db.query("SELECT COUNT(DISTINCT hour) FROM rollup_dirty")[0][0])
+
+
+def has_pending(db: Database) -> bool:
+    return bool(db.query("SELECT 1 FROM rollup_dirty LIMIT 1"))
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+_HOUR_OF = f"(c.started_at / {HOUR_MS}) * {HOUR_MS}"
+# rollup_hour from the calls of a range of hours.
+_HOUR_SQL = (
+    f"INSERT INTO rollup_hour (hour, {_quoted(ROLLUP_DIMS)}, {_quoted(ROLLUP_MEASURES)}) "
+    f"SELECT {_HOUR_OF}, {', '.join(RAW_DIMS.values())}, {', '.join(RAW_MEASURES.values())} "
+    "FROM calls c WHERE c.started_at >= ? AND c.started_at < ? "
+    f"GROUP BY {_HOUR_OF}, {', '.join(RAW_DIMS.values())}"
+)
+_SUMS = ", ".join(f'SUM("{m}")' for m in ROLLUP_MEASURES)
+_LEAN = _quoted(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)
+# The coarser rollups from rollup_hour (a few hundred rows an hour, not the calls).
+_LEAN_SQL = (
+    f"INSERT INTO rollup_hour_lean (hour, {_LEAN}, {_quoted(ROLLUP_MEASURES)}) "
+    f"SELECT hour, {_LEAN}, {_SUMS} FROM rollup_hour WHERE hour >= ? AND hour < ? "
+    f"GROUP BY hour, {_LEAN}"
+)
+_DAY_OF = f"(hour / {DAY_MS}) * {DAY_MS}"
+_DAY_SQL = (
+    f"INSERT INTO rollup_day (day, {_quoted(ROLLUP_DIMS)}, {_quoted(ROLLUP_MEASURES)}) "
+    f"SELECT {_DAY_OF}, {_quoted(ROLLUP_DIMS)}, {_SUMS} FROM rollup_hour "
+    f"WHERE hour >= ? AND hour < ? GROUP BY {_DAY_OF}, {_quoted(ROLLUP_DIMS)}"
+)
+
+
+def _runs(times: Iterable[int], step: int) -> list[tuple[int, int]]:
+    """Sorted times as [start, end) ranges of consecutive steps (one indexed read each)."""
+    runs: list[tuple[int, int]] = []
+    for t in times:
+        if runs and runs[-1][1] == t:
+            runs[-1] = (runs[-1][0], t + step)
+        else:
+            runs.append((t, t + step))
+    return runs
+
+
+def refresh(db: Database, progress: Callable[[int, int], None] | None = None) -> int:
+    """Recompute every marked hour (and the days they are in); return how many hours were
+    recomputed. ``progress(done, total)`` is called after each transaction."""
+    hours = sorted(int(r[0]) for r in db.query("SELECT DISTINCT hour FROM rollup_dirty"))
+    done = 0
+    for i in range(0, len(hours), HOURS_PER_TRANSACTION):
+        chunk = hours[i : i + HOURS_PER_TRANSACTION]
+        with db.transaction() as cur:
+            _recompute(db, cur, chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(hours))
+    return done
+
+
+def _recompute(db: Database, cur: Cursor, hours: Sequence[int]) -> None:
+    if db.dialect == "postgresql":
+        cur.execute(f"SELECT pg_advisory_xact_lock({_PG_REFRESH_LOCK})")
+    marks: list[Any] = []
+    for start, end in _runs(hours, HOUR_MS):
+        # The marks are read before the calls: a mark that commits after this read is
+        # left for the next refresh, whose read of the calls will see its rows.
+        cur.execute(
+            db.sql("SELECT hour, mark FROM rollup_dirty WHERE hour >= ? AND hour < ?"),
+            (start, end),
+        )
+        marks.extend(cur.fetchall())
+        for table, sql in (("rollup_hour", _HOUR_SQL), ("rollup_hour_lean", _LEAN_SQL)):
+            cur.execute(db.sql(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?"), (start, end))
+            cur.execute(db.sql(sql), (start, end))
+    for start, end in _runs(sorted({h // DAY_MS * DAY_MS for h in hours}), DAY_MS):
+        cur.execute(db.sql("DELETE FROM rollup_day WHERE day >= ? AND day < ?"), (start, end))
+        cur.execute(db.sql(_DAY_SQL), (start, end))
+    cur.executemany(db.sql("DELETE FROM rollup_dirty WHERE hour = ? AND mark = ?"), marks)
+
+
+def rebuild(db: Database, progress: Callable[[int, int], None] | None = None) -> int:
+    """Throw the rollups away and compute them again from every stored call (after a bulk
+    change made behind the store's back, or to check them); return the hours built."""
+    with db.transaction() as cur:
+        for table in ("rollup_hour", "rollup_hour_lean", "rollup_day"):
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute(
+            db.sql(
+                "INSERT INTO rollup_dirty (hour, mark) SELECT DISTINCT "
+                f"(started_at / {HOUR_MS}) * {HOUR_MS}, ? FROM calls "
+                # WHERE: SQLite would read ON as a join's ON without it.
+                "WHERE started_at IS NOT NULL ON CONFLICT DO NOTHING"
+            ),
+            (new_ulid(),),
+        )
+    return refresh(db, progress)
