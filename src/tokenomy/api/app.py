@@ -13,11 +13,11 @@ import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from tokenomy.api import queries
+from tokenomy.api import calls, queries
 from tokenomy.api.openapi import openapi
 from tokenomy.api.params import (
     DIMENSIONS,
@@ -49,8 +49,13 @@ class AnalyticsApi:
             "/summary": self._summary,
             "/breakdown": self._breakdown,
             "/timeseries": self._timeseries,
+            "/calls": self._calls,
             "/openapi.json": lambda _params: openapi(),
         }
+
+    @property
+    def routes(self) -> list[str]:
+        return list(self._routes)
 
     async def handle(self, scope: MutableMapping[str, Any], send: Send) -> None:
         path = scope["path"][len(PREFIX) :] or "/"
@@ -59,6 +64,9 @@ class AnalyticsApi:
             if scope["method"] != "GET":
                 raise ApiError(405, f"{scope['path']} takes GET, not {scope['method']}")
             route = self._routes.get(path)
+            if route is None and path.startswith("/calls/") and path.count("/") == 2:
+                call_id = unquote(path[len("/calls/") :])
+                route = lambda p: self._call(p, call_id)  # noqa: E731
             if route is None:
                 raise ApiError(
                     404,
@@ -106,6 +114,21 @@ class AnalyticsApi:
         if params.get("format") == ["csv"]:
             result["rows"] = _series_rows(result)  # a row per bucket, a column per series
         return result
+
+    def _calls(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("limit", "cursor", "q", "order"))
+        return calls.list_calls(
+            self._db,
+            parse_scope(params),
+            limit=integer(params, "limit", 50, 1, calls.MAX_LIMIT),
+            cursor=one(params, "cursor"),
+            search=one(params, "q"),
+            oldest_first=choice(params, "order", ("desc", "asc"), "desc") == "asc",
+        )
+
+    def _call(self, params: Params, call_id: str) -> dict[str, Any]:
+        check_known(params, ())
+        return calls.get_call(self._db, call_id)
 
     def _breakdown(self, params: Params) -> dict[str, Any]:
         check_known(params, ("by", "sort", "order", "limit"))

@@ -50,6 +50,41 @@ def _common() -> list[dict[str, Any]]:
     return params
 
 
+def _get(summary: str, params: list[dict[str, Any]], answer: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {"200": {"description": answer}, "422": _ERROR},
+        }
+    }
+
+
+def _extra_paths() -> dict[str, Any]:
+    """The list endpoints: calls, a call, and the ranked views."""
+    detail = _get("One call: every field, its tools, its stored content if any", [], "the call")
+    detail["get"]["parameters"] = [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    detail["get"]["responses"]["404"] = {"description": "no call with this id"}
+    return {
+        "/api/v1/calls": _get(
+            "Calls, newest first (or order=asc), by keyset pages: pass next_cursor as cursor",
+            [
+                *_common(),
+                _param("limit", "calls per page (1-500, default 50)", {"type": "integer"}),
+                _param("cursor", "next_cursor of the previous page"),
+                _param("q", "search ids, sessions, traces, error types, models, projects"),
+                _param(
+                    "order", "desc (default) or asc", {"type": "string", "enum": ["desc", "asc"]}
+                ),
+            ],
+            "rows and next_cursor (null on the last page)",
+        ),
+        "/api/v1/calls/{id}": detail,
+    }
+
+
 def openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -122,5 +157,6 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": {"description": "rows and other"}, "422": _ERROR},
                 }
             },
+            **_extra_paths(),
         },
     }

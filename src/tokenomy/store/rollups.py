@@ -20,7 +20,7 @@ costs one indexed read of the hour's calls, and adds nothing per row to the writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from tokenomy.record import TOKEN_FIELDS, new_ulid
@@ -137,14 +137,26 @@ def refresh(db: Database, progress: Callable[[int, int], None] | None = None) ->
     recomputed. ``progress(done, total)`` is called after each transaction."""
     hours = sorted(int(r[0]) for r in db.query("SELECT DISTINCT hour FROM rollup_dirty"))
     done = 0
-    for i in range(0, len(hours), HOURS_PER_TRANSACTION):
-        chunk = hours[i : i + HOURS_PER_TRANSACTION]
+    for chunk in _whole_days(hours):
         with db.transaction() as cur:
             _recompute(db, cur, chunk)
         done += len(chunk)
         if progress is not None:
             progress(done, len(hours))
     return done
+
+
+def _whole_days(hours: Sequence[int]) -> Iterator[list[int]]:
+    """Sorted hours in chunks of about ``HOURS_PER_TRANSACTION`` that never split a day,
+    so each day's rollup is recomputed once."""
+    chunk: list[int] = []
+    for h in hours:
+        if len(chunk) >= HOURS_PER_TRANSACTION and h // DAY_MS != chunk[-1] // DAY_MS:
+            yield chunk
+            chunk = []
+        chunk.append(h)
+    if chunk:
+        yield chunk
 
 
 def _recompute(db: Database, cur: Cursor, hours: Sequence[int]) -> None:
