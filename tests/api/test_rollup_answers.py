@@ -110,7 +110,7 @@ def _tables(zone: str, filters: dict[str, tuple[str, ...]], keys: list[Key]) -> 
 
 
 def test_each_question_reads_the_coarsest_rollup_that_can_answer_it() -> None:
-    assert _tables("UTC", {}, []) == ["rollup_day", "rollup_hour_lean", None]
+    assert _tables("UTC", {}, []) == ["rollup_day_lean", "rollup_hour_lean", None]
     assert _tables("UTC", {"user": ("bob",)}, []) == ["rollup_day", "rollup_hour", None]
     assert _tables("UTC", {"session": ("s1",)}, []) == [None]
     assert _tables("UTC", {}, [dimension("session")]) == [None]
@@ -122,4 +122,4 @@ def test_each_question_reads_the_coarsest_rollup_that_can_answer_it() -> None:
     assert _tables("Asia/Kolkata", {}, [bucket(kolkata, 24 * HOUR, start, end)]) == [None]
     utc = Scope(ZoneInfo("UTC"), start, end, {})
     assert _tables("UTC", {}, [bucket(utc, 60_000, start, end)]) == [None]
-    assert _tables("UTC", {}, [bucket(utc, 24 * HOUR, start, end)])[0] == "rollup_day"
+    assert _tables("UTC", {}, [bucket(utc, 24 * HOUR, start, end)])[0] == "rollup_day_lean"

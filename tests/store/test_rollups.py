@@ -19,15 +19,16 @@ from tokenomy.store.rollups import (
     rebuild,
     refresh,
 )
-from tokenomy.store.schema import PEOPLE_DIMS, ROLLUP_DIMS, ROLLUP_MEASURES
+from tokenomy.store.schema import LEAN_DIMS, ROLLUP_DIMS, ROLLUP_MEASURES
 
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 
 
 GRAINS = (
     ("rollup_hour", "hour", HOUR_MS, ROLLUP_DIMS),
-    ("rollup_hour_lean", "hour", HOUR_MS, tuple(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)),
+    ("rollup_hour_lean", "hour", HOUR_MS, LEAN_DIMS),
     ("rollup_day", "day", DAY_MS, ROLLUP_DIMS),
+    ("rollup_day_lean", "day", DAY_MS, LEAN_DIMS),
 )
 Sums = dict[tuple[Any, ...], tuple[int, ...]]
 

@@ -1,8 +1,9 @@
 """Where an analytics query reads its sums.
 
 A range is cut into the pieces each rollup can answer, coarsest first: whole UTC days from
-``rollup_day``, the whole hours left at the edges from ``rollup_hour_lean`` (or
-``rollup_hour`` when the question is about people: user, key, org), and the minutes left
+``rollup_day_lean``, the whole hours left at the edges from ``rollup_hour_lean`` (or
+``rollup_day`` and ``rollup_hour`` when the question is about people: user, key, org),
+and the minutes left
 from the calls themselves (an indexed read of at most two partial hours). All pieces are
 added up in one statement. A rollup is skipped when it cannot answer: a filter or grouping
 on session or tool (kept only in calls), or time buckets that its grain does not divide
@@ -25,7 +26,7 @@ from tokenomy.api.params import DIMENSIONS, Scope
 from tokenomy.store import rollups
 from tokenomy.store.db import Database
 from tokenomy.store.rollups import DAY_MS, HOUR_MS, RAW_DIMS, RAW_MEASURES
-from tokenomy.store.schema import PEOPLE_DIMS, ROLLUP_DIMS
+from tokenomy.store.schema import LEAN_DIMS, ROLLUP_DIMS
 
 # API dimension -> rollup column, for the dimensions the rollups keep.
 _COLUMN_OF = {"key": "api_key_id"}
@@ -58,8 +59,9 @@ class Rollup:
 
 
 ROLLUPS = (  # coarsest first; of two with one grain, the smaller first
+    Rollup("rollup_day_lean", "day", DAY_MS, frozenset(LEAN_DIMS)),
     Rollup("rollup_day", "day", DAY_MS, frozenset(ROLLUP_DIMS)),
-    Rollup("rollup_hour_lean", "hour", HOUR_MS, frozenset(ROLLUP_DIMS) - set(PEOPLE_DIMS)),
+    Rollup("rollup_hour_lean", "hour", HOUR_MS, frozenset(LEAN_DIMS)),
     Rollup("rollup_hour", "hour", HOUR_MS, frozenset(ROLLUP_DIMS)),
 )
 

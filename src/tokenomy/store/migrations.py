@@ -137,7 +137,7 @@ def m003_call_content(cur: Cursor, dialect: str) -> None:
 
 
 def m004_rollups(cur: Cursor, dialect: str) -> None:
-    # Sums of calls per hour (with and without the per-person dimensions) and per UTC day,
+    # Sums of calls per hour and per UTC day, with and without the per-person dimensions,
     # so that a dashboard reads thousands of rows instead of millions (store/rollups.py).
     # The columns are written out here, not taken from the schema module: a shipped
     # migration must never change when a constant does.
@@ -156,6 +156,7 @@ def m004_rollups(cur: Cursor, dialect: str) -> None:
         ("rollup_hour", "hour", full),
         ("rollup_hour_lean", "hour", lean),
         ("rollup_day", "day", full),
+        ("rollup_day_lean", "day", lean),
     ):
         quoted = [f'"{d}"' for d in dims]
         columns = ", ".join(

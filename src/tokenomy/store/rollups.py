@@ -2,16 +2,16 @@
 
 A dashboard over ten million calls cannot sum them on every request. The rollups hold the
 sums of every measure and a latency histogram per combination of the low-cardinality
-dimensions (source, provider, model, project, user, key, org, status, cache hit), at three
-grains: ``rollup_hour`` (every dimension, per UTC hour), ``rollup_hour_lean`` (without the
-per-person dimensions user, key and org, which multiply an hour's rows by the team's
-size) and ``rollup_day`` (every dimension, per UTC day). A query reads the coarsest that
-can answer it (api/sums.py).
+dimensions (source, provider, model, project, user, key, org, status, cache hit), per UTC
+hour (``rollup_hour``) and day (``rollup_day``); and the same without the per-person
+dimensions user, key and org (``rollup_hour_lean``, ``rollup_day_lean``), which multiply
+the rows by the team's size and most questions do not ask about. A query reads the
+smallest that can answer it (api/sums.py).
 
 How it stays current: every write to ``calls`` (the upsert, a reprice) adds a mark per
 hour it touched to ``rollup_dirty``, in the same transaction as the rows. :func:`refresh`
 recomputes the marked hours from the calls themselves (then the lean hours and the days
-from those hours) and removes exactly the marks it
+from those sums) and removes exactly the marks it
 read, so a write that lands while a refresh runs leaves its mark for the next one. The
 recomputation, not a running delta, is what keeps rollups exact under the upsert's
 replacements (a streamed partial replaced by the complete response) and reprices; it
@@ -114,10 +114,19 @@ _LEAN_SQL = (
     f"GROUP BY hour, {_LEAN}"
 )
 _DAY_OF = f"(hour / {DAY_MS}) * {DAY_MS}"
-_DAY_SQL = (
-    f"INSERT INTO rollup_day (day, {_quoted(ROLLUP_DIMS)}, {_quoted(ROLLUP_MEASURES)}) "
-    f"SELECT {_DAY_OF}, {_quoted(ROLLUP_DIMS)}, {_SUMS} FROM rollup_hour "
-    f"WHERE hour >= ? AND hour < ? GROUP BY {_DAY_OF}, {_quoted(ROLLUP_DIMS)}"
+
+
+def _day_sql(table: str, source: str, dims: str) -> str:
+    return (
+        f"INSERT INTO {table} (day, {dims}, {_quoted(ROLLUP_MEASURES)}) "
+        f"SELECT {_DAY_OF}, {dims}, {_SUMS} FROM {source} "
+        f"WHERE hour >= ? AND hour < ? GROUP BY {_DAY_OF}, {dims}"
+    )
+
+
+_DAYS = (
+    ("rollup_day", _day_sql("rollup_day", "rollup_hour", _quoted(ROLLUP_DIMS))),
+    ("rollup_day_lean", _day_sql("rollup_day_lean", "rollup_hour_lean", _LEAN)),
 )
 
 
@@ -175,8 +184,9 @@ def _recompute(db: Database, cur: Cursor, hours: Sequence[int]) -> None:
             cur.execute(db.sql(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?"), (start, end))
             cur.execute(db.sql(sql), (start, end))
     for start, end in _runs(sorted({h // DAY_MS * DAY_MS for h in hours}), DAY_MS):
-        cur.execute(db.sql("DELETE FROM rollup_day WHERE day >= ? AND day < ?"), (start, end))
-        cur.execute(db.sql(_DAY_SQL), (start, end))
+        for table, sql in _DAYS:
+            cur.execute(db.sql(f"DELETE FROM {table} WHERE day >= ? AND day < ?"), (start, end))
+            cur.execute(db.sql(sql), (start, end))
     cur.executemany(db.sql("DELETE FROM rollup_dirty WHERE hour = ? AND mark = ?"), marks)
 
 
@@ -184,7 +194,7 @@ def rebuild(db: Database, progress: Callable[[int, int], None] | None = None) ->
     """Throw the rollups away and compute them again from every stored call (after a bulk
     change made behind the store's back, or to check them); return the hours built."""
     with db.transaction() as cur:
-        for table in ("rollup_hour", "rollup_hour_lean", "rollup_day"):
+        for table in ("rollup_hour", "rollup_hour_lean", "rollup_day", "rollup_day_lean"):
             cur.execute(f"DELETE FROM {table}")
         cur.execute(
             db.sql(

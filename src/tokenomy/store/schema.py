@@ -179,13 +179,13 @@ def _rollup(name: str, time: str, dims: tuple[str, ...]) -> Table:
     )
 
 
-# Three grains of the same sums (store/rollups.py): per hour with every dimension, per
-# hour without people, per UTC day with every dimension.
+# The same sums at four grains (store/rollups.py): per hour and per UTC day, each with
+# every dimension and without the people.
+LEAN_DIMS = tuple(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)
 ROLLUP_HOUR = _rollup("rollup_hour", "hour", ROLLUP_DIMS)
-ROLLUP_HOUR_LEAN = _rollup(
-    "rollup_hour_lean", "hour", tuple(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)
-)
+ROLLUP_HOUR_LEAN = _rollup("rollup_hour_lean", "hour", LEAN_DIMS)
 ROLLUP_DAY = _rollup("rollup_day", "day", ROLLUP_DIMS)
+ROLLUP_DAY_LEAN = _rollup("rollup_day_lean", "day", LEAN_DIMS)
 
 # Hours whose rollup rows are stale: every write to calls adds (hour, mark) in its own
 # transaction; a refresh recomputes those hours and removes exactly the marks it read.
@@ -210,6 +210,7 @@ TABLES: tuple[Table, ...] = (
     ROLLUP_HOUR,
     ROLLUP_HOUR_LEAN,
     ROLLUP_DAY,
+    ROLLUP_DAY_LEAN,
     ROLLUP_DIRTY,
     SCHEMA_MIGRATIONS,
 )
