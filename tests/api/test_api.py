@@ -227,3 +227,20 @@ def test_a_range_too_long_for_the_interval_is_refused_with_the_limit(api: Runnin
     assert "the limit is 5,000" in body["error"]["message"]
     status, body, _ = _get(api, "/api/v1/timeseries?group_by=colour")
     assert (status, body["error"]["param"]) == (422, "group_by")
+
+
+def test_ranked_lists_answer_over_http_and_export_as_csv(api: RunningGateway) -> None:
+    status, top, _ = _get(api, "/api/v1/top?what=projects&limit=2")
+    assert status == 200
+    # by cost: web $9e-6, no project $5e-6, api $3e-6 (and one unknown)
+    assert [(r["key"], r["calls"]) for r in top["rows"]] == [("web", 3), (None, 1)]
+    status, text, _ = _get(api, "/api/v1/top?what=projects&limit=1&format=csv")
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["key"], json.loads(row["evidence"])) == ("web", top["rows"][0]["evidence"])
+    status, failures, _ = _get(api, "/api/v1/failures")
+    assert (status, failures["total"]["failed_calls"]) == (200, 1)
+    status, cache, _ = _get(api, "/api/v1/cache")
+    assert (status, cache["summary"]["tokens"]["cache_read_tokens"]) == (200, 1000)
+    status, body, _ = _get(api, "/api/v1/top?what=everything")
+    assert (status, body["error"]["param"]) == (422, "what")
+    assert "commands, sessions, projects, users, prompts" in body["error"]["message"]

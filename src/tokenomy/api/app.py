@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from tokenomy.api import calls, queries
+from tokenomy.api import calls, insights, queries
 from tokenomy.api.openapi import openapi
 from tokenomy.api.params import (
     DIMENSIONS,
@@ -39,6 +39,8 @@ Send = Callable[[Message], Awaitable[None]]
 Params = Mapping[str, Sequence[str]]
 PREFIX = "/api/v1"
 BREAKDOWN_BY = (*DIMENSIONS, "tool")
+# Ranked lists (top, failures, cache) return at most this many groups.
+LIST_LIMIT = 200
 
 
 class AnalyticsApi:
@@ -50,6 +52,9 @@ class AnalyticsApi:
             "/breakdown": self._breakdown,
             "/timeseries": self._timeseries,
             "/calls": self._calls,
+            "/top": self._top,
+            "/failures": self._failures,
+            "/cache": self._cache,
             "/openapi.json": lambda _params: openapi(),
         }
 
@@ -115,6 +120,23 @@ class AnalyticsApi:
             result["rows"] = _series_rows(result)  # a row per bucket, a column per series
         return result
 
+    def _top(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("what", "limit"))
+        what = choice(params, "what", insights.TOP_KINDS, "sessions")
+        limit = integer(params, "limit", 20, 1, LIST_LIMIT)
+        return insights.top(self._db, parse_scope(params), what, limit)
+
+    def _failures(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("limit", "interval"))
+        interval = choice(params, "interval", tuple(INTERVALS), "day")
+        limit = integer(params, "limit", 20, 1, LIST_LIMIT)
+        return insights.failures(self._db, parse_scope(params), limit, interval)
+
+    def _cache(self, params: Params) -> dict[str, Any]:
+        check_known(params, ("limit",))
+        limit = integer(params, "limit", 20, 1, LIST_LIMIT)
+        return insights.cache(self._db, parse_scope(params), self._catalog, limit)
+
     def _calls(self, params: Params) -> dict[str, Any]:
         check_known(params, ("limit", "cursor", "q", "order"))
         return calls.list_calls(
@@ -166,6 +188,8 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for k, v in value.items():
         if isinstance(v, Mapping):
             out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, list):  # evidence ids, models...: one cell, as JSON
+            out[f"{prefix}{k}"] = orjson.dumps(v).decode()
         else:
             out[f"{prefix}{k}"] = v
     return out

@@ -27,7 +27,7 @@ from tokenomy.api.queries import (
     response_cache,
     usd,
 )
-from tokenomy.api.timeseries import INTERVALS, MAX_BUCKETS, _label, _local_ms
+from tokenomy.api.timeseries import INTERVALS, MAX_BUCKETS, bucket_label, local_ms
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import TOKEN_FIELDS
 from tokenomy.store.db import Database
@@ -380,8 +380,8 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
     start, end = int(start), int(end)
-    first = _local_ms(scope, start) // step
-    count = _local_ms(scope, end - 1) // step - first + 1
+    first = local_ms(scope, start) // step
+    count = local_ms(scope, end - 1) // step - first + 1
     if count > MAX_BUCKETS:
         raise ApiError(
             422,
@@ -389,7 +389,7 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
             f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
             "interval",
         )
-    buckets = [_label(scope, (first + i) * step) for i in range(count)]
+    buckets = [bucket_label(scope, (first + i) * step) for i in range(count)]
     if not failed:
         return {"interval": interval, "total": total, "buckets": buckets, "rows": []}
 

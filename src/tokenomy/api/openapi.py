@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokenomy.api.insights import TOP_KINDS
 from tokenomy.api.params import DIMENSIONS, FILTERS
 from tokenomy.api.timeseries import INTERVALS, METRICS
 
@@ -82,6 +83,36 @@ def _extra_paths() -> dict[str, Any]:
             "rows and next_cursor (null on the last page)",
         ),
         "/api/v1/calls/{id}": detail,
+        "/api/v1/top": _get(
+            "The most expensive sessions, projects, users, prompts (by prompt hash) or "
+            "commands (runner records by command family), with the calls as evidence",
+            [
+                *_common(),
+                _param("what", "default sessions", {"type": "string", "enum": list(TOP_KINDS)}),
+                _param("limit", "rows (1-200, default 20)", {"type": "integer"}),
+            ],
+            "rows, most expensive first",
+        ),
+        "/api/v1/failures": _get(
+            "Failed calls grouped by error type, provider and model, with counts per "
+            "bucket and example calls",
+            [
+                *_common(),
+                _param(
+                    "interval",
+                    "bucket of the counts (default day)",
+                    {"type": "string", "enum": list(INTERVALS)},
+                ),
+                _param("limit", "groups (1-200, default 20)", {"type": "integer"}),
+            ],
+            "total, buckets and rows",
+        ),
+        "/api/v1/cache": _get(
+            "Prompt-cache efficiency (read share, savings, per model), sessions and prefixes "
+            "with poor reuse, and duplicate prompts with what an exact cache would save",
+            [*_common(), _param("limit", "rows per list (1-200, default 20)", {"type": "integer"})],
+            "summary, models, poor_reuse_sessions, poor_reuse_prefixes, duplicate_prompts",
+        ),
     }
 
 

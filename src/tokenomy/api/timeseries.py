@@ -39,12 +39,12 @@ METRICS: dict[str, tuple[str, ...]] = {
 OTHER = "other"
 
 
-def _local_ms(scope: Scope, utc_ms: int) -> int:
+def local_ms(scope: Scope, utc_ms: int) -> int:
     offset = datetime.fromtimestamp(utc_ms / 1000, scope.tz).utcoffset()
     return utc_ms + (int(offset.total_seconds() * 1000) if offset else 0)
 
 
-def _label(scope: Scope, local_ms: int) -> str:
+def bucket_label(scope: Scope, local_ms: int) -> str:
     """The bucket's start as an ISO time with its offset (local wall clock -> instant)."""
     wall = datetime.fromtimestamp(local_ms / 1000, UTC).replace(tzinfo=scope.tz)
     return wall.isoformat()
@@ -67,8 +67,8 @@ def timeseries(
             return {"interval": interval, "metric": metric, "buckets": [], "series": []}
         start = int(span[0][0]) if start is None else start
         end = int(span[0][1]) + 1 if end is None else end
-    first = _local_ms(scope, start) // step
-    last = (_local_ms(scope, end - 1)) // step
+    first = local_ms(scope, start) // step
+    last = (local_ms(scope, end - 1)) // step
     count = last - first + 1
     if count > MAX_BUCKETS:
         raise ApiError(
@@ -100,7 +100,7 @@ def timeseries(
         "interval": interval,
         "metric": "cost_usd" if metric == "cost" else metric,
         "group_by": group_by,
-        "buckets": [_label(scope, (first + i) * step) for i in range(count)],
+        "buckets": [bucket_label(scope, (first + i) * step) for i in range(count)],
         "series": [
             {"key": k if group_by is not None else "total", "values": [scale(v) for v in values[k]]}
             for k in order
