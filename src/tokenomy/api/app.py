@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from tokenomy.api import calls, insights, queries
+from tokenomy.api import cache_report, calls, failures, queries, top
+from tokenomy.api.metrics import CONTENT_TYPE, exposition
 from tokenomy.api.openapi import openapi
 from tokenomy.api.params import (
     DIMENSIONS,
@@ -98,6 +99,18 @@ class AnalyticsApi:
             }
             await _send(send, 500, orjson.dumps(body), b"application/json")
 
+    async def metrics(self, send: Send) -> None:
+        """``GET /metrics`` in Prometheus's text format (see api/metrics.py)."""
+        try:
+            text = await asyncio.to_thread(exposition, self._db)
+        except Exception:
+            log.exception("metrics failed")
+            await _send(
+                send, 500, b"# the metrics query failed; see the server log\n", CONTENT_TYPE
+            )
+            return
+        await _send(send, 200, text.encode(), CONTENT_TYPE)
+
     def _summary(self, params: Params) -> dict[str, Any]:
         check_known(params, ())
         scope = parse_scope(params)
@@ -114,28 +127,28 @@ class AnalyticsApi:
                 f"group_by must be one of: {', '.join(DIMENSIONS)} (got {group_by!r})",
                 "group_by",
             )
-        top = integer(params, "top", 5, 1, 50)
-        result = timeseries(self._db, parse_scope(params), interval, metric, group_by, top)
+        top_n = integer(params, "top", 5, 1, 50)
+        result = timeseries(self._db, parse_scope(params), interval, metric, group_by, top_n)
         if params.get("format") == ["csv"]:
             result["rows"] = _series_rows(result)  # a row per bucket, a column per series
         return result
 
     def _top(self, params: Params) -> dict[str, Any]:
         check_known(params, ("what", "limit"))
-        what = choice(params, "what", insights.TOP_KINDS, "sessions")
+        what = choice(params, "what", top.TOP_KINDS, "sessions")
         limit = integer(params, "limit", 20, 1, LIST_LIMIT)
-        return insights.top(self._db, parse_scope(params), what, limit)
+        return top.top(self._db, parse_scope(params), what, limit)
 
     def _failures(self, params: Params) -> dict[str, Any]:
         check_known(params, ("limit", "interval"))
         interval = choice(params, "interval", tuple(INTERVALS), "day")
         limit = integer(params, "limit", 20, 1, LIST_LIMIT)
-        return insights.failures(self._db, parse_scope(params), limit, interval)
+        return failures.failures(self._db, parse_scope(params), limit, interval)
 
     def _cache(self, params: Params) -> dict[str, Any]:
         check_known(params, ("limit",))
         limit = integer(params, "limit", 20, 1, LIST_LIMIT)
-        return insights.cache(self._db, parse_scope(params), self._catalog, limit)
+        return cache_report.cache(self._db, parse_scope(params), self._catalog, limit)
 
     def _calls(self, params: Params) -> dict[str, Any]:
         check_known(params, ("limit", "cursor", "q", "order"))

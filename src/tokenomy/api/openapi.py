@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenomy.api.insights import TOP_KINDS
 from tokenomy.api.params import DIMENSIONS, FILTERS
 from tokenomy.api.timeseries import INTERVALS, METRICS
+from tokenomy.api.top import TOP_KINDS
 
 _ERROR = {
     "description": "a parameter the endpoint cannot use; the message names it and what it allows",

@@ -179,6 +179,9 @@ class Gateway:
                 # Spend data: the same key rule as the gateway (checked just above).
                 await self.api.handle(scope, send)
                 return
+            if self.api is not None and method == "GET" and path == "/metrics":
+                await self.api.metrics(send)  # Prometheus; spend data, so behind keys too
+                return
             if method == "GET" and path in ("/v1/models", "/models"):
                 await _send_json(send, 200, self._models(client_protocol))
                 return

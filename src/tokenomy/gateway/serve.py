@@ -44,8 +44,8 @@ def build_gateway(
     # The writer only appends: a small page cache keeps the process's memory flat.
     db = open_database(paths.database_url, cache_mb=WRITER_CACHE_MB)
     recorder = None
+    catalog = PriceCatalog.load(paths.prices_file, cache_dir=paths.cache_dir)
     if record:
-        catalog = PriceCatalog.load(paths.prices_file, cache_dir=paths.cache_dir)
         # Short flushes: a crash (kill -9) loses at most the last 0.2 s of records.
         recorder = Recorder(BatchWriter(db, flush_interval=0.2), catalog)
     # Keys are read on their own connection: the writer's is used from its own thread.
