@@ -17,45 +17,21 @@ import orjson
 from tokenomy.api.params import ApiError, Scope
 from tokenomy.record import NANOS_PER_USD, TOKEN_FIELDS
 from tokenomy.store.db import Database
+from tokenomy.store.schema import CALL_COLUMNS
 
-# The columns of a call in a list (all but the free-form ones).
-LIST_COLUMNS = (
-    "id",
-    "started_at",
-    "source",
-    "operation",
-    "provider",
-    "request_model",
-    "response_model",
-    "project",
-    "user",
-    "api_key_id",
-    "org",
-    "session_id",
-    "status",
-    "error_type",
-    "http_status",
-    "finish_reason",
-    "duration_ms",
-    "ttft_ms",
-    *TOKEN_FIELDS,
-    "cost_nanos",
-    "cost_source",
-    "cache_hit",
-)
-DETAIL_COLUMNS = (
-    *LIST_COLUMNS,
+# A call's detail: every column but the upsert's bookkeeping; a list leaves out the
+# free-form and tracing ones too.
+DETAIL_COLUMNS = tuple(c for c in CALL_COLUMNS if c not in ("dedupe_rank", "dedupe_order"))
+_DETAIL_ONLY: tuple[str, ...] = (
     "dedupe_key",
     "trace_id",
     "parent_id",
     "routed_from",
     "route_policy",
-    "variant",
-    "prompt_hash",
-    "prefix_hash",
-    "attributes",
-    "ingested_at",
 )
+_DETAIL_ONLY += ("variant", "prompt_hash", "prefix_hash", "attributes", "ingested_at")
+LIST_COLUMNS = tuple(c for c in DETAIL_COLUMNS if c not in _DETAIL_ONLY)
+_ID, _STARTED_AT = LIST_COLUMNS.index("id"), LIST_COLUMNS.index("started_at")
 # A page is at most this many calls: paging never loads unbounded rows.
 MAX_LIMIT = 500
 # What ``q`` searches: ids and names a person would paste or type.
@@ -141,7 +117,9 @@ def list_calls(
     return {
         "rows": page,
         "limit": limit,
-        "next_cursor": None if last is None else encode_cursor(int(last[1]), str(last[0])),
+        "next_cursor": None
+        if last is None
+        else encode_cursor(int(last[_STARTED_AT]), str(last[_ID])),
     }
 
 

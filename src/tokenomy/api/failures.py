@@ -16,7 +16,7 @@ from tokenomy.analytics.rows import iso_utc
 from tokenomy.api.params import ApiError, Scope
 from tokenomy.api.queries import usd
 from tokenomy.api.ranked import EVIDENCE, MODEL, where_and
-from tokenomy.api.timeseries import INTERVALS, MAX_BUCKETS, bucket_label, local_ms
+from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span
 from tokenomy.store.db import Database
 
 
@@ -52,15 +52,7 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
     start, end = int(start), int(end)
-    first = local_ms(scope, start) // step
-    count = local_ms(scope, end - 1) // step - first + 1
-    if count > MAX_BUCKETS:
-        raise ApiError(
-            422,
-            f"interval={interval} over this range gives {count:,} buckets; the limit is "
-            f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
-            "interval",
-        )
+    first, count = bucket_span(scope, interval, start, end)
     buckets = [bucket_label(scope, (first + i) * step) for i in range(count)]
     if not failed:
         return {"interval": interval, "total": total, "buckets": buckets, "rows": []}

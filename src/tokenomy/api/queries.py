@@ -41,6 +41,15 @@ class Measures:
             {t: int(row[4 + i] or 0) for i, t in enumerate(TOKEN_FIELDS)},
         )
 
+    def __add__(self, other: Measures) -> Measures:
+        return Measures(
+            self.calls + other.calls,
+            self.failed_calls + other.failed_calls,
+            self.unknown_cost_calls + other.unknown_cost_calls,
+            self.cost_nanos + other.cost_nanos,
+            {k: self.tokens[k] + other.tokens[k] for k in self.tokens},
+        )
+
     @property
     def total_tokens(self) -> int:
         return sum(v for k, v in self.tokens.items() if k != "reasoning_tokens")
@@ -162,7 +171,7 @@ def breakdown(
     out = [{"key": k, **m.to_json()} for k, m in rows[:limit]]
     rest: Measures | None = None
     for _, m in rows[limit:]:
-        rest = m if rest is None else _add(rest, m)
+        rest = m if rest is None else rest + m
     return {
         "by": by,
         "sort": sort,
@@ -182,13 +191,3 @@ def _by_tool(db: Database, scope: Scope) -> list[tuple[Any, Measures]]:
         params,
     )
     return [(r[0], Measures.from_row(r[1:])) for r in rows]
-
-
-def _add(a: Measures, b: Measures) -> Measures:
-    return Measures(
-        a.calls + b.calls,
-        a.failed_calls + b.failed_calls,
-        a.unknown_cost_calls + b.unknown_cost_calls,
-        a.cost_nanos + b.cost_nanos,
-        {k: a.tokens[k] + b.tokens[k] for k in a.tokens},
-    )

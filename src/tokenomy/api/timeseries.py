@@ -50,6 +50,22 @@ def bucket_label(scope: Scope, local_ms: int) -> str:
     return wall.isoformat()
 
 
+def bucket_span(scope: Scope, interval: str, start: int, end: int) -> tuple[int, int]:
+    """The first local bucket number of [start, end) and how many buckets it spans; a
+    422 naming the limit when that is more than ``MAX_BUCKETS``."""
+    step = INTERVALS[interval]
+    first = local_ms(scope, start) // step
+    count = local_ms(scope, end - 1) // step - first + 1
+    if count > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            f"interval={interval} over this range gives {count:,} buckets; the limit is "
+            f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
+            "interval",
+        )
+    return first, count
+
+
 def timeseries(
     db: Database,
     scope: Scope,
@@ -67,16 +83,7 @@ def timeseries(
             return {"interval": interval, "metric": metric, "buckets": [], "series": []}
         start = int(span[0][0]) if start is None else start
         end = int(span[0][1]) + 1 if end is None else end
-    first = local_ms(scope, start) // step
-    last = (local_ms(scope, end - 1)) // step
-    count = last - first + 1
-    if count > MAX_BUCKETS:
-        raise ApiError(
-            422,
-            f"interval={interval} over this range gives {count:,} buckets; the limit is "
-            f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
-            "interval",
-        )
+    first, count = bucket_span(scope, interval, start, end)
     keys = [bucket(scope, step, start, end)]
     if group_by is not None:
         keys.append(dimension(group_by))

@@ -57,16 +57,6 @@ def _div_round(a: int, b: int) -> int:
     return (2 * a + b) // (2 * b)  # a / b rounded half up, in integers
 
 
-def _plus(a: Measures, b: Measures) -> Measures:
-    return Measures(
-        a.calls + b.calls,
-        a.failed_calls + b.failed_calls,
-        a.unknown_cost_calls + b.unknown_cost_calls,
-        a.cost_nanos + b.cost_nanos,
-        {k: a.tokens[k] + b.tokens[k] for k in a.tokens},
-    )
-
-
 def top(db: Database, scope: Scope, what: str, limit: int) -> dict[str, Any]:
     """The ``limit`` most expensive commands, sessions, projects, users or prompts, each
     with its measures and the ids of its most expensive calls (``evidence``).
@@ -226,7 +216,7 @@ def _top_commands(db: Database, scope: Scope, limit: int) -> list[dict[str, Any]
         if fam is None:
             fam = families[key] = _Family(m, text, int(first), int(last))
         else:
-            fam.measures = _plus(fam.measures, m)
+            fam.measures = fam.measures + m
             fam.first_ms, fam.last_ms = min(fam.first_ms, int(first)), max(fam.last_ms, int(last))
             fam.text = fam.text or text
         fam.commands.add(command)
