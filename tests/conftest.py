@@ -16,6 +16,23 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """SDK clients the gateway tests' helpers opened are closed with their test."""
+    yield
+    from tests.gateway.running import close_clients
+
+    close_clients()
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's own ~/.tokenomy: commands that use the default
+    place get an empty data directory of their own."""
+    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+
+
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db = open_database(f"sqlite:///{tmp_path / 'test.db'}")

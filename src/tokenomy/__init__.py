@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tokenomy.sdk import Client, track
 
-__all__ = ["Client", "track"]
+__all__ = ["Client", "predict", "track"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: `import tokenomy` (every CLI start) must not pay for the
     # gateway, aiohttp or the SDKs.
+    if name == "predict":  # a callable package: tokenomy.predict(messages, model)
+        return importlib.import_module("tokenomy.predict")
     if name in __all__:
         from tokenomy import sdk
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,11 @@ class Paths:
     @property
     def prices_file(self) -> Path:
         return self.home / "prices.toml"
+
+    @property
+    def evals_file(self) -> Path:
+        # The user's evaluation results, read by the advisor (docs/advise.md).
+        return self.home / "evals.jsonl"
 
     @property
     def cache_dir(self) -> Path:
@@ -45,3 +51,16 @@ def database_url(value: str | None, home: Path) -> str:
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def read_yaml(path: Path, error: type[Exception]) -> Any:
+    """A YAML file's contents; a file that cannot be read or parsed raises ``error`` with
+    the file named (every tokenomy.yaml section reads the file the same way)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from exc

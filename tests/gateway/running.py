@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 import yaml
@@ -17,6 +17,23 @@ from tokenomy.gateway.config import parse_config
 from tokenomy.gateway.recorder import Recorder
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store import BatchWriter, Database
+
+# SDK clients the tests' helpers made, closed when the test ends (tests/conftest.py): a
+# client left to the garbage collector closes its socket whenever a later test happens to
+# collect it, and that test fails on the ResourceWarning.
+OPEN_CLIENTS: list[Any] = []
+T = TypeVar("T")
+
+
+def close_after_test(client: T) -> T:
+    OPEN_CLIENTS.append(client)
+    return client
+
+
+def close_clients() -> None:
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
+
 
 CATALOG = PriceCatalog.load(None)
 
@@ -29,9 +46,10 @@ class RunningGateway:
         *,
         fallbacks: dict[str, Any] | None = None,
         router: dict[str, Any] | None = None,
+        cache: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
-        raw = {"models": models, "fallbacks": fallbacks, "router": router}
+        raw = {"models": models, "fallbacks": fallbacks, "router": router, "cache": cache}
         config = parse_config(raw, Path("test.yaml"), {})
         recorder = Recorder(BatchWriter(db, flush_interval=0.05), CATALOG) if db else None
         self.app = Gateway(config, recorder, **options)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import anthropic
 import openai
 import pytest
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import RunningGateway, close_after_test
 from tests.gateway.upstreams import Upstream, openai_upstream
 
 from tokenomy.store import Database
@@ -39,13 +40,15 @@ def anthropic_deployment(up: Upstream, model: str = "claude-sonnet-4-5") -> dict
 
 
 def openai_client(gw: RunningGateway, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
+    client = openai.OpenAI(
         base_url=gw.url + "/v1", api_key="client-key", max_retries=0, default_headers=headers
     )
+    return close_after_test(client)
 
 
 def anthropic_client(gw: RunningGateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+    client = anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+    return close_after_test(client)
 
 
 class Reply:
@@ -333,6 +336,38 @@ def test_a_client_that_leaves_cancels_the_upstream_call(oai: Upstream, db: Datab
     assert (rec["error_type"], rec["http_status"]) == ("client_disconnected", 499)
     # Recorded when the client left, not when the provider would have answered.
     assert rec["duration_ms"] < 3000
+
+
+def test_a_client_that_leaves_after_the_last_event_has_its_answer(
+    oai: Upstream, db: Database
+) -> None:
+    """The OpenAI SDK closes a stream as soon as it reads ``[DONE]``, without waiting for
+    the body's end. When the provider is slow to end its body, that is not a client giving
+    up: the call succeeded, is recorded as such, and its answer is cached."""
+    oai.end_delay = 1.0
+    cache = {"aliases": {"fast": "exact"}}
+    ask = [{"role": "user", "content": "hi"}]
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db, cache=cache) as gw:
+        client = openai_client(gw)
+        for n, name in enumerate(("first", "repeat"), start=1):
+            chunks = client.chat.completions.create(
+                model="fast", messages=ask, stream=True, extra_headers={"x-tokenomy-session": name}
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            # The SDK is gone; the gateway settles the call once the provider's body ends.
+            deadline = time.monotonic() + 5
+            while len(gw.app.gateway_state()["recent"]) < n:
+                assert time.monotonic() < deadline, "the call never settled"
+                time.sleep(0.02)
+    got = {
+        row[0]: row[1:]
+        for row in db.query(
+            "SELECT session_id, status, error_type, output_tokens, cache_hit FROM calls"
+        )
+    }
+    assert got["first"][:2] == ("ok", None) and got["first"][2] > 0
+    assert got["repeat"][3] == "exact"
+    assert len(oai.seen) == 1
 
 
 def test_content_is_stored_only_with_capture_on(oai: Upstream, sqlite_db: Database) -> None:

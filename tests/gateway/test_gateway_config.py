@@ -50,7 +50,11 @@ models:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("modelz: {}", "modelz: unknown key (expected: models, fallbacks, router)"),
+        (
+            "modelz: {}",
+            "modelz: unknown key (expected: models, fallbacks, router, cache, budgets, reports, "
+            "alerts)",
+        ),
         ("models: [1]", "models: expected a mapping of alias -> list of deployments"),
         ("models:\n  a: []", "models.a: expected a list of deployments"),
         ("models:\n  a:\n    - model: x", "models.a[0].provider: missing"),

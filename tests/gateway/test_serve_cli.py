@@ -4,11 +4,8 @@ records survive a graceful stop and (older than the flush interval) a kill -9.""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +15,7 @@ import openai
 import pytest
 import yaml
 from tests.gateway.running import config_file
+from tests.gateway.serve_process import free_port, start_serve
 from tests.gateway.upstreams import openai_upstream
 
 from tokenomy.cli.main import main
@@ -38,34 +36,8 @@ def test_a_bad_config_is_named_before_serving(
     assert str(bad) in err.replace("\n", "") and "models.fast[0].model: missing" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(config: Path, home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOKENOMY_HOME": str(home)}
-    env.pop("TOKENOMY_DB", None)
-    cmd = [sys.executable, "-c", "from tokenomy.cli.main import run; run()"]
-    log = home.parent / "serve.log"
-    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [*cmd, "serve", "--config", str(config), "--port", str(port)],
-            env=env,
-            stderr=err,
-        )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError(f"serve did not start: {log.read_text()}") from None
-            time.sleep(0.05)
+    return start_serve(config, port, {"TOKENOMY_HOME": str(home)}, home.parent / "serve.log")
 
 
 def _call(port: int) -> None:
@@ -89,7 +61,7 @@ def test_records_survive_a_graceful_stop_and_a_kill(tmp_path: Path) -> None:
         deployment = {"provider": "openai", "model": "gpt-4o-mini", "api_key": "u"}
         config = config_file(tmp_path, {"fast": [{**deployment, "base_url": up.base_url + "/v1"}]})
         home = tmp_path / "home"
-        port = _free_port()
+        port = free_port()
         proc = _start(config, home, port)
         _call(port)
         proc.send_signal(signal.SIGTERM)  # graceful: the call is flushed before exit
@@ -120,7 +92,7 @@ def test_sighup_reloads_the_config_without_dropping_a_call_in_flight(tmp_path: P
         }
         config = config_file(tmp_path, {"fast": [deployment]})
         home = tmp_path / "home"
-        port = _free_port()
+        port = free_port()
         proc = _start(config, home, port)
         try:
             up.first_byte_delay = 1.5
@@ -163,7 +135,7 @@ def test_serves_a_litellm_config_as_it_is(tmp_path: Path, monkeypatch: pytest.Mo
             "  drop_params: true\n"
         )
         home = tmp_path / "home"
-        port = _free_port()
+        port = free_port()
         monkeypatch.setenv("BENCH_KEY", "sk-from-env")
         proc = _start(config, home, port)
         try:

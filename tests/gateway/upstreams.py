@@ -161,6 +161,7 @@ class Upstream:
         self.seen: list[Seen] = []
         self.first_byte_delay: float = 0.0  # before sending headers / the first byte
         self.latency: float = 0.0  # before doing anything with every request
+        self.end_delay: float = 0.0  # after a stream's last event, before ending the body
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -209,6 +210,7 @@ class Upstream:
         self.seen.clear()
         self.first_byte_delay = 0.0
         self.latency = 0.0
+        self.end_delay = 0.0
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -345,6 +347,8 @@ class Upstream:
             if fault is None:
                 for event in events:
                     await resp.write(event)
+                if self.end_delay > 0:
+                    await asyncio.sleep(self.end_delay)
                 await resp.write_eof()
                 return resp
             n = max(0, min(fault.after_events, len(events) - 1))

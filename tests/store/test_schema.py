@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from tokenomy.keys import KeyStore
-from tokenomy.store import Database
+from tokenomy.record import CallRecord, TokenUsage
+from tokenomy.store import Database, write_records
 from tokenomy.store.migrations import MIGRATIONS, m001_calls, migrate
+from tokenomy.store.rollups import rebuild
 from tokenomy.store.schema import TABLES
 
 
@@ -75,6 +77,21 @@ def test_calls_has_unique_dedupe_key_and_time_indexes(db: Database) -> None:
     assert ["source", "dedupe_key"] in indexes.values()
     assert indexes["ix_calls_started_at"] == ["started_at"]
     assert indexes["ix_calls_session"] == ["session_id", "started_at"]
+
+
+def test_ranked_lists_walk_an_index_by_cost_bound_even_after_a_rebuild(db: Database) -> None:
+    write_records(db, [CallRecord("sdk", "k", 1, TokenUsage(), session_id="s", prompt_hash="p")])
+    for _ in range(2):  # as migrated, then as a rebuild drops and builds it again
+        assert _indexes(db, "rollup_session")["ix_rollup_session_cost"] == [
+            "cost_bound",
+            "session_id",
+        ]
+        assert _indexes(db, "rollup_prompt")["ix_rollup_prompt_cost"] == [
+            "cost_bound",
+            "prompt_hash",
+        ]
+        assert _indexes(db, "rollup_prompt_calls")["ix_rollup_prompt_calls_at"] == ["started_at"]
+        assert rebuild(db) == 1
 
 
 def test_migrations_are_recorded_and_run_once(db: Database) -> None:

@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -26,6 +27,7 @@ from tokenomy.api.params import (
     check_known,
     choice,
     integer,
+    many,
     one,
     parse_scope,
 )
@@ -37,17 +39,23 @@ log = logging.getLogger("tokenomy.api")
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
 Params = Mapping[str, Sequence[str]]
 PREFIX = "/api/v1"
 BREAKDOWN_BY = (*DIMENSIONS, "tool")
 # Ranked lists (top, failures, cache) return at most this many groups.
 LIST_LIMIT = 200
+MAX_POST_BYTES = 1 << 20  # a JSON body for POST routes: an estimate's messages, not files
 
 
 class AnalyticsApi:
-    def __init__(self, db: Database, catalog: PriceCatalog) -> None:
+    def __init__(
+        self, db: Database, catalog: PriceCatalog, *, evals_path: Path | None = None
+    ) -> None:
         self._db = db
         self._catalog = catalog
+        # The user's evaluation results, read on each `/advise` so edits show at once.
+        self._evals_path = evals_path
         self._routes: dict[str, Callable[[Params], Any]] = {
             "/summary": self._summary,
             "/breakdown": self._breakdown,
@@ -56,17 +64,36 @@ class AnalyticsApi:
             "/top": self._top,
             "/failures": self._failures,
             "/cache": self._cache,
+            "/advise": self._advise,
+            "/advise/cache": self._advise_cache,
+            "/forecast": self._forecast,
             "/openapi.json": lambda _params: openapi(),
         }
+        # The few routes that take a JSON body (POST); everything else is a GET query.
+        self._posts: dict[str, Callable[[Any], Any]] = {"/predict": self._predict}
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     @property
     def routes(self) -> list[str]:
-        return list(self._routes)
+        return [*self._routes, *self._posts]
 
-    async def handle(self, scope: MutableMapping[str, Any], send: Send) -> None:
+    async def handle(
+        self, scope: MutableMapping[str, Any], send: Send, receive: Receive | None = None
+    ) -> None:
         path = scope["path"][len(PREFIX) :] or "/"
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
+            post = self._posts.get(path)
+            if post is not None and scope["method"] == "POST" and receive is not None:
+                body = await _json_body(receive)
+                answer = await asyncio.to_thread(post, body)
+                await _send(send, 200, orjson.dumps(answer), b"application/json")
+                return
+            if post is not None:
+                raise ApiError(405, f"{scope['path']} takes POST, not {scope['method']}")
             if scope["method"] != "GET":
                 raise ApiError(405, f"{scope['path']} takes GET, not {scope['method']}")
             route = self._routes.get(path)
@@ -150,6 +177,39 @@ class AnalyticsApi:
         limit = integer(params, "limit", 20, 1, LIST_LIMIT)
         return cache_report.cache(self._db, parse_scope(params), self._catalog, limit)
 
+    def _advise_cache(self, params: Params) -> dict[str, Any]:
+        from tokenomy.advise import advise_cache  # loaded on first use, not at start-up
+
+        check_known(params, ("limit",))
+        limit = integer(params, "limit", 20, 1, LIST_LIMIT)
+        return advise_cache(self._db, parse_scope(params), self._catalog, limit=limit)
+
+    def _advise(self, params: Params) -> dict[str, Any]:
+        from tokenomy.advise.recommend import KINDS, EvalFileError, load_evals, recommend
+
+        check_known(params, ("limit", "kind"))
+        limit = integer(params, "limit", 20, 1, LIST_LIMIT)
+        kinds = many(params, "kind") or KINDS
+        if unknown := [k for k in kinds if k not in KINDS]:
+            raise ApiError(
+                422, f"kind must be among: {', '.join(KINDS)} (got {unknown[0]!r})", "kind"
+            )
+        evals, problem = None, None
+        if self._evals_path is not None and self._evals_path.is_file():
+            try:
+                evals = load_evals(self._evals_path)
+            except EvalFileError as exc:
+                problem = str(exc)
+        result = recommend(
+            self._db, parse_scope(params), self._catalog, evals=evals, limit=limit, kinds=kinds
+        )
+        if problem is not None:
+            result["not_assessed"] = [
+                {"kind": "cheaper_model", "reason": problem} if n["kind"] == "cheaper_model" else n
+                for n in result["not_assessed"]
+            ]
+        return result
+
     def _calls(self, params: Params) -> dict[str, Any]:
         check_known(params, ("limit", "cursor", "q", "order"))
         return calls.list_calls(
@@ -164,6 +224,23 @@ class AnalyticsApi:
     def _call(self, params: Params, call_id: str) -> dict[str, Any]:
         check_known(params, ())
         return calls.get_call(self._db, call_id)
+
+    def _predict(self, body: Any) -> dict[str, Any]:
+        from tokenomy.predict.api import predict_body  # loaded on first use
+
+        return predict_body(body, self._db, self._catalog)
+
+    def _forecast(self, params: Params) -> dict[str, Any]:
+        from tokenomy.forecast import spend_forecast  # loaded on first use
+
+        check_known(params, ("days", "history", "top"))
+        return spend_forecast(
+            self._db,
+            parse_scope(params),
+            integer(params, "days", 30, 1, 90),
+            history=integer(params, "history", 84, 14, 365),
+            top=integer(params, "top", 10, 1, 50),
+        )
 
     def _breakdown(self, params: Params) -> dict[str, Any]:
         check_known(params, ("by", "sort", "order", "limit"))
@@ -206,6 +283,27 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+async def _json_body(receive: Receive) -> Any:
+    """The request's JSON body, bounded; a 413 or 400 naming the body when it is not one."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError  # the client left before sending its request
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_POST_BYTES:
+            raise ApiError(413, f"request body over {MAX_POST_BYTES} bytes", "body")
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    try:
+        return orjson.loads(b"".join(parts))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}", "body") from exc
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: bytes) -> None:

@@ -35,7 +35,15 @@ _ID, _STARTED_AT = LIST_COLUMNS.index("id"), LIST_COLUMNS.index("started_at")
 # A page is at most this many calls: paging never loads unbounded rows.
 MAX_LIMIT = 500
 # What ``q`` searches: ids and names a person would paste or type.
-SEARCHED = ("c.id", "c.session_id", "c.trace_id", "c.error_type", "c.request_model", "c.project")
+SEARCHED = (
+    "c.id",
+    "c.session_id",
+    "c.trace_id",
+    "c.prompt_hash",
+    "c.error_type",
+    "c.request_model",
+    "c.project",
+)
 
 
 def _select(columns: tuple[str, ...]) -> str:

@@ -3,20 +3,24 @@
 Failed calls grouped by (error type, provider, model), the most frequent first, each with
 its share of all calls, the HTTP statuses seen, a count per local time bucket (aligned as
 in ``timeseries.py``) and the ids of its most recent failures (see ``ranked.py`` for the
-shared rules).
+shared rules). The calls in scope are counted from the rollups (``sums.py``); the failed
+ones are read from their copy (store/failed_calls.py), a few percent of the calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tokenomy.analytics.query import offset_sql
 from tokenomy.analytics.rows import iso_utc
 from tokenomy.api.params import ApiError, Scope
 from tokenomy.api.queries import usd
-from tokenomy.api.ranked import EVIDENCE, MODEL, where_and
+from tokenomy.api.ranked import EVIDENCE, where_and
+from tokenomy.api.sums import sums
 from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span
+from tokenomy.store import failed_calls, rollups
 from tokenomy.store.db import Database
 
 
@@ -32,116 +36,134 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
             "interval",
         )
     step = INTERVALS[interval]
-    where, params = scope.where()
-    calls, failed, low, high = db.query(
-        "SELECT COUNT(*), SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
-        f"MIN(c.started_at), MAX(c.started_at) FROM calls c{where}",
-        params,
-    )[0]
-    calls, failed = int(calls), int(failed or 0)
+    if rollups.has_pending(db):
+        rollups.refresh(db)  # the copy of the failed calls, whatever sums() reads
+    calls, failed = sums(db, scope, (), ("calls", "failed_calls"))[0]
     total: dict[str, Any] = {
         "calls": calls,
         "failed_calls": failed,
         "error_rate": round(failed / calls, 6) if calls else 0.0,
         "groups": 0,
     }
+    where, params = scope.where()
     # The buckets span the request's range or, where it is open, that of its calls (failed
     # or not), so quiet days show as zeros, as timeseries does.
-    start = scope.start_ms if scope.start_ms is not None else low
-    end = scope.end_ms if scope.end_ms is not None else (None if high is None else int(high) + 1)
+    start, end = scope.start_ms, scope.end_ms
+    if calls and (start is None or end is None):
+        low, high = _span(db, where, params)
+        start = low if start is None else start
+        end = high + 1 if end is None else end
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
-    start, end = int(start), int(end)
     first, count = bucket_span(scope, interval, start, end)
     buckets = [bucket_label(scope, (first + i) * step) for i in range(count)]
     if not failed:
         return {"interval": interval, "total": total, "buckets": buckets, "rows": []}
 
-    fwhere = where_and(where, "c.status <> 'ok'")
-    group = f"c.error_type, c.provider, {MODEL}"
-    total["groups"] = int(
-        db.query(
-            f"SELECT COUNT(*) FROM (SELECT 1 FROM calls c{fwhere} GROUP BY {group}) g", params
-        )[0][0]
-    )
-    rows = db.query(
-        f"SELECT {group}, COUNT(*), MIN(c.started_at), MAX(c.started_at), "
-        f"COALESCE(SUM(c.cost_nanos), 0), COUNT(DISTINCT c.session_id) "
-        f"FROM calls c{fwhere} GROUP BY {group} ORDER BY COUNT(*) DESC, "
-        f"(c.error_type IS NULL), c.error_type, (c.provider IS NULL), c.provider, "
-        f"({MODEL} IS NULL), {MODEL} LIMIT ?",
-        [*params, limit],
-    )
-    groups = [tuple(r[:3]) for r in rows]
-    if total["groups"] > len(groups):
-        # Only some groups are shown: their details alone are fetched.
-        cond, values = _groups_in(groups)
-        fwhere, params = where_and(fwhere, cond), [*params, *values]
-    statuses: dict[tuple[Any, ...], set[int]] = {}
-    for *g, status in db.query(
-        f"SELECT DISTINCT {group}, c.http_status FROM calls c{fwhere} "
-        "AND c.http_status IS NOT NULL",
-        params,
-    ):
-        statuses.setdefault(tuple(g), set()).add(int(status))
-    counts: dict[tuple[Any, ...], list[int]] = {}
+    # Every row of the copy is a failed call; its group is a number (store/failed_calls.py).
+    table = f"{failed_calls.TABLE} c"
     bucket = f"(c.started_at + {offset_sql(scope.tz, start, end)}) / {step}"
-    for *g, b, n in db.query(
-        f"SELECT {group}, {bucket}, COUNT(*) FROM calls c{fwhere} GROUP BY {group}, {bucket}",
+    # One pass per group, bucket and HTTP status: each group's figures, counts per bucket
+    # and statuses seen.
+    figures: dict[int, _Group] = {}
+    for number, b, status, n, low, high, cost in db.query(
+        f"SELECT c.failure_group, {bucket}, c.http_status, COUNT(*), MIN(c.started_at), "
+        f"MAX(c.started_at), COALESCE(SUM(c.cost_nanos), 0) FROM {table}{where} "
+        f"GROUP BY c.failure_group, {bucket}, c.http_status",
         params,
     ):
-        counts.setdefault(tuple(g), [0] * count)[int(b) - first] += int(n)
-    examples: dict[tuple[Any, ...], list[str]] = {}
-    for *g, call_id in db.query(
-        "SELECT x.e, x.p, x.m, x.id FROM (SELECT c.error_type AS e, c.provider AS p, "
-        f"{MODEL} AS m, c.id AS id, ROW_NUMBER() OVER (PARTITION BY {group} "
-        f"ORDER BY c.started_at DESC, c.id DESC) AS rn FROM calls c{fwhere}) x "
-        f"WHERE x.rn <= {EVIDENCE} ORDER BY x.rn",
-        params,
-    ):
-        examples.setdefault(tuple(g), []).append(call_id)
+        f = figures.setdefault(int(number), _Group([0] * count))
+        f.add(int(b) - first, status, int(n), int(low), int(high), int(cost))
+    names = failed_calls.groups(db)
+    ranked = sorted(figures, key=lambda g: (-figures[g].calls, *_none_last(*names[g])))
+    total["groups"] = len(ranked)
+    shown = ranked[:limit]
+    fwhere = where
+    if total["groups"] > len(shown):
+        # Only some groups are shown: their details alone are fetched.
+        fwhere = where_and(where, f"c.failure_group IN ({', '.join(map(str, shown))})")
+    sessions = dict(
+        db.query(
+            f"SELECT c.failure_group, COUNT(DISTINCT c.session_id) FROM {table}{fwhere} "
+            "GROUP BY c.failure_group",
+            params,
+        )
+    )
+    examples = _examples(db, where, params, shown)
     out = []
-    for row in rows:
-        g = tuple(row[:3])
-        n, first_at, last_at, cost, sessions = (int(v) for v in row[3:])
+    for number in shown:
+        f, g = figures[number], names[number]
         out.append(
             {
                 "error_type": g[0],
                 "provider": g[1],
                 "model": g[2],
-                "failed_calls": n,
-                "share": round(n / calls, 6),
-                "http_statuses": sorted(statuses.get(g, ())),
-                "cost_usd": usd(cost),
-                "sessions": sessions,
-                "first_at": iso_utc(first_at),
-                "last_at": iso_utc(last_at),
-                "counts": counts.get(g, [0] * count),
-                "examples": examples.get(g, []),
+                "failed_calls": f.calls,
+                "share": round(f.calls / calls, 6),
+                "http_statuses": sorted(f.statuses),
+                "cost_usd": usd(f.cost),
+                "sessions": int(sessions[number]),
+                "first_at": iso_utc(f.first_at),
+                "last_at": iso_utc(f.last_at),
+                "counts": f.counts,
+                "examples": examples.get(number, []),
             }
         )
-    out.sort(
-        key=lambda r: (-r["failed_calls"], *_none_last(r["error_type"], r["provider"], r["model"]))
-    )
     return {"interval": interval, "total": total, "buckets": buckets, "rows": out}
+
+
+@dataclass(slots=True)
+class _Group:
+    """One (error type, provider, model): its failed calls, per bucket, and more."""
+
+    counts: list[int]
+    calls: int = 0
+    cost: int = 0
+    first_at: int = 2**63 - 1
+    last_at: int = -(2**63)
+    statuses: set[int] = field(default_factory=set)
+
+    def add(self, bucket: int, status: Any, n: int, low: int, high: int, cost: int) -> None:
+        self.counts[bucket] += n
+        self.calls += n
+        self.cost += cost
+        self.first_at, self.last_at = min(self.first_at, low), max(self.last_at, high)
+        if status is not None:
+            self.statuses.add(int(status))
+
+
+def _examples(
+    db: Database, where: str, params: list[Any], groups: Sequence[int]
+) -> dict[int, list[str]]:
+    """The latest failed calls of each group: each read backwards by the copy's index on
+    (group, time) until ``EVIDENCE`` of them match the scope."""
+    one = (
+        f"SELECT * FROM (SELECT c.failure_group, c.id FROM {failed_calls.TABLE} c"
+        f"{where_and(where, 'c.failure_group = ?')} "
+        f"ORDER BY c.started_at DESC, c.id DESC LIMIT {EVIDENCE}) x"
+    )
+    out: dict[int, list[str]] = {}
+    if groups:
+        rows = db.query(
+            " UNION ALL ".join([one] * len(groups)), [v for g in groups for v in (*params, g)]
+        )
+        for number, call_id in rows:
+            out.setdefault(int(number), []).append(call_id)
+    return out
+
+
+def _span(db: Database, where: str, params: list[Any]) -> tuple[int, int]:
+    """The first and last call in scope (by the time index, from each end)."""
+    low, high = (
+        int(
+            db.query(
+                f"SELECT c.started_at FROM calls c{where} ORDER BY c.started_at {o} LIMIT 1", params
+            )[0][0]
+        )
+        for o in ("ASC", "DESC")
+    )
+    return low, high
 
 
 def _none_last(*values: Any) -> tuple[Any, ...]:
     return tuple(x for v in values for x in (v is None, "" if v is None else str(v)))
-
-
-def _groups_in(groups: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
-    """A condition matching any of these (error type, provider, model) groups."""
-    columns = ("c.error_type", "c.provider", MODEL)
-    parts: list[str] = []
-    values: list[Any] = []
-    for g in groups:
-        terms = []
-        for column, value in zip(columns, g, strict=True):
-            if value is None:
-                terms.append(f"{column} IS NULL")
-            else:
-                terms.append(f"{column} = ?")
-                values.append(value)
-        parts.append("(" + " AND ".join(terms) + ")")
-    return "(" + " OR ".join(parts) + ")", values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokenomy.advise.recommend.base import KINDS as ADVICE_KINDS
 from tokenomy.api.params import DIMENSIONS, FILTERS
 from tokenomy.api.timeseries import INTERVALS, METRICS
 from tokenomy.api.top import TOP_KINDS
@@ -75,7 +76,9 @@ def _extra_paths() -> dict[str, Any]:
                 *_common(),
                 _param("limit", "calls per page (1-500, default 50)", {"type": "integer"}),
                 _param("cursor", "next_cursor of the previous page"),
-                _param("q", "search ids, sessions, traces, error types, models, projects"),
+                _param(
+                    "q", "search ids, sessions, traces, prompt hashes, errors, models, projects"
+                ),
                 _param(
                     "order", "desc (default) or asc", {"type": "string", "enum": ["desc", "asc"]}
                 ),
@@ -107,11 +110,53 @@ def _extra_paths() -> dict[str, Any]:
             ],
             "total, buckets and rows",
         ),
+        "/api/v1/live": {
+            "get": {
+                "summary": "Server-sent events for the dashboard: a `tick` every interval "
+                "(changed: whether calls arrived; with gateway=1, the gateway's live state); "
+                "the stream ends after 15 s and the client reconnects",
+                "parameters": [
+                    _param("interval", "seconds between ticks (0.2-30, default 2)"),
+                    _param("gateway", "1 to add the gateway's state to every tick"),
+                ],
+                "responses": {"200": {"description": "text/event-stream"}},
+            }
+        },
+        "/api/v1/gateway": {
+            "get": {
+                "summary": "This gateway worker's deployments (circuit, in flight, rpm/tpm "
+                "windows), its calls in the last 5 minutes and its latest calls",
+                "parameters": [],
+                "responses": {"200": {"description": "worker, models, window, recent"}},
+            }
+        },
         "/api/v1/cache": _get(
             "Prompt-cache efficiency (read share, savings, per model), sessions and prefixes "
             "with poor reuse, and duplicate prompts with what an exact cache would save",
             [*_common(), _param("limit", "rows per list (1-200, default 20)", {"type": "integer"})],
             "summary, models, poor_reuse_sessions, poor_reuse_prefixes, duplicate_prompts",
+        ),
+        "/api/v1/advise": _get(
+            "Ranked recommendations that cut cost, each with its monthly saving, the evidence "
+            "and the calls behind it: exact and semantic caching, prompt caching, batch APIs, "
+            "cheaper models on your evaluation results, retry storms, long contexts, cost growth",
+            [
+                *_common(),
+                _param("limit", "rows (1-200, default 20)", {"type": "integer"}),
+                _param(
+                    "kind",
+                    "only these kinds (repeatable or comma-separated)",
+                    {"type": "string", "enum": list(ADVICE_KINDS)},
+                ),
+            ],
+            "range, summary (spend, savings per kind), rows largest saving first, not_assessed",
+        ),
+        "/api/v1/advise/cache": _get(
+            "Prompt-caching advice: prefixes sent again uncached or evicted before reuse, "
+            "what Anthropic breakpoints (5-minute or 1-hour TTL) or OpenAI's automatic "
+            "caching would have cost, and the monthly savings, with the calls as evidence",
+            [*_common(), _param("limit", "rows (1-200, default 20)", {"type": "integer"})],
+            "range, summary (per strategy), assumptions and rows, largest saving first",
         ),
     }
 
@@ -189,5 +234,52 @@ def openapi() -> dict[str, Any]:
                 }
             },
             **_extra_paths(),
+            "/api/v1/predict": _predict_path(),
+            "/api/v1/forecast": _forecast_path(),
         },
+    }
+
+
+def _forecast_path() -> dict[str, Any]:
+    return _get(
+        "Spend forecast: daily history, the next days with 80% intervals (low, expected, "
+        "high), and 7- and 30-day totals, in total and per project (docs/forecast.md)",
+        [
+            *_common(),
+            _param("days", "days to forecast (1-90, default 30)", {"type": "integer"}),
+            _param("history", "days of history used (14-365, default 84)", {"type": "integer"}),
+            _param(
+                "top", "projects kept (1-50, default 10); the rest is other", {"type": "integer"}
+            ),
+        ],
+        "history buckets, forecast buckets, totals; `until` sets the last day of history "
+        "(default: yesterday, so the forecast starts today)",
+    )
+
+
+def _predict_path() -> dict[str, Any]:
+    """``POST /api/v1/predict`` (docs/predict.md): the one route that takes a JSON body."""
+    text = {"type": "string"}
+    body = {
+        "type": "object",
+        "required": ["model"],
+        "properties": {
+            "model": text,
+            "messages": {"description": "chat messages [{role, content}] or a prompt string"},
+            "command": {**text, "description": "a runner prompt, instead of messages"},
+            "provider": text,
+            "history": {"type": "boolean", "description": "learn from stored calls (default)"},
+        },
+    }
+    return {
+        "post": {
+            "summary": "Estimate a call before sending it: input tokens, output tokens and "
+            "cost, each with an 80% interval",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {"description": "input_tokens, output_tokens, cost_usd"},
+                "400": _ERROR,
+                "422": _ERROR,
+            },
+        }
     }

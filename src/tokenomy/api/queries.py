@@ -3,7 +3,7 @@ PostgreSQL: ``?`` placeholders, integer sums, no engine-only functions)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +133,12 @@ def response_cache(db: Database, scope: Scope, catalog: PriceCatalog) -> dict[st
         ("calls", *TOKEN_FIELDS),
         condition("r.cache_hit <> 'none'", "c.cache_hit <> 'none'", "cache_hit"),
     )
+    return priced_hits(catalog, rows)
+
+
+def priced_hits(catalog: PriceCatalog, rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """:func:`response_cache` from its sums: (provider, model, UTC day, calls, tokens...)
+    of the calls our cache answered."""
     hits = saved = 0
     for provider, model, day, calls, *tokens in rows:
         hits += calls

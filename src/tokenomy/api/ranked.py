@@ -7,8 +7,9 @@ group (its evidence) so a reader can open them and check. The rules are those of
 sums, window functions both engines have), every list bounded by ``limit``, and Python
 only ever reads aggregated groups (at most ``EVIDENCE`` call ids per group), never one row
 per call. They group by session, prompt, prefix or error type, which the hourly rollups
-do not keep, so they sum the calls themselves. Money is summed in integer nano-dollars and
-turned into USD at the end.
+do not keep, so they sum the calls themselves (top sessions and prompts first choose which
+groups from rollups of their own: threshold.py). Money is summed in integer nano-dollars
+and turned into USD at the end.
 """
 
 from __future__ import annotations
@@ -48,15 +49,40 @@ def rank(cost_nanos: int, key: Any) -> tuple[int, bool, str]:
     return (-cost_nanos, key is None, "" if key is None else str(key))
 
 
-def evidence_by_key(
-    db: Database, where: str, params: list[Any], key: str, keys: Sequence[Any]
+def evidence_in_order(
+    db: Database, where: str, params: list[Any], key: str, keys: Sequence[Any], table: str
 ) -> dict[Any, list[str]]:
-    """The ids of the ``EVIDENCE`` most expensive calls of each key."""
+    """``evidence_by_key`` for groups with many calls, from a table with an index in
+    ``EXPENSIVE_FIRST`` order per key (the copies of heavy groups' calls): each key's calls
+    are read in that order until ``EVIDENCE`` of them match, not all sorted."""
+    if not keys:
+        return {}
+    one = (
+        f"SELECT * FROM (SELECT {key} AS k, c.id AS id FROM {table} c"
+        f"{where_and(where, f'{key} = ?')} ORDER BY {EXPENSIVE_FIRST} LIMIT {EVIDENCE}) x"
+    )
+    rows = db.query(" UNION ALL ".join([one] * len(keys)), [v for k in keys for v in (*params, k)])
+    out: dict[Any, list[str]] = {}
+    for k, call_id in rows:
+        out.setdefault(k, []).append(call_id)
+    return out
+
+
+def evidence_by_key(
+    db: Database,
+    where: str,
+    params: list[Any],
+    key: str,
+    keys: Sequence[Any],
+    table: str = "calls",
+) -> dict[Any, list[str]]:
+    """The ids of the ``EVIDENCE`` most expensive calls of each key (read from ``table``:
+    the calls, or a copy of some of them with the same columns)."""
     cond, values = key_in(key, keys)
     rows = db.query(
         f"SELECT x.k, x.id FROM (SELECT {key} AS k, c.id AS id, ROW_NUMBER() OVER "
         f"(PARTITION BY {key} ORDER BY {EXPENSIVE_FIRST}) AS rn "
-        f"FROM calls c{where_and(where, cond)}) x WHERE x.rn <= {EVIDENCE} ORDER BY x.rn",
+        f"FROM {table} c{where_and(where, cond)}) x WHERE x.rn <= {EVIDENCE} ORDER BY x.rn",
         [*params, *values],
     )
     out: dict[Any, list[str]] = {}

@@ -16,8 +16,9 @@ both (the rollups' convention) and :func:`value` turns it back into None.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,20 +43,27 @@ class Key:
     """A grouping key (or condition): SQL over a rollup ``r`` (None: rollups cannot give
     it; ``{time}`` stands for its time column) and over ``calls c``. ``columns`` are the
     rollup dimensions it reads; ``divisor`` is a length of time every rollup grain used
-    must divide (0: any)."""
+    must divide (0: any); ``at`` gives the key of an instant (ms), for time buckets, so
+    hours a coarser rollup places in the wrong bucket can be found and moved."""
 
     rollup: str | None
     raw: str
     columns: frozenset[str] = field(default_factory=frozenset)
     divisor: int = 0
+    at: Callable[[int], int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
+    """A rollup table; with ``moved_from`` (a coarser grain), the hours this (hourly)
+    rollup reads are those a rollup of that grain placed in another bucket than their
+    own (see the module docstring)."""
+
     table: str
     time: str
     grain: int
     columns: frozenset[str]
+    moved_from: int = 0
 
 
 ROLLUPS = (  # coarsest first; of two with one grain, the smaller first
@@ -80,15 +88,31 @@ def condition(rollup_sql: str, raw_sql: str, *columns: str) -> Key:
 
 def bucket(scope: Scope, step_ms: int, start_ms: int, end_ms: int) -> Key:
     """The local time bucket (number of ``step_ms`` since the local epoch) of a row: a
-    rollup can give it if its grain divides the step and every offset of the zone."""
-    offsets = [off for _, off in offset_periods(scope.tz, start_ms, end_ms)]
+    rollup can give it if its grain divides the step and every offset of the zone (and
+    the daily rollups with hours moved, if the hourly ones can)."""
+    periods = offset_periods(scope.tz, start_ms, end_ms)
+    starts = [since for since, _ in periods]
+
+    def at(ms: int) -> int:  # the SQL below, in Python: the offset in force at ``ms``
+        offset = periods[max(0, bisect.bisect_right(starts, ms) - 1)][1]
+        return (ms + offset) // step_ms
+
     raw = f"(c.started_at + {offset_sql(scope.tz, start_ms, end_ms)}) / {step_ms}"
     rolled = f"({_TIME} + {offset_sql(scope.tz, start_ms, end_ms, _TIME)}) / {step_ms}"
-    return Key(rolled, raw, divisor=math.gcd(step_ms, *offsets))
+    return Key(rolled, raw, divisor=math.gcd(step_ms, *(off for _, off in periods)), at=at)
 
 
 def utc_day() -> Key:
     return Key(f"{_TIME} / {DAY_MS}", f"c.started_at / {DAY_MS}", divisor=DAY_MS)
+
+
+def stored_hours(db: Database) -> tuple[int, int] | None:
+    """The first and last UTC hour (ms) that hold calls, from the lean hourly rollup: two
+    lookups at the ends of its key (one SELECT of both MIN and MAX scans it instead)."""
+    low, high = db.query(
+        "SELECT (SELECT MIN(hour) FROM rollup_hour_lean), (SELECT MAX(hour) FROM rollup_hour_lean)"
+    )[0]
+    return None if low is None else (int(low), int(high))
 
 
 def value(key: Any) -> Any:
@@ -108,8 +132,9 @@ def plan(
         r
         for r in ROLLUPS
         if all(k.rollup is not None for k in needs)
-        and all(k.columns <= r.columns and k.divisor % r.grain == 0 for k in needs)
+        and all(k.columns <= r.columns for k in needs)
         and all(f in ROLLUP_COLUMNS and _COLUMN_OF.get(f, f) in r.columns for f in scope.filters)
+        and (all(k.divisor % r.grain == 0 for k in needs) or _movable(r, needs, scope))
     ]
     # Of two rollups with one grain, only the first usable (the leaner) is needed.
     tiers: list[Rollup] = []
@@ -118,7 +143,44 @@ def plan(
             tiers.append(r)
     pieces: dict[Rollup | None, list[Range]] = {}
     _split(scope.start_ms, scope.end_ms, tiers, pieces)
+    for coarse in tiers:
+        if any(k.divisor % coarse.grain for k in needs):
+            _move_hours(coarse, pieces, tiers, needs)
     return list(pieces.items())
+
+
+def _movable(rollup: Rollup, needs: Sequence[Key], scope: Scope) -> bool:
+    """Whether a daily rollup can answer keys its grain does not divide, by moving hours:
+    each such key must be a time bucket that whole hours divide, over a bounded range."""
+    return (
+        rollup.grain == DAY_MS
+        and scope.start_ms is not None
+        and scope.end_ms is not None
+        and all(k.divisor % rollup.grain == 0 or (k.at and k.divisor % HOUR_MS == 0) for k in needs)
+    )
+
+
+def _move_hours(
+    coarse: Rollup,
+    pieces: dict[Rollup | None, list[Range]],
+    tiers: Sequence[Rollup],
+    needs: Sequence[Key],
+) -> None:
+    """Add the piece that moves the hours ``coarse`` places in another bucket than their
+    own, read from the hourly tier: a row counts in the bucket of its period's middle."""
+    movers = [k.at for k in needs if k.divisor % coarse.grain and k.at is not None]
+    hourly = next(r for r in tiers if r.grain == HOUR_MS)
+    hours: list[Range] = []
+    for start, end in pieces.get(coarse, []):
+        assert start is not None and end is not None  # _movable: the range is bounded
+        for day in range(start, end, coarse.grain):
+            middle = day + coarse.grain // 2
+            for hour in range(day, day + coarse.grain, HOUR_MS):
+                if any(at(hour) != at(middle) for at in movers):
+                    hours.append((hour, hour + HOUR_MS))
+    if hours:
+        moved = Rollup(hourly.table, hourly.time, hourly.grain, hourly.columns, coarse.grain)
+        pieces[moved] = hours
 
 
 def _split(
@@ -158,10 +220,13 @@ def sums(
     if any(r is not None for r, _ in pieces) and rollups.has_pending(db):
         rollups.refresh(db)
     branches = [
-        _raw_branch(scope, keys, measures, where, ranges)
-        if r is None
-        else _rollup_branch(r, scope, keys, measures, where, ranges)
+        branch
         for r, ranges in pieces
+        for branch in (
+            [_raw_branch(scope, keys, measures, where, ranges)]
+            if r is None
+            else _rollup_branches(r, scope, keys, measures, where, ranges)
+        )
     ]
     if len(branches) == 1:
         sql, params = branches[0]
@@ -226,21 +291,49 @@ def _branch(
     return sql, params
 
 
-def _rollup_branch(
+def _rollup_branches(
     rollup: Rollup,
     scope: Scope,
     keys: Sequence[Key],
     measures: Sequence[str],
     where: Key | None,
     ranges: Sequence[Range],
-) -> tuple[str, list[Any]]:
+) -> list[tuple[str, list[Any]]]:
+    """The SELECTs that read ``ranges`` of a rollup: one, or for moved hours two (added
+    where they belong, subtracted where their day's row put them)."""
     time = f"r.{rollup.time}"
+    if not rollup.moved_from:
+        span = _spans(time, ranges)
+        # Keys read at the middle of the row's period (see the module docstring).
+        middle = f"({time} + {rollup.grain // 2})"
+        return [_rollup_select(rollup, scope, keys, measures, where, middle, "", span)]
+    hours = [start for start, _ in ranges]
+    span = (f"{time} IN ({', '.join('?' * len(hours))})", hours)
+    own = f"({time} + {rollup.grain // 2})"
+    day = rollup.moved_from
+    their_day = f"({time} / {day} * {day} + {day // 2})"
+    return [
+        _rollup_select(rollup, scope, keys, measures, where, own, "", span),
+        _rollup_select(rollup, scope, keys, measures, where, their_day, "-", span),
+    ]
+
+
+def _rollup_select(
+    rollup: Rollup,
+    scope: Scope,
+    keys: Sequence[Key],
+    measures: Sequence[str],
+    where: Key | None,
+    place: str,
+    sign: str,
+    span: tuple[str | None, list[Any]],
+) -> tuple[str, list[Any]]:
     parts, params = scope.conditions(ROLLUP_COLUMNS)
     if where is not None and where.rollup is not None:
-        parts.append(where.rollup.replace(_TIME, time))
-    cols = [(k.rollup or "").replace(_TIME, time) for k in keys]
-    sums = [f"SUM(r.{m})" for m in measures]
-    return _branch(f"{rollup.table} r", cols, sums, parts, params, _spans(time, ranges))
+        parts.append(where.rollup.replace(_TIME, place))
+    cols = [(k.rollup or "").replace(_TIME, place) for k in keys]
+    sums = [f"{sign}SUM(r.{m})" for m in measures]
+    return _branch(f"{rollup.table} r", cols, sums, parts, params, span)
 
 
 def _raw_branch(

@@ -7,6 +7,7 @@ tools, and the ids of its most expensive calls (see ``ranked.py`` for the shared
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from tokenomy.analytics.rows import iso_utc
+from tokenomy.api import threshold
 from tokenomy.api.params import DIMENSIONS, DOUBLE_COUNTED_SOURCE, ApiError, Scope
 from tokenomy.api.queries import Measures, usd
 from tokenomy.api.ranked import (
@@ -21,20 +23,24 @@ from tokenomy.api.ranked import (
     EXPENSIVE_FIRST,
     MODEL,
     evidence_by_key,
+    evidence_in_order,
     key_in,
     rank,
     where_and,
 )
+from tokenomy.api.threshold import ModelSums
 from tokenomy.record import TOKEN_FIELDS
 from tokenomy.store.db import Database
+from tokenomy.store.key_rollups import PROMPTS, SESSIONS, Grouping
 
+log = logging.getLogger("tokenomy.api")
 TOP_KINDS = ("commands", "sessions", "projects", "users", "prompts")
 # Models listed per row, the most expensive first.
 MODELS_SHOWN = 5
 
-# The sums Measures.from_row reads, in its order, over ``calls c``. These answers group by
-# session, prompt, prefix or error type, which the hourly rollups do not keep: they sum
-# the calls themselves.
+# The sums Measures.from_row reads, in its order, over ``calls c``. Each row returned is
+# summed from its calls; for sessions and prompts, which groups to return is decided from
+# their rollups when they can say (threshold.py), for the rest by grouping the calls.
 MEASURES_SQL = (
     "COUNT(*), "
     "SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
@@ -42,12 +48,14 @@ MEASURES_SQL = (
     "COALESCE(SUM(c.cost_nanos), 0), " + ", ".join(f"COALESCE(SUM(c.{t}), 0)" for t in TOKEN_FIELDS)
 )
 _N_MEASURES = 4 + len(TOKEN_FIELDS)
+_COST = 3  # where the cost sum is in MEASURES_SQL
 _TOP_KEYS = {
     "sessions": "c.session_id",
     "projects": "c.project",
     "users": DIMENSIONS["user"],
     "prompts": "c.prompt_hash",
 }
+_GROUPINGS: dict[str, Grouping] = {"sessions": SESSIONS, "prompts": PROMPTS}
 # A call without a session or prompt hash is not part of any session or prompt: leave it
 # out. A call without a project or user is shown as one row with key null, as breakdowns do.
 _NULL_KEY_EXCLUDED = ("sessions", "prompts")
@@ -78,48 +86,117 @@ def _top_by(db: Database, scope: Scope, what: str, limit: int) -> list[dict[str,
     where, params = scope.where()
     if what in _NULL_KEY_EXCLUDED:
         where = where_and(where, f"{key} IS NOT NULL")
-    rows = db.query(
-        f"SELECT {key}, {MEASURES_SQL}, MIN(c.started_at), MAX(c.started_at), "
-        f"COUNT(DISTINCT c.session_id), MIN(c.project) FROM calls c{where} GROUP BY {key} "
-        f"ORDER BY COALESCE(SUM(c.cost_nanos), 0) DESC, ({key} IS NULL), {key} LIMIT ?",
-        [*params, limit],
-    )
-    if not rows:
-        return []
-    keys = [r[0] for r in rows]
-    models = _models(db, where, params, key, keys)
-    evidence = evidence_by_key(db, where, params, key, keys)
-    tools = _session_tools(db, where, params, keys, limit) if what == "sessions" else {}
     out: list[tuple[int, dict[str, Any]]] = []
-    for row in rows:
-        k, m = row[0], Measures.from_row(row[1 : 1 + _N_MEASURES])
-        first, last, sessions, project = row[1 + _N_MEASURES :]
-        item: dict[str, Any] = {"key": k}
-        if what == "sessions":
-            # A session normally runs in one project; if it spans several, the first by name.
-            item["project"] = project
-        else:
-            item["sessions"] = int(sessions)
-        item.update(m.to_json())
-        item["first_at"] = iso_utc(int(first))
-        item["last_at"] = iso_utc(int(last))
-        item["models"] = models.get(k, [])
-        if what == "sessions":
-            item["tools"] = tools.get(k, [])
-        item["evidence"] = evidence.get(k, [])
-        out.append((m.cost_nanos, item))
+    for part in _ranked_rows(db, scope, what, where, params, limit):
+        if not part.rows:
+            continue
+        keys = [r[0] for r in part.rows]
+        # Models the walk summed already (threshold.Leader.models); the rest read here.
+        models = {k: _model_list(ms) for k, ms in part.models.items()}
+        missing = [k for k in keys if k not in models]
+        if missing:
+            models.update(_models(db, part.table, part.where, part.params, key, missing))
+        # Heavy groups' copies have an index in evidence order; the calls table does not.
+        find = evidence_by_key if part.table == "calls" else evidence_in_order
+        evidence = find(db, part.where, part.params, key, keys, part.table)
+        tools = (
+            _session_tools(db, part.table, part.where, part.params, keys, limit)
+            if what == "sessions"
+            else {}
+        )
+        for row in part.rows:
+            out.append((int(row[1 + _COST]), _item(what, row, models, tools, evidence)))
     out.sort(key=lambda pair: rank(pair[0], pair[1]["key"]))
     return [item for _, item in out]
 
 
+def _item(
+    what: str,
+    row: Sequence[Any],
+    models: dict[Any, list[dict[str, Any]]],
+    tools: dict[Any, list[dict[str, Any]]],
+    evidence: dict[Any, list[str]],
+) -> dict[str, Any]:
+    k, m = row[0], Measures.from_row(row[1 : 1 + _N_MEASURES])
+    first, last, sessions, project = row[1 + _N_MEASURES :]
+    item: dict[str, Any] = {"key": k}
+    if what == "sessions":
+        # A session normally runs in one project; if it spans several, the first by name.
+        item["project"] = project
+    else:
+        item["sessions"] = int(sessions)
+    item.update(m.to_json())
+    item["first_at"] = iso_utc(int(first))
+    item["last_at"] = iso_utc(int(last))
+    item["models"] = models.get(k, [])
+    if what == "sessions":
+        item["tools"] = tools.get(k, [])
+    item["evidence"] = evidence.get(k, [])
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Some of the ``limit`` most expensive groups (``rows``, each summed from its calls
+    with the same SQL), and where their calls are: a table (``calls``, or the copy of the
+    heavy groups' calls) and a condition that finds them there."""
+
+    table: str
+    where: str
+    params: list[Any]
+    rows: list[Any]
+    models: dict[Any, ModelSums] = field(default_factory=dict)  # known per-model sums
+
+
+def _ranked_rows(
+    db: Database, scope: Scope, what: str, where: str, params: list[Any], limit: int
+) -> list[_Part]:
+    """For sessions and prompts the groups are chosen from their rollups (threshold.py)
+    when they can say, else by grouping every call of the scope."""
+    key = _TOP_KEYS[what]
+    sql = (
+        f"SELECT {key}, {MEASURES_SQL}, MIN(c.started_at), MAX(c.started_at), "
+        f"COUNT(DISTINCT c.session_id), MIN(c.project) FROM {{table}} c{{where}} GROUP BY {key} "
+        f"ORDER BY COALESCE(SUM(c.cost_nanos), 0) DESC, ({key} IS NULL), {key} LIMIT ?"
+    )
+
+    def grouped() -> list[_Part]:
+        rows = db.query(sql.format(table="calls", where=where), [*params, limit])
+        return [_Part("calls", where, params, rows)]
+
+    grouping = _GROUPINGS.get(what)
+    chosen = None if grouping is None else threshold.leaders(db, grouping, scope, limit)
+    if grouping is None or chosen is None:
+        return grouped()
+    out: list[_Part] = []
+    for table, heavy in (("calls", False), (grouping.copy, True)):
+        keys = [c for c in chosen if c.heavy == heavy]
+        if keys:
+            # Light keys' calls: by their index or their instant (threshold.calls_of).
+            cond, values = (
+                key_in(key, [c.key for c in keys]) if heavy else threshold.calls_of(grouping, keys)
+            )
+            found = where_and(where, cond)
+            rows = db.query(sql.format(table=table, where=found), [*params, *values, limit])
+            known = {c.key: c.models for c in keys if c.models is not None}
+            out.append(_Part(table, found, [*params, *values], rows, known))
+    costs = {r[0]: int(r[1 + _COST]) for part in out for r in part.rows}
+    if costs == {c.key: c.cost for c in chosen}:
+        return out
+    # The rollups disagree with the calls (`tokenomy rollups rebuild` recomputes them):
+    # the answer comes from the calls.
+    log.warning("%s rollups disagree with the calls; ranking from the calls", what)
+    return grouped()
+
+
 def _models(
-    db: Database, where: str, params: list[Any], key: str, keys: Sequence[Any]
+    db: Database, table: str, where: str, params: list[Any], key: str, keys: Sequence[Any]
 ) -> dict[Any, list[dict[str, Any]]]:
     """The most expensive models of each key (calls and cost per model)."""
     cond, values = key_in(key, keys)
     rows = db.query(
         f"SELECT {key}, {MODEL}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0) "
-        f"FROM calls c{where_and(where, cond)} GROUP BY {key}, {MODEL}",
+        f"FROM {table} c{where_and(where, cond)} GROUP BY {key}, {MODEL}",
         [*params, *values],
     )
     per_key: dict[Any, list[tuple[Any, int, int]]] = {}
@@ -138,13 +215,18 @@ def _model_list(models: Iterable[tuple[Any, int, int]]) -> list[dict[str, Any]]:
 
 
 def _session_tools(
-    db: Database, where: str, params: list[Any], sessions: Sequence[Any], limit: int
+    db: Database,
+    table: str,
+    where: str,
+    params: list[Any],
+    sessions: Sequence[Any],
+    limit: int,
 ) -> dict[Any, list[dict[str, Any]]]:
     """The tools each session used, the most used first (MCP tools name their server)."""
     cond, values = key_in("c.session_id", sessions)
     # ``ct``, not ``t``: the scope's tool filter has its own ``call_tools t`` subquery.
     rows = db.query(
-        "SELECT c.session_id, ct.name, MIN(ct.mcp_server), COUNT(*) FROM calls c "
+        f"SELECT c.session_id, ct.name, MIN(ct.mcp_server), COUNT(*) FROM {table} c "
         "JOIN call_tools ct ON ct.source = c.source AND ct.dedupe_key = c.dedupe_key"
         f"{where_and(where, cond)} GROUP BY c.session_id, ct.name",
         [*params, *values],

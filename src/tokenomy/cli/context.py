@@ -17,6 +17,17 @@ class UsageError(ValueError):
     """A bad option value; the message says what is allowed."""
 
 
+def has_active_keys(paths: Paths) -> bool:
+    """Whether any virtual key exists: then the server asks every request for one."""
+    from tokenomy.keys import KeyStore
+
+    db = open_database(paths.database_url)
+    try:
+        return KeyStore(db).count_active() > 0
+    finally:
+        db.close()
+
+
 @dataclass(slots=True)
 class Context:
     paths: Paths
@@ -98,3 +109,22 @@ def existing_dirs(values: list[Path] | None) -> list[Path] | None:
     if missing:
         raise UsageError(f"--path: no such directory: {', '.join(missing)}")
     return list(values)
+
+
+def instant_ms(value: str | None, option: str) -> int:
+    """An ``--now``-style option as epoch ms (now when not given); a time without a zone is
+    local time."""
+    import time
+
+    if not value:
+        return int(time.time() * 1000)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option} {value!r} is not an ISO 8601 time; e.g. 2026-11-21T08:00 or "
+            "2026-11-21T07:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=local_zone())
+    return int(moment.timestamp() * 1000)

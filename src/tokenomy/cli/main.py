@@ -15,10 +15,24 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError, existing_dirs, parse_date, split_values
+from tokenomy.cli.advise_cmd import add_advise_parser
+from tokenomy.cli.alerts_cmd import add_alerts_parser
+from tokenomy.cli.budgets_cmd import add_budgets_parser
+from tokenomy.cli.context import (
+    Context,
+    UsageError,
+    existing_dirs,
+    has_active_keys,
+    parse_date,
+    split_values,
+)
+from tokenomy.cli.forecast_cmd import add_forecast_parser
 from tokenomy.cli.keys_cmd import add_keys_parser
+from tokenomy.cli.predict_cmd import add_predict_parser
+from tokenomy.cli.report_cmd import add_reports_parser
 from tokenomy.cli.rollups_cmd import add_rollups_parser
 from tokenomy.cli.run_cmd import add_run_parser
+from tokenomy.cli.ui_cmd import add_ui_parser
 from tokenomy.config import Paths
 from tokenomy.pricing import PriceConfigError
 from tokenomy.store.db import DatabaseError
@@ -105,7 +119,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Show usage and cost; imports new agent-log lines first, so one command is enough."""
     from tokenomy.capture.run_import import ImportSummary
     from tokenomy.cli.import_cmd import print_summary, run_import
-    from tokenomy.cli.report_cmd import ReportOptions, make_report, print_report_table
+    from tokenomy.cli.report_cmd import (
+        ReportOptions,
+        html_spec,
+        make_report,
+        print_report_table,
+        report_html,
+    )
 
     ctx = Context(Paths.from_env())
     try:
@@ -119,6 +139,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             breakdown=args.breakdown,
             order=args.order,
         )
+        if args.html is not None:  # refused before importing, if the kind has no page
+            html_spec(opts)
         if not args.no_import:
             stderr = None if args.json else _console(stderr=True)
             summary = run_import(
@@ -130,6 +152,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
             if summary.problems.items and stderr is not None:
                 print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)
+        if args.html is not None:
+            report_html(ctx, opts, Path(args.html), as_json=args.json)
+            return 0
         report = make_report(ctx, opts)
         if args.json:
             _print_json(report.to_json())
@@ -233,22 +258,12 @@ def _path_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _has_keys() -> bool:
-    from tokenomy.keys import KeyStore
-
-    ctx = Context(Paths.from_env())
-    try:
-        return KeyStore(ctx.db).count_active() > 0
-    finally:
-        ctx.close()
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the gateway: OpenAI- and Anthropic-compatible endpoints that record every call."""
     from tokenomy.gateway.config import GatewayConfigError, load_config
     from tokenomy.gateway.serve import is_loopback, run
 
-    if not is_loopback(args.host) and not args.insecure and not _has_keys():
+    if not is_loopback(args.host) and not args.insecure and not has_active_keys(Paths.from_env()):
         raise UsageError(
             f"refusing to serve on {args.host} without keys: anyone who can reach it could "
             "spend your provider credit. Create one with `tokenomy keys create`, use --host "
@@ -257,11 +272,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else None
     if config is None and Path("tokenomy.yaml").is_file():
         config = Path("tokenomy.yaml")
+    from tokenomy.alerts import AlertConfigError, load_alerts
+
     try:
         if config is not None:
             for warning in load_config(config).warnings:
                 sys.stderr.write(f"warning: {warning}\n")
-    except GatewayConfigError as exc:
+            load_alerts(config)  # budget alerts are sent from the gateway too
+    except (GatewayConfigError, AlertConfigError) as exc:
         raise UsageError(str(exc)) from exc
     if config is None:
         sys.stderr.write("no tokenomy.yaml here and no --config: no models to serve yet\n")
@@ -312,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--order", default="asc", choices=("asc", "desc"), help="row order (default: asc)"
     )
     p.add_argument("--no-import", action="store_true", help="report on stored calls only")
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained HTML page (charts included) instead of the table; "
+        "daily/weekly/monthly set its bars, project/model what they are stacked by",
+    )
     _path_option(p)
 
     prices = sub.add_parser(
@@ -345,8 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_rollups_parser(sub, _command)
+    add_reports_parser(sub, _command)
+    add_alerts_parser(sub, _command)
+    add_ui_parser(sub, _command)
     add_keys_parser(sub)
+    add_budgets_parser(sub, _command)
     add_run_parser(sub)
+    add_advise_parser(sub, _command)
+    add_predict_parser(sub, _command)
+    add_forecast_parser(sub, _command)
     return parser
 
 

@@ -1,5 +1,6 @@
-"""`tokenomy rollups`: the hourly sums the dashboard and API read (status, rebuild), and
-the refresh that commands writing calls run before they finish."""
+"""`tokenomy rollups`: the sums the dashboard and API read (status, rebuild): hourly and
+daily, and per session and per prompt; and the refresh that commands writing calls run
+before they finish."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from tokenomy.store import Database
 
 _STATUS_SQL = "SELECT COUNT(*), COUNT(DISTINCT hour) FROM rollup_hour"
+# Groups the ranked lists rank (store/key_rollups.py), and how many have their calls copied.
+_GROUPS_SQL = "SELECT COUNT(*), COALESCE(SUM(heavy), 0) FROM {table} WHERE calls > 0"
 # Below this many hours to recompute, a refresh takes well under a second: no bar.
 PROGRESS_MIN_HOURS = 200
 
@@ -53,9 +56,10 @@ def _with_bar(
 
 
 def cmd_rollups(args: argparse.Namespace) -> int:
-    """Show or rebuild the hourly rollups."""
+    """Show or rebuild the rollups (hourly and daily sums, per session and per prompt)."""
     from rich.console import Console
 
+    from tokenomy.store.key_rollups import PROMPTS, SESSIONS
     from tokenomy.store.rollups import pending_hours, rebuild
 
     ctx = Context(Paths.from_env())
@@ -72,10 +76,31 @@ def cmd_rollups(args: argparse.Namespace) -> int:
             message = f"Rebuilt the rollups of {hours:,} hours from the stored calls."
         else:
             count, hours = (int(v) for v in db.query(_STATUS_SQL)[0])
+            sessions, heavy_sessions = (
+                int(v) for v in db.query(_GROUPS_SQL.format(table=SESSIONS.totals))[0]
+            )
+            prompts, heavy_prompts = (
+                int(v) for v in db.query(_GROUPS_SQL.format(table=PROMPTS.totals))[0]
+            )
             pending = pending_hours(db)
-            out = {"rows": count, "hours": hours, "pending_hours": pending}
-            message = f"{count:,} rollup rows over {hours:,} hours; {pending:,} hours wait " + (
-                "to be recomputed (the API does it before its next answer)" if pending else "(none)"
+            out = {
+                "rows": count,
+                "hours": hours,
+                "sessions": sessions,
+                "prompts": prompts,
+                "copied_sessions": heavy_sessions,
+                "copied_prompts": heavy_prompts,
+                "pending_hours": pending,
+            }
+            message = (
+                f"{count:,} rollup rows over {hours:,} hours; {sessions:,} sessions and "
+                f"{prompts:,} prompts ranked ({heavy_sessions:,} and {heavy_prompts:,} with "
+                f"their calls copied); {pending:,} hours wait "
+                + (
+                    "to be recomputed (the API does it before its next answer)"
+                    if pending
+                    else "(none)"
+                )
             )
         if console is None:
             sys.stdout.write(orjson.dumps(out).decode() + "\n")
@@ -93,7 +118,8 @@ def add_rollups_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]
         choices=("status", "rebuild"),
         nargs="?",
         default="status",
-        help="status (default): what the rollups hold; rebuild: recompute them all from "
-        "the stored calls (they are kept current by themselves: this is for after a "
-        "change made to the database by other means)",
+        help="status (default): what the rollups hold; rebuild: recompute them all "
+        "(hourly, daily, per session and per prompt) from the stored calls (they are kept "
+        "current by themselves: this is for after a change made to the database by other "
+        "means)",
     )

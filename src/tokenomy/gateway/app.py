@@ -16,18 +16,27 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import aiohttp
 import orjson
 
+from tokenomy.cache.keys import prefix_hash, prompt_hash
+from tokenomy.dashboard import live
+from tokenomy.dashboard.assets import Assets
+from tokenomy.gateway.budget_guard import BudgetGuard, Ticket
 from tokenomy.gateway.config import Deployment, GatewayConfig
 from tokenomy.gateway.errors import error_body
+from tokenomy.gateway.monitor import GatewayMonitor
 from tokenomy.gateway.providers import Operation, Protocol
 from tokenomy.gateway.proxy import ClientError, Proxy, Request
 from tokenomy.gateway.recorder import CallTrace, Recorder
+from tokenomy.gateway.response_cache import HEADER as CACHE_HEADER
+from tokenomy.gateway.response_cache import Capture, ResponseCache
 from tokenomy.gateway.router import Router
 from tokenomy.gateway.stream_usage import StreamUsage
-from tokenomy.record import Source
+from tokenomy.record import CallRecord, Source
+from tokenomy.store.db import Database
 
 if TYPE_CHECKING:
     from tokenomy.api.app import AnalyticsApi
@@ -44,6 +53,8 @@ log = logging.getLogger("tokenomy.gateway")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 API_PREFIX = "/api/v1"  # the analytics API, when the server was given one
+LIVE_PATH = API_PREFIX + "/live"  # server-sent events for the dashboard
+GATEWAY_PATH = API_PREFIX + "/gateway"  # this worker's deployments and latest calls
 # How often the key list is re-read, so a revoked key stops working within this many seconds.
 KEY_REFRESH_SECONDS = 10.0
 _ROUTES: dict[str, tuple[Protocol, Operation]] = {
@@ -68,6 +79,7 @@ class Gateway:
         workers: int = 1,
         source: str = Source.GATEWAY,
         api: AnalyticsApi | None = None,
+        budget_db: Database | None = None,
     ) -> None:
         self.source = source
         self.api = api
@@ -83,6 +95,14 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._proxy: Proxy | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.monitor = GatewayMonitor()
+        self.cache = ResponseCache(config.cache)
+        self._assets = Assets()
+        # Budgets price estimates as the recorder prices calls, and seed a period's spend
+        # from the database on a connection of their own.
+        catalog = recorder.catalog if recorder is not None else None
+        self._own_db = Database(api.db.url) if budget_db is None and api is not None else None
+        self.budgets = BudgetGuard(config.budgets, catalog, budget_db or self._own_db)
 
     # -- ASGI -----------------------------------------------------------------------------
 
@@ -127,6 +147,10 @@ class Gateway:
             await self._session.close()
             self._session = None
             self._proxy = None
+        await self.cache.close()
+        await self.budgets.close()
+        if self._own_db is not None:
+            self._own_db.close()
         if self.recorder is not None:
             # Every recorded call reaches the database before the process ends.
             await asyncio.to_thread(self.recorder.close)
@@ -145,6 +169,12 @@ class Gateway:
             except Exception as exc:  # any config error: keep serving with the old one
                 log.error("config not reloaded, keeping the previous one: %s", exc)
             else:
+                if config.cache != self.config.cache:
+                    old, self.cache = self.cache, ResponseCache(config.cache)
+                    await old.close()
+                if config.budgets != self.config.budgets:
+                    # Calls in flight settle on the guard that reserved for them.
+                    self.budgets = self.budgets.successor(config.budgets)
                 self.config = config
                 self.router.settings = config.router
                 log.warning("config reloaded: %d model aliases", len(config.aliases))
@@ -174,10 +204,16 @@ class Gateway:
             if method == "GET" and path == "/health":
                 await _send_json(send, 200, {"status": "ok"})
                 return
+            # The dashboard's files hold no data (the API behind them asks for a key).
+            if self.api is not None and await self._assets.serve(path, headers, send, method):
+                return
             key = await self._authenticate(headers)
+            if self.api is not None and path in (LIVE_PATH, GATEWAY_PATH) and method == "GET":
+                await self._live(path, scope, receive, send)
+                return
             if self.api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
                 # Spend data: the same key rule as the gateway (checked just above).
-                await self.api.handle(scope, send)
+                await self.api.handle(scope, send, receive)
                 return
             if self.api is not None and method == "GET" and path == "/metrics":
                 await self.api.metrics(send)  # Prometheus; spend data, so behind keys too
@@ -221,6 +257,28 @@ class Gateway:
         if info is None:
             raise ClientError(401, "invalid or revoked tokenomy key", "invalid_api_key")
         return info
+
+    def gateway_state(self) -> dict[str, Any]:
+        return self.monitor.snapshot(self.config, self.router)
+
+    async def _live(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.api is not None
+        if path == GATEWAY_PATH:
+            await _send_json(send, 200, self.gateway_state())
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        with_gateway = query.get("gateway", ["0"])[0] == "1"
+        try:
+            interval = min(30.0, max(0.2, float(query.get("interval", [live.DEFAULT_INTERVAL])[0])))
+        except ValueError:
+            interval = live.DEFAULT_INTERVAL
+        await live.stream(
+            self.api.db,
+            receive,
+            send,
+            interval=interval,
+            snapshot=self.gateway_state if with_gateway else None,
+        )
 
     def _models(self, protocol: Protocol) -> dict[str, Any]:
         names = sorted(self.config.aliases)
@@ -279,13 +337,41 @@ class Gateway:
         chain = self._chain(alias)
         trace = CallTrace(operation=request.operation, alias=alias, source=self.source)
         trace.stream = request.json.get("stream") is True
+        trace.prompt_hash = prompt_hash(request.normalised())
+        trace.prefix_hash = prefix_hash(request.protocol, request.operation, request.json)
         _attribute(trace, request.headers, key)
         if self.capture_content:
             trace.request_text = request.body.decode("utf-8", "replace")
             trace.response_parts = []
+        plan = self.cache.plan(request, alias, key.id if key else None, trace.project)
+        if plan is not None and plan.read:
+            found = await self.cache.lookup(plan)
+            if found is not None:
+                try:
+                    await self.cache.replay(*found[:2], send, trace, found[2])
+                finally:
+                    self._finished(trace)
+                return  # a hit costs nothing: no budget is reserved or spent
+        guard = self.budgets
+        try:
+            ticket = await guard.reserve(request, chain, trace, key)
+        except ClientError as exc:  # over a hard budget, or budgets unavailable and closed
+            trace.fail(exc.code or "client_error", exc.message, exc.status)
+            self._finished(trace)
+            raise
+        reply = _TrackedSend(send)
+        if plan is not None:
+            reply.marker = b"miss" if plan.read else b"bypass"
+            if plan.write:
+                # Kept just before the answer's last bytes go out: by then the call is
+                # settled (usage, status, errors), and a repeat sent the moment the client
+                # has its answer already finds it.
+                capture = reply.capture = Capture()
+                reply.before_end = lambda: self.cache.keep(plan, capture, trace)
+        if ticket is not None:
+            reply.before_end = _then_settle(reply.before_end, guard, ticket, trace)
         assert self._proxy is not None, "gateway not started"
         try:
-            reply = _TrackedSend(send)
             await _unless_client_leaves(
                 self._proxy.forward(request, chain, trace, reply), receive, trace, reply
             )
@@ -293,24 +379,84 @@ class Gateway:
             trace.fail(exc.code or "client_error", exc.message, exc.status)
             raise
         finally:
-            if self.recorder is not None:
-                self.recorder.record(trace)
+            await self._settle(guard, ticket, trace, self._finished(trace))
+
+    def _finished(self, trace: CallTrace) -> CallRecord | None:
+        """Shown on the Gateway page, and recorded."""
+        self.monitor.finished(trace)
+        if self.recorder is not None:
+            return self.recorder.record(trace)
+        return None
+
+    @staticmethod
+    async def _settle(
+        guard: BudgetGuard, ticket: Ticket | None, trace: CallTrace, record: CallRecord | None
+    ) -> None:
+        # Unless settled as the answer ended: at the recorded cost, 0 before any tokens.
+        if ticket is not None:
+            await guard.settle(ticket, trace, record)
+
+
+def _then_settle(
+    first: Callable[[], Awaitable[None]] | None,
+    guard: BudgetGuard,
+    ticket: Ticket,
+    trace: CallTrace,
+) -> Callable[[], Awaitable[None]]:
+    """Settle the budget just before the answer's last bytes go out: the client cannot
+    send its next request while this one still holds its reservation, so the overspend
+    bound counts requests in flight, nothing more (docs/budgets.md)."""
+
+    async def before_end() -> None:
+        if first is not None:
+            await first()
+        await guard.settle(ticket, trace, None)
+
+    return before_end
 
 
 class _TrackedSend:
-    """``send`` that knows when the response has started and when it was sent whole."""
+    """``send`` that knows when the response has started and when it was sent whole. For
+    the response cache it also marks the response (``x-tokenomy-cache``), keeps a copy,
+    and runs ``before_end`` just before the last message."""
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.started = False
         self.complete = False
+        self.marker: bytes | None = None
+        self.capture: Capture | None = None
+        self.before_end: Callable[[], Awaitable[None]] | None = None
 
     async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        last = kind == "http.response.body" and not message.get("more_body", False)
+        if kind == "http.response.start":
+            message = self._started(message)
+        elif kind == "http.response.body" and self.capture is not None:
+            self.capture.add(message.get("body", b""))
+        if last and self.before_end is not None:
+            await self.before_end()
         await self._send(message)
-        if message["type"] == "http.response.start":
+        if kind == "http.response.start":
             self.started = True
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+        elif last:
             self.complete = True
+
+    def _started(self, message: Message) -> Message:
+        if self.marker is not None:
+            headers = [*message.get("headers", []), (CACHE_HEADER.encode(), self.marker)]
+            message = {**message, "headers": headers}
+        if self.capture is not None:
+            self.capture.status = message["status"]
+            for name, value in message.get("headers", []):
+                if name.lower() == b"content-type":
+                    self.capture.content_type = value.decode("latin-1")
+        return message
+
+
+# How long a stream whose answer the client already has may take to end upstream.
+_SETTLE_AFTER_ANSWER_S = 10.0
 
 
 async def _unless_client_leaves(
@@ -325,6 +471,10 @@ async def _unless_client_leaves(
         await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if not job.done() and reply.complete:
             await job
+        elif not job.done() and trace.answered:
+            # The client read the answer's last event and left before the final chunk: the
+            # call succeeded. Let it settle (record, cache) unless the provider then stalls.
+            await asyncio.wait({job}, timeout=_SETTLE_AFTER_ANSWER_S)
     finally:
         if not job.done():
             job.cancel()
@@ -366,6 +516,7 @@ def _parse_json(body: bytes) -> dict[str, Any]:
 def _attribute(trace: CallTrace, headers: dict[str, str], key: KeyInfo | None) -> None:
     """Attribution from headers; a virtual key's own project and user win over them, so a
     key handed to a team cannot book its spend to another team."""
+    trace.org = headers.get("x-tokenomy-org") or None
     trace.project = headers.get("x-tokenomy-project") or None
     trace.user = headers.get("x-tokenomy-user") or None
     trace.session = headers.get("x-tokenomy-session") or None

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-import yaml
-
+from tokenomy.budgets.settings import BudgetSettings, parse_budgets
+from tokenomy.cache.settings import CacheSettings, parse_cache
+from tokenomy.config import Paths, read_yaml
 from tokenomy.gateway.providers import Provider, known_providers
 
 
@@ -93,6 +94,8 @@ class GatewayConfig:
     aliases: dict[str, list[Deployment]] = field(default_factory=dict)
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     router: RouterSettings = field(default_factory=RouterSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
     path: Path | None = None
     # Settings in the file that are understood but have no effect here (LiteLLM-only).
     warnings: list[str] = field(default_factory=list)
@@ -106,12 +109,7 @@ Fail = Callable[[str, str], NoReturn]
 
 def load_config(path: Path, env: dict[str, str] | None = None) -> GatewayConfig:
     env = dict(os.environ) if env is None else env
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GatewayConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise GatewayConfigError(f"{path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(path, GatewayConfigError)
     if isinstance(raw, dict) and "model_list" in raw:
         from tokenomy.gateway.litellm_config import parse_litellm_config
 
@@ -126,7 +124,9 @@ def failer(path: Path) -> Fail:
     return fail
 
 
-_TOP_KEYS = ("models", "fallbacks", "router")
+# `reports` is read by tokenomy.reports.config (scheduled reports) and `alerts` by
+# tokenomy.alerts.config; the gateway skips both.
+_TOP_KEYS = ("models", "fallbacks", "router", "cache", "budgets", "reports", "alerts")
 
 
 def parse_config(raw: Any, path: Path, env: dict[str, str]) -> GatewayConfig:
@@ -155,6 +155,19 @@ def parse_config(raw: Any, path: Path, env: dict[str, str]) -> GatewayConfig:
         ]
     config.fallbacks = parse_fallbacks(raw.get("fallbacks"), "fallbacks", config.aliases, fail)
     config.router = parse_router(raw.get("router"), "router", fail)
+    config.cache = parse_cache(raw.get("cache"), "cache", fail, Paths.from_env(env).home)
+    for alias in config.cache.aliases:
+        if alias not in config.aliases:
+            fail(
+                f"cache.aliases.{alias}",
+                f"no such model alias (known: {', '.join(config.aliases)})",
+            )
+    config.budgets = parse_budgets(raw.get("budgets"), "budgets", fail)
+    if config.budgets.rules and not config.budgets.redis_url:
+        config.warnings.append(
+            "budgets.redis_url: not set, so budgets are counted in this process only "
+            "(one replica, one worker); set it to share them across replicas"
+        )
     return config
 
 

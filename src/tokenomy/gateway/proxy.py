@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 
+from tokenomy.cache.keys import normal_request
 from tokenomy.gateway.config import Deployment
 from tokenomy.gateway.errors import error_body, stream_error_event
 from tokenomy.gateway.providers import CHAT_OPERATION, Operation, Protocol
@@ -78,6 +79,15 @@ class Request:
     # Set when a virtual key authenticated the request: the client's own credentials are
     # then never forwarded.
     authenticated: bool = False
+    _normal: bytes | None = field(default=None, init=False, repr=False)
+
+    def normalised(self) -> bytes:
+        """The body as the exact cache compares requests (:func:`normal_request`), made on
+        first use and kept: the record's prompt hash and the cache key both read it, so the
+        body is walked and serialised once."""
+        if self._normal is None:
+            self._normal = normal_request(self.protocol, self.operation, self.json)
+        return self._normal
 
 
 @dataclass(slots=True)
@@ -416,6 +426,7 @@ async def _relay_events(
                         out.append(event.raw)
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+            trace.answered = seen.finished
         if stream is not None and stream.error is not None:
             # The provider reported an error inside the stream; the translator has already
             # sent the client its error event.

@@ -48,11 +48,21 @@ class CallTrace:
     session: str | None = None
     tags: list[str] = field(default_factory=list)
     api_key_id: str | None = None
+    org: str | None = None
     attempts: int = 0
     # Extra attributes the capturing side knows (e.g. the SDK's "abandoned").
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Answered from our response cache ("exact" or "semantic"): no provider was called.
+    cache_hit: str = "none"
+    # The provider's last stream event has gone to the client: it has the whole answer, even
+    # if it hangs up before the response's final (empty) chunk, as SDKs do after [DONE].
+    answered: bool = False
     # The alias that answered, when a fallback alias did (the client asked for ``alias``).
     served_alias: str | None = None
+    # Hashes of the request (cache/keys.py), never its text: duplicate prompts and shared
+    # conversation prefixes are found from them whether content capture is on or off.
+    prompt_hash: str | None = None
+    prefix_hash: str | None = None
     # Prompt and response text, kept only with --capture-content (None otherwise).
     request_text: str | None = None
     response_parts: list[bytes] | None = None
@@ -127,6 +137,7 @@ def to_record(trace: CallTrace) -> CallRecord:
         routed_from=routed_from,
         route_policy="fallback" if routed_from else None,
         api_key_id=trace.api_key_id,
+        org=trace.org,
         response_model=trace.response_model or trace.deployment_model,
         project=trace.project,
         user=trace.user,
@@ -135,11 +146,14 @@ def to_record(trace: CallTrace) -> CallRecord:
         error_type=trace.error_type or (f"http_{trace.status}" if failed else None),
         http_status=trace.status,
         finish_reason=trace.finish_reason,
+        cache_hit=trace.cache_hit,
+        prompt_hash=trace.prompt_hash,
+        prefix_hash=trace.prefix_hash,
         attributes=attributes,
     )
     if trace.request_text is not None:
         response = b"".join(trace.response_parts or [])[:MAX_CAPTURED_BYTES]
         rec.content = CallContent(trace.request_text, response.decode("utf-8", "replace"))
-    if failed and usage.total == 0:
+    if (failed and usage.total == 0) or trace.cache_hit != "none":
         rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
     return rec

@@ -51,8 +51,8 @@ def build_gateway(
     # Keys are read on their own connection: the writer's is used from its own thread.
     keys_db = open_database(paths.database_url, cache_mb=1)
     # The analytics API reads on a connection of its own, with a reader's page cache.
-    api = AnalyticsApi(open_database(paths.database_url), catalog)
-    return Gateway(
+    api = AnalyticsApi(open_database(paths.database_url), catalog, evals_path=paths.evals_file)
+    gateway = Gateway(
         config,
         recorder,
         load_keys=lambda: KeyRing.load(keys_db),
@@ -61,6 +61,22 @@ def build_gateway(
         workers=workers,
         api=api,
     )
+    if config_path is not None:
+        _send_budget_alerts(gateway, config_path, paths)
+    return gateway
+
+
+def _send_budget_alerts(gateway: Gateway, config_path: Path, paths: Paths) -> None:
+    """Budget rules under ``alerts:`` fire from the gateway the moment a threshold is
+    crossed (not only at the next ``tokenomy alerts run``); both share one state file, so
+    a crossing is sent once."""
+    from tokenomy.alerts import AlertState, budget_hook, load_alerts, make_notifiers
+
+    alerts = load_alerts(config_path)
+    if any(rule.kind == "budget" for rule in alerts.rules):
+        notifiers = make_notifiers(alerts.targets)
+        hook = budget_hook(alerts, notifiers, AlertState(paths.home / "alerts"))
+        gateway.budgets.alert_hooks.append(hook)
 
 
 def create_app() -> Gateway:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from tokenomy.cache.keys import normal_request, prefix_hash, prompt_hash
 from tokenomy.config import Paths
 from tokenomy.gateway.providers import Protocol, anthropic_usage, known_providers, openai_usage
 from tokenomy.gateway.recorder import CallTrace, Recorder
@@ -137,6 +138,11 @@ class Tracker:
         model = body.get("model")
         trace.alias = model if isinstance(model, str) else ""
         trace.stream = body.get("stream") is True
+        if body:  # a body that is not a JSON object has nothing to hash
+            # The gateway's hashes (cache/keys.py), so one request has one prompt hash
+            # whether it went through the gateway or a tracked client.
+            trace.prompt_hash = prompt_hash(normal_request(self.protocol, operation, body))
+            trace.prefix_hash = prefix_hash(self.protocol, operation, body)
         url = request.url
         trace.provider = self._hosts.get((url.host, url.port), self.protocol)
         if self.stream_usage and trace.stream and operation == "chat":

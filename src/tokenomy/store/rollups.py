@@ -6,7 +6,10 @@ dimensions (source, provider, model, project, user, key, org, status, cache hit)
 hour (``rollup_hour``) and day (``rollup_day``); and the same without the per-person
 dimensions user, key and org (``rollup_hour_lean``, ``rollup_day_lean``), which multiply
 the rows by the team's size and most questions do not ask about. A query reads the
-smallest that can answer it (api/sums.py).
+smallest that can answer it (api/sums.py). Sessions, prompts and prefixes, which have as
+many values as there are calls, have rollups of their own, refreshed with the same hours
+(key_rollups.py); so have failed calls (failed_calls.py) and duplicate prompts
+(dup_rollups.py).
 
 How it stays current: every write to ``calls`` (the upsert, a reprice) adds a mark per
 hour it touched to ``rollup_dirty``, in the same transaction as the rows. :func:`refresh`
@@ -20,10 +23,11 @@ costs one indexed read of the hour's calls, and adds nothing per row to the writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from tokenomy.record import TOKEN_FIELDS, new_ulid
+from tokenomy.store import dup_rollups, failed_calls, key_rollups
 from tokenomy.store.db import Cursor, Database
 from tokenomy.store.schema import (
     LATENCY_BOUNDS_MS,
@@ -59,12 +63,15 @@ RAW_MEASURES: dict[str, str] = {
         f"lat_lt_{b}": f"SUM(CASE WHEN c.duration_ms < {b} THEN 1 ELSE 0 END)"
         for b in LATENCY_BOUNDS_MS
     },
+    "cache_read_calls": "SUM(CASE WHEN c.cache_read_tokens > 0 THEN 1 ELSE 0 END)",
 }
 assert tuple(RAW_DIMS) == ROLLUP_DIMS and tuple(RAW_MEASURES) == ROLLUP_MEASURES
 
 _DIRTY_SQL = "INSERT INTO rollup_dirty (hour, mark) VALUES (?, ?) ON CONFLICT DO NOTHING"
 # Two PostgreSQL processes refreshing the same hour at once would both insert its rows.
 _PG_REFRESH_LOCK = 7_431_001
+# PostgreSQL's memory per sort or hash while a refresh runs (its default is 4 MB).
+PG_WORK_MEM = "256MB"
 # Hours recomputed per transaction: short enough that writers never wait long.
 HOURS_PER_TRANSACTION = 48
 
@@ -142,13 +149,24 @@ def _runs(times: Iterable[int], step: int) -> list[tuple[int, int]]:
 
 
 def refresh(db: Database, progress: Callable[[int, int], None] | None = None) -> int:
-    """Recompute every marked hour (and the days they are in); return how many hours were
-    recomputed. ``progress(done, total)`` is called after each transaction."""
+    """Recompute every marked hour (and the days they are in, and the sessions, prompts and
+    prefixes they hold: key_rollups.py); return how many hours were recomputed.
+    ``progress(done, total)`` is called after each transaction."""
     hours = sorted(int(r[0]) for r in db.query("SELECT DISTINCT hour FROM rollup_dirty"))
+    if not hours:
+        return 0
+    bulk = key_rollups.empty_totals(db)
+    chunks = list(_whole_days(hours))
     done = 0
-    for chunk in _whole_days(hours):
+    for i, chunk in enumerate(chunks):
         with db.transaction() as cur:
-            _recompute(db, cur, chunk)
+            _recompute(db, cur, chunk, bulk)
+            if bulk and i == len(chunks) - 1:
+                # With the last marks: an interrupted refresh leaves marks, and the next
+                # one finds the per-key tables still empty and builds them.
+                key_rollups.rebuild_totals(db, cur, bulk)
+                if key_rollups.PROMPTS in bulk:  # read from the copy just made
+                    dup_rollups.rebuild(db, cur)
         done += len(chunk)
         if progress is not None:
             progress(done, len(hours))
@@ -168,9 +186,15 @@ def _whole_days(hours: Sequence[int]) -> Iterator[list[int]]:
         yield chunk
 
 
-def _recompute(db: Database, cur: Cursor, hours: Sequence[int]) -> None:
+def _recompute(
+    db: Database, cur: Cursor, hours: Sequence[int], bulk: Collection[key_rollups.Grouping]
+) -> None:
     if db.dialect == "postgresql":
         cur.execute(f"SELECT pg_advisory_xact_lock({_PG_REFRESH_LOCK})")
+        # Grouping a chunk of calls (or, in a first build, every key's hour rows) in memory
+        # rather than in 4 MB batches on disk, and indexes sorted in one pass.
+        cur.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        cur.execute(f"SET LOCAL maintenance_work_mem = '{PG_WORK_MEM}'")
     marks: list[Any] = []
     for start, end in _runs(hours, HOUR_MS):
         # The marks are read before the calls: a mark that commits after this read is
@@ -183,10 +207,15 @@ def _recompute(db: Database, cur: Cursor, hours: Sequence[int]) -> None:
         for table, sql in (("rollup_hour", _HOUR_SQL), ("rollup_hour_lean", _LEAN_SQL)):
             cur.execute(db.sql(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?"), (start, end))
             cur.execute(db.sql(sql), (start, end))
-    for start, end in _runs(sorted({h // DAY_MS * DAY_MS for h in hours}), DAY_MS):
+        key_rollups.recompute_hours(db, cur, start, end, bulk)
+        failed_calls.recompute_hours(db, cur, start, end)
+    days = _runs(sorted({h // DAY_MS * DAY_MS for h in hours}), DAY_MS)
+    for start, end in days:
         for table, sql in _DAYS:
             cur.execute(db.sql(f"DELETE FROM {table} WHERE day >= ? AND day < ?"), (start, end))
             cur.execute(db.sql(sql), (start, end))
+    if key_rollups.PROMPTS not in bulk:  # else built once the copy is complete
+        dup_rollups.recompute_days(db, cur, days)
     cur.executemany(db.sql("DELETE FROM rollup_dirty WHERE hour = ? AND mark = ?"), marks)
 
 
@@ -196,6 +225,9 @@ def rebuild(db: Database, progress: Callable[[int, int], None] | None = None) ->
     with db.transaction() as cur:
         for table in ("rollup_hour", "rollup_hour_lean", "rollup_day", "rollup_day_lean"):
             cur.execute(f"DELETE FROM {table}")
+        key_rollups.clear(cur)
+        failed_calls.clear(cur)
+        dup_rollups.clear(cur)
         cur.execute(
             db.sql(
                 "INSERT INTO rollup_dirty (hour, mark) SELECT DISTINCT "

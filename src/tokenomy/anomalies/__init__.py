@@ -1,0 +1,20 @@
+"""Anomalies in cost, tokens, error rate and p95 latency, per project and model: a
+seasonal baseline (same hour of the day) with a robust scale (MAD). See docs/alerts.md."""
+
+from tokenomy.anomalies.check import MIN_CHANGE, Anomaly, AnomalySettings, find_anomalies
+from tokenomy.anomalies.detector import DetectorSettings, Verdict, detect, score_series
+from tokenomy.anomalies.series import METRICS, Hourly, load_hourly
+
+__all__ = [
+    "METRICS",
+    "MIN_CHANGE",
+    "Anomaly",
+    "AnomalySettings",
+    "DetectorSettings",
+    "Hourly",
+    "Verdict",
+    "detect",
+    "find_anomalies",
+    "load_hourly",
+    "score_series",
+]

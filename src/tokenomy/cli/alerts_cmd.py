@@ -1,0 +1,182 @@
+"""`tokenomy alerts check|run|test`: anomalies now, alert rules from tokenomy.yaml sent
+to Slack, a webhook or email, and a sample to every notifier. Thin over
+:mod:`tokenomy.alerts` and :mod:`tokenomy.anomalies`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tokenomy.cli.context import Context, UsageError, instant_ms
+from tokenomy.config import Paths
+
+EPILOG = """\
+Rules and notifiers go under `alerts:` in tokenomy.yaml (see docs/alerts.md). Nothing runs
+them by itself: call `tokenomy alerts run` from cron, e.g. every 5 minutes:
+  */5 * * * *  tokenomy alerts run --config /etc/tokenomy/tokenomy.yaml
+An alert is sent once per rule, scope and period, and not again within `cooldown`."""
+
+
+def _config(value: str | None, paths: Paths, *, required: bool) -> Path | None:
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--config: no such file: {path}")
+        return path
+    for candidate in (Path("tokenomy.yaml"), paths.home / "tokenomy.yaml"):
+        if candidate.is_file():
+            return candidate
+    if required:
+        raise UsageError(
+            f"no tokenomy.yaml here or in {paths.home}, and no --config: declare rules and "
+            "notifiers under `alerts:` in one (see docs/alerts.md)"
+        )
+    return None
+
+
+def _load(path: Path | None) -> Any:
+    from tokenomy.alerts import AlertConfigError, AlertsConfig, load_alerts
+
+    if path is None:
+        return AlertsConfig()
+    try:
+        return load_alerts(path)
+    except AlertConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def cmd_alerts_check(args: argparse.Namespace) -> int:
+    """List anomalies (cost, tokens, error rate, p95 latency per project and model)."""
+    from tokenomy.anomalies import find_anomalies
+
+    paths = Paths.from_env()
+    config = _load(_config(args.config, paths, required=False))
+    now = instant_ms(args.now, "--now")
+    since = instant_ms(args.since, "--since") if args.since else now - 24 * 3_600_000
+    if since >= now:
+        raise UsageError("--since must be before now")
+    ctx = Context(paths)
+    try:
+        found = find_anomalies(ctx.db, since, now, config.anomaly)
+    finally:
+        ctx.close()
+    if args.json:
+        _print_json({"anomalies": [a.to_json() for a in found]})
+        return 0
+    if not found:
+        print("No anomalies.")
+        return 0
+    for a in found:
+        print(f"{a.describe()}\n  {a.link}")
+    return 0
+
+
+def _notifiers(config: Any) -> list[Any]:
+    from tokenomy.alerts import make_notifiers
+
+    return make_notifiers(config.targets)
+
+
+def cmd_alerts_run(args: argparse.Namespace) -> int:
+    """Evaluate every alert rule now and send what fires to every notifier."""
+    from tokenomy.alerts import AlertState, AlertStateError, run_alerts
+
+    paths = Paths.from_env()
+    path = _config(args.config, paths, required=True)
+    config = _load(path)
+    if not config.rules:
+        sys.stderr.write(f"{path} declares no alert rules (add `alerts: rules:`)\n")
+        return 0
+    notifiers = _notifiers(config)
+    if not notifiers:
+        sys.stderr.write(f"{path}: no notifier under alerts.notify: alerts are only listed\n")
+    ctx = Context(paths)
+    try:
+        outcomes = run_alerts(
+            ctx.db,
+            config,
+            notifiers,
+            AlertState(paths.home / "alerts"),
+            instant_ms(args.now, "--now"),
+        )
+    except AlertStateError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        ctx.close()
+    ok = all(o.status != "failed" for o in outcomes)
+    if args.json:
+        _print_json({"config": str(path), "ok": ok, "alerts": [o.to_json() for o in outcomes]})
+        return 0 if ok else 1
+    if not outcomes:
+        print("No rule fires.")
+    for o in outcomes:
+        print(f"{o.status:<12} {o.alert.title}")
+        for d in o.deliveries:
+            if not d.ok:
+                print(f"             {d.notifier}: failed: {d.reason}")
+    return 0 if ok else 1
+
+
+def cmd_alerts_test(args: argparse.Namespace) -> int:
+    """Send a clearly marked sample alert to every notifier and say which took it."""
+    from tokenomy.alerts import send_test
+
+    paths = Paths.from_env()
+    path = _config(args.config, paths, required=True)
+    notifiers = _notifiers(_load(path))
+    if not notifiers:
+        raise UsageError(f"{path}: no notifier under alerts.notify (slack, webhook, email)")
+    results = send_test(notifiers, int(time.time() * 1000))
+    ok = all(d.ok for d in results)
+    if args.json:
+        _print_json({"config": str(path), "ok": ok, "notifiers": [d.to_json() for d in results]})
+        return 0 if ok else 1
+    for n, d in zip(notifiers, results, strict=True):
+        print(f"{d.notifier:<8} {'OK' if d.ok else 'FAILED'}  {n.describe()}")
+        if not d.ok:
+            print(f"         {d.reason}")
+    return 0 if ok else 1
+
+
+def add_alerts_parser(sub: Any, command: Any) -> None:
+    alerts = sub.add_parser(
+        "alerts",
+        help="Anomalies and alert rules: check, run (from cron), test the notifiers.",
+        description="Anomalies and alert rules: check, run (from cron), test the notifiers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    inner = alerts.add_subparsers(title="commands", metavar="COMMAND")
+    for name, func in (
+        ("check", cmd_alerts_check),
+        ("run", cmd_alerts_run),
+        ("test", cmd_alerts_test),
+    ):
+        p = command(inner, name, func)
+        p.add_argument(
+            "--config",
+            metavar="FILE",
+            help="the file with `alerts:` (default: ./tokenomy.yaml, then "
+            "$TOKENOMY_HOME/tokenomy.yaml)",
+        )
+        if name != "test":
+            p.add_argument(
+                "--now",
+                metavar="TIME",
+                help="act as if it were this ISO 8601 time (local if it has no offset)",
+            )
+        if name == "check":
+            p.add_argument(
+                "--since",
+                metavar="TIME",
+                help="judge the complete hours from this ISO 8601 time (default: the last 24 h)",
+            )

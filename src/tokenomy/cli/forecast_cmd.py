@@ -1,0 +1,122 @@
+"""`tokenomy forecast`: spend for the next 7 and 30 days, in total and per project, with
+80% intervals. Thin over :func:`tokenomy.forecast.spend_forecast`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+from tokenomy.cli.context import Context, UsageError, parse_zone, split_values
+from tokenomy.config import Paths
+
+EPILOG = """\
+The forecast reads the stored calls' daily cost (the last 12 weeks by default) in your time
+zone; today is forecast, not used. Each project and the total are forecast on their own
+from their weekday pattern and recent level; the intervals come from the forecaster's own
+errors over that history (see docs/forecast.md). Nothing stored yet? Run `tokenomy import`
+(agent logs) or record calls through `tokenomy serve`, then run this again."""
+
+
+def forecast_json(args: argparse.Namespace) -> dict[str, Any]:
+    from tokenomy.api.params import Scope
+    from tokenomy.forecast import spend_forecast
+
+    if not 14 <= args.history <= 365:
+        raise UsageError(f"--history must be from 14 to 365 days (got {args.history})")
+    filters = {"project": tuple(split_values(args.project))} if args.project else {}
+    scope = Scope(parse_zone(args.timezone), filters=filters)
+    ctx = Context(Paths.from_env())
+    try:
+        return spend_forecast(ctx.db, scope, args.days, history=args.history)
+    finally:
+        ctx.close()
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value < 1000 else f"${value:,.0f}"
+
+
+def _band(band: dict[str, float]) -> tuple[str, str, str]:
+    return _usd(band["low"]), _usd(band["expected"]), _usd(band["high"])
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Forecast spend for the next 7 and 30 days, per project and in total, with intervals."""
+    result = forecast_json(args)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not result["has_history"]:
+        console.print(
+            "No spend in the last "
+            f"{args.history} days to forecast from. Import your agents' logs with "
+            "`tokenomy import`, or send calls through `tokenomy serve`, then run "
+            "`tokenomy forecast` again."
+        )
+        return 0
+    table = Table(
+        "Project",
+        "7 days low",
+        "7 days expected",
+        "7 days high",
+        "30 days low",
+        "30 days expected",
+        "30 days high",
+        title=f"Spend forecast from {result['first_forecast_day']} ({result['timezone']}), "
+        "80% intervals",
+    )
+    for series in [result["total"], *result["projects"]]:
+        name = "Total" if series is result["total"] else series["key"]
+        table.add_row(name, *_band(series["totals"]["7"]), *_band(series["totals"]["30"]))
+    console.print(table)
+    total = result["total"]
+    pattern = "a weekly pattern" if total["weekly_pattern"] else "no weekly pattern"
+    console.print(
+        f"History used: {total['history_days']} days from {result['history_start']} with "
+        f"{pattern}; each row is forecast on its own, so projects need not add up to the total."
+    )
+    for series in [total, *result["projects"]]:
+        for note in series["notes"]:
+            console.print(f"  {series['key']}: {note}")
+    if args.days not in (7, 30):
+        rows = zip(result["forecast_buckets"], total["forecast"], strict=True)
+        daily = Table("Day", "Low", "Expected", "High", title=f"Next {args.days} days, total")
+        for day, band in rows:
+            daily.add_row(day, *_band(band))
+        console.print(daily)
+    return 0
+
+
+def add_forecast_parser(sub: Any, command: Any) -> None:
+    p = command(sub, "forecast", cmd_forecast)
+    p.epilog = EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        choices=range(1, 91),
+        metavar="N",
+        help="days forecast in the daily series (1-90, default 30); totals are always "
+        "for 7 and 30 days",
+    )
+    p.add_argument(
+        "-p", "--project", action="append", help="only these projects (repeatable, or a,b)"
+    )
+    p.add_argument(
+        "-z", "--timezone", metavar="ZONE", help="IANA time zone for days (default: local)"
+    )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=84,
+        metavar="DAYS",
+        help="days of history to use (default 84: twelve weeks)",
+    )

@@ -1,0 +1,111 @@
+// Small DOM builders. Text always goes in as text (never as HTML), so a project or model
+// name can never inject markup.
+
+import { download } from "./api.js";
+import { GLOSSARY } from "./format.js";
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+let tipCount = 0;
+
+// An (i) button and the tooltip it shows on hover and on keyboard focus. The tooltip is
+// placed under the nearest positioned ancestor (a `.label`, or whatever the page marks).
+export function info(question, text) {
+  const id = `tip-${++tipCount}`;
+  return [h("button", { type: "button", class: "info", "aria-label": question,
+    "aria-describedby": id }, "i"),
+  h("span", { role: "tooltip", id, class: "tip" }, text)];
+}
+
+// A metric's name with an (i) that explains it.
+export function term(label, key) {
+  const text = GLOSSARY[key];
+  if (!text) return h("span", {}, label);
+  return h("span", { class: "label" }, label, info(`What is ${label.toLowerCase()}?`, text));
+}
+
+export function kpi(label, key, value, note, { bad = false, testid } = {}) {
+  return h("div", { class: bad ? "kpi bad" : "kpi", "data-testid": testid || `kpi-${key}` },
+    term(label, key), h("div", { class: "value" }, value), note ? h("div", { class: "note" }, note) : null);
+}
+
+export function card(title, body, { span = 12, actions = [], subtitle } = {}) {
+  return h("section", { class: `card span-${span}`, "aria-label": title },
+    h("div", { class: "card-head" }, h("h2", {}, title),
+      actions.length ? h("div", { class: "actions" }, actions) : null),
+    subtitle ? h("p", { class: "subtitle" }, subtitle) : null,
+    body);
+}
+
+export function exportButtons(endpoint, params, name) {
+  return ["csv", "json"].map((fmt) => h("button", { type: "button",
+    onclick: () => download(endpoint, params, fmt, name),
+    "aria-label": `Download ${name} as ${fmt.toUpperCase()}` }, fmt.toUpperCase()));
+}
+
+// A table. columns: {label, value(row) -> text|Node, num?, key?, tip?}; link(row) makes the
+// first cell a link (keyboard reachable) to the calls behind the row.
+export function table(columns, rows, { link, caption, sortable } = {}) {
+  const head = h("tr", {}, columns.map((c) => {
+    const th = h("th", { scope: "col", class: c.num ? "num" : null });
+    if (sortable && c.key) {
+      const active = sortable.sort === c.key;
+      th.setAttribute("aria-sort", active ? (sortable.order === "asc" ? "ascending" : "descending") : "none");
+      th.append(h("button", { type: "button", class: "sort",
+        onclick: () => sortable.onSort(c.key) }, c.label, active ? (sortable.order === "asc" ? " ▲" : " ▼") : ""));
+    } else if (c.tip) {
+      th.append(term(c.label, c.tip));
+    } else {
+      th.append(c.label);
+    }
+    return th;
+  }));
+  const body = h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c, i) => {
+    let content = c.value(row);
+    if (i === 0 && link) {
+      const href = link(row);
+      if (href) content = h("a", { href, "data-nav": "1" }, content);
+    }
+    return h("td", { class: c.num ? "num" : null }, content);
+  }))));
+  return h("div", { class: "table-wrap" },
+    h("table", {}, caption ? h("caption", { class: "visually-hidden" }, caption) : null,
+      h("thead", {}, head), body));
+}
+
+// A number with a bar showing its share of the largest in the column.
+export function withBar(text, value, max) {
+  const width = max > 0 ? Math.max(1, Math.round((value / max) * 100)) : 0;
+  return h("div", {}, text, h("div", { class: "bar", style: `width:${width}%`, "aria-hidden": "true" }));
+}
+
+export function empty(title, ...lines) {
+  return h("div", { class: "empty", "data-testid": "empty" }, h("h2", {}, title), lines);
+}
+
+export function errorBox(message) {
+  return h("div", { class: "error-box", role: "alert", "data-testid": "error" },
+    h("strong", {}, "Could not load this view. "), message);
+}
+
+export const loading = () => h("p", { class: "loading", "aria-busy": "true" }, "Loading…");
+export const code = (text) => h("code", {}, text);

@@ -1,0 +1,88 @@
+"""Config errors name the file and the key; the CLI's `alerts test`, `run` and `check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from tests.alerts.smtp_sink import smtp_sink
+from tests.reports.conftest import Cli
+from tests.reports.hooks import Answer, webhook
+
+from tokenomy.alerts import AlertConfigError, load_alerts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alerts: []", "alerts: expected a mapping"),
+        ("alerts: {rulez: []}", "alerts.rulez: unknown key"),
+        ("alerts: {cooldown: soon}", "alerts.cooldown: expected a whole number of seconds"),
+        ("alerts: {notify: {pager: {}}}", "alerts.notify.pager: unknown key"),
+        ("alerts: {notify: {slack: {webhook_url: ftp://x}}}", "alerts.notify.slack.webhook_url"),
+        ("alerts: {notify: {email: {smtp_host: h, from: a@b, to: [nobody]}}}",
+         "alerts.notify.email.to"),
+        ("alerts: {rules: [{name: a, kind: magic}]}", "alerts.rules[0].kind: expected one of"),
+        ("alerts: {rules: [{name: a, kind: threshold, window: 1w, above: 1}]}",
+         "alerts.rules[0].window"),
+        ("alerts: {rules: [{name: a, kind: threshold}]}", "alerts.rules[0].above: missing"),
+        ("alerts: {rules: [{name: a, kind: anomaly, metrics: [vibes]}]}",
+         "alerts.rules[0].metrics"),
+        ("alerts: {rules: [{name: a, kind: budget, budget: nope}]}", "alerts.rules[0].budget"),
+        ("alerts: {rules: [{name: a, kind: rate_of_change, increase_pct: 5, above: 1}]}",
+         "alerts.rules[0].above: unknown key"),
+    ],
+)  # fmt: skip
+def test_config_errors_name_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "tokenomy.yaml"
+    path.write_text(text)
+    with pytest.raises(AlertConfigError) as info:
+        load_alerts(path)
+    assert str(info.value).startswith(f"{path}: {expected}")
+
+
+def test_the_gateway_accepts_the_section(tmp_path: Path) -> None:
+    from tokenomy.gateway.config import load_config
+
+    path = tmp_path / "tokenomy.yaml"
+    path.write_text("models: {}\nalerts: {cooldown: 10}\n")
+    load_config(path, {})
+
+
+def test_alerts_test_reports_each_notifier(home: Path, cli: Cli) -> None:
+    with (
+        webhook() as slack,
+        webhook(then=Answer(403, body=b"invalid_token")) as bad,
+        smtp_sink() as sink,
+    ):
+        Path("tokenomy.yaml").write_text(
+            "alerts:\n  notify:\n"
+            f"    slack: {{webhook_url: '{slack.url}', retries: 0}}\n"
+            f"    webhook: {{url: '{bad.url}', retries: 0}}\n"
+            f"    email: {{smtp_host: 127.0.0.1, smtp_port: {sink.port}, from: t@x.org, "
+            "to: [ops@x.org]}\n"
+        )
+        result = cli(["alerts", "test", "--json"])
+    assert result.exit_code == 1
+    out = orjson.loads(result.stdout)
+    assert [(n["notifier"], n["ok"]) for n in out["notifiers"]] == [
+        ("slack", True), ("webhook", False), ("email", True)
+    ]  # fmt: skip
+    assert "HTTP 403" in out["notifiers"][1]["reason"]
+    assert slack.received[0].json()["text"].startswith("[tokenomy TEST]")
+    assert sink.messages[0]["Subject"].startswith("[tokenomy TEST]")
+
+
+def test_alerts_run_and_check_on_an_empty_database(home: Path, cli: Cli) -> None:
+    Path("tokenomy.yaml").write_text(
+        "alerts:\n  rules:\n    - {name: w, kind: anomaly}\n"
+        "    - {name: t, kind: threshold, metric: cost, window: 1h, above: 0}\n"
+    )
+    run = cli(["alerts", "run", "--json"])
+    assert run.exit_code == 0, run.stderr
+    assert orjson.loads(run.stdout)["alerts"] == []
+    check = cli(["alerts", "check", "--json", "--since", "2026-11-20T00:00:00Z"])
+    assert check.exit_code == 0 and orjson.loads(check.stdout) == {"anomalies": []}
+    bad = cli(["alerts", "check", "--since", "yesterday"])
+    assert bad.exit_code != 0 and "--since" in bad.stderr

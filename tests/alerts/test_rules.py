@@ -1,0 +1,135 @@
+"""Rules evaluated on a real database, sent once, cooled down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.reports.hooks import Answer, webhook
+from tests.reports.records import at, call
+
+from tokenomy.alerts import (
+    AlertsConfig,
+    AlertState,
+    WebhookNotifier,
+    dispatch,
+    evaluate,
+    parse_alerts,
+    run_alerts,
+)
+from tokenomy.budgets.settings import parse_budgets
+from tokenomy.gateway.config import failer
+from tokenomy.record import TokenUsage
+from tokenomy.reports.config import Webhook
+from tokenomy.store import Database, write_records
+
+USD = 1_000_000_000
+NOW = at("2026-11-21T12:00:00")
+
+
+def seed(db: Database) -> None:
+    records = []
+    for day in range(14, 22):
+        for hour in range(24):
+            when = f"2026-11-{day:02d}T{hour:02d}:10:00"
+            if at(when) >= NOW:
+                continue
+            spike = day == 21 and hour == 11
+            for n in range(30):
+                records.append(
+                    call(
+                        f"{day}-{hour}-{n}", when, project="web",
+                        cost_nanos=(20 if spike else 1) * USD // 10,
+                        status="error" if spike and n < 15 else "ok",
+                        usage=TokenUsage(input_tokens=1000, output_tokens=100),
+                    )
+                )  # fmt: skip
+    write_records(db, records)
+
+
+RULES = {
+    "rules": [
+        {"name": "daily-spend", "kind": "threshold", "metric": "cost", "window": "1d",
+         "above": 50, "project": "web"},
+        {"name": "quiet", "kind": "threshold", "metric": "cost", "window": "1h", "above": 1000},
+        {"name": "spend-jump", "kind": "rate_of_change", "metric": "cost", "window": "1h",
+         "increase_pct": 200},
+        {"name": "weird", "kind": "anomaly", "metrics": ["cost", "error_rate"]},
+        {"name": "budget", "kind": "budget", "budget": "web-daily", "at": [0.5, 1.0]},
+    ],
+    "cooldown": 3600,
+}  # fmt: skip
+
+
+def config(path: Path) -> AlertsConfig:
+    budgets = parse_budgets(
+        {"rules": [{"name": "web-daily", "project": "web", "period": "daily", "limit_usd": 100}]},
+        "budgets",
+        failer(path),
+    )
+    return parse_alerts(RULES, path, budgets)
+
+
+def test_rules_fire_on_a_real_database(db: Database, tmp_path: Path) -> None:
+    seed(db)
+    alerts = evaluate(db, config(tmp_path / "t.yaml"), NOW)
+    by_rule = {a.rule: a for a in alerts}
+    # day spend: 23 h x 30 x $0.10 + 30 x $2 = $129; the last hour $60 against $3.
+    assert set(by_rule) == {"daily-spend", "spend-jump", "weird", "budget"}
+    assert by_rule["daily-spend"].fields["observed"] == "$129.00"
+    assert by_rule["spend-jump"].fields["increase"] == "1900%"
+    weird = sorted(a.scope for a in alerts if a.rule == "weird")
+    assert weird == ["web/claude-sonnet-4-5/cost", "web/claude-sonnet-4-5/error_rate"]
+    assert by_rule["budget"].fields["threshold"] == "50%"  # today: $93 of $100
+
+
+def test_budget_rule_takes_the_highest_fraction_reached(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    seed(sqlite_db)
+    # Spend on 2026-11-21 up to 12:00 is 11 x $3 + $60 = $93: 50% reached, 100% not.
+    alerts = [
+        a for a in evaluate(sqlite_db, config(tmp_path / "t.yaml"), NOW) if a.rule == "budget"
+    ]
+    assert [a.fields["spent"] for a in alerts] == ["$93.00"]
+
+
+def test_sent_once_and_cooled_down(sqlite_db: Database, tmp_path: Path) -> None:
+    seed(sqlite_db)
+    cfg = config(tmp_path / "t.yaml")
+    state = AlertState(tmp_path / "alerts")
+    with webhook() as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        first = run_alerts(sqlite_db, cfg, [notifier], state, NOW)
+        assert {o.status for o in first} == {"sent"}
+        again = run_alerts(sqlite_db, cfg, [notifier], state, NOW + 60_000)
+        assert {o.status for o in again} <= {"duplicate", "cooling_down"}
+        sent = len(hook.received)
+    assert sent == len(first)
+    # Same rule and scope, a new period, within the cool-down: held back, then sent.
+    later = first[0].alert
+    moved = type(later)(**{**{s: getattr(later, s) for s in later.__slots__}, "period": "next"})
+    with webhook() as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        held = dispatch([moved], [notifier], state, 3600, NOW + 1_800_000)
+        went = dispatch([moved], [notifier], state, 3600, NOW + 3_700_000)
+    assert [held[0].status, went[0].status] == ["cooling_down", "sent"]
+    assert len(hook.received) == 1
+
+
+def test_failed_delivery_is_retried_next_run(sqlite_db: Database, tmp_path: Path) -> None:
+    seed(sqlite_db)
+    cfg = config(tmp_path / "t.yaml")
+    state = AlertState(tmp_path / "alerts")
+    with webhook(then=Answer(500)) as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        failed = run_alerts(sqlite_db, cfg, [notifier], state, NOW)
+    assert {o.status for o in failed} == {"failed"}
+    assert "HTTP 500" in failed[0].deliveries[0].reason
+    with webhook() as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        sent = run_alerts(sqlite_db, cfg, [notifier], state, NOW)
+    assert {o.status for o in sent} == {"sent"}
+
+
+def test_quiet_data_fires_nothing(sqlite_db: Database, tmp_path: Path) -> None:
+    assert evaluate(sqlite_db, config(tmp_path / "t.yaml"), NOW) == []

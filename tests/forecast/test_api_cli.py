@@ -1,0 +1,147 @@
+"""``GET /api/v1/forecast`` over HTTP and ``tokenomy forecast --json`` on stored calls."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from tests.api.insight_records import call
+from tests.gateway.running import RunningGateway
+
+from tokenomy.api.app import AnalyticsApi
+from tokenomy.cli.main import main
+from tokenomy.config import Paths
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord
+from tokenomy.store import Database, open_database, write_records
+
+CATALOG = PriceCatalog.load(None)
+ZONE = ZoneInfo("Europe/Paris")
+LAST = date(2026, 11, 15)  # a Sunday: the history's last day
+PATTERN = [1.4, 1.5, 1.3, 1.2, 1.0, 0.2, 0.4]  # Monday first
+
+
+def history_calls(weeks: int = 6) -> list[CallRecord]:
+    """``web`` spends $PATTERN per day (Paris noon); ``old`` spent $1 a day until four
+    weeks before the end and then stopped."""
+    out = []
+    first = LAST - timedelta(days=weeks * 7 - 1)
+    for i in range(weeks * 7):
+        day = first + timedelta(days=i)
+        noon = int(datetime(day.year, day.month, day.day, 12, tzinfo=ZONE).timestamp() * 1000)
+        nanos = int(PATTERN[day.weekday()] * 1e9)
+        out.append(call(f"web{i}", noon, project="web", cost_nanos=nanos))
+        if i < weeks * 7 - 28:
+            out.append(call(f"old{i}", noon + 60_000, project="old", cost_nanos=1_000_000_000))
+    return out
+
+
+@pytest.fixture
+def api(db: Database) -> Iterator[RunningGateway]:
+    write_records(db, history_calls())
+    with RunningGateway({}, None, api=AnalyticsApi(db, CATALOG)) as gw:
+        yield gw
+
+
+def _get(gw: RunningGateway, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(gw.url + path, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())
+
+
+QUERY = "/api/v1/forecast?timezone=Europe/Paris&until=2026-11-15"
+
+
+def test_the_forecast_answers_history_forecast_and_totals(api: RunningGateway) -> None:
+    status, body = _get(api, QUERY + "&days=14")
+    assert status == 200
+    assert body["first_forecast_day"] == "2026-11-16"
+    assert body["forecast_buckets"][0] == "2026-11-16" and len(body["forecast_buckets"]) == 14
+    assert len(body["history_buckets"]) == 84 and body["history_buckets"][-1] == "2026-11-15"
+    total = body["total"]
+    assert sum(total["history"]) == pytest.approx(6 * sum(PATTERN) + 14, abs=1e-6)
+    assert total["history_days"] == 42
+    assert len(total["forecast"]) == 14
+    week = total["totals"]["7"]
+    assert week["low"] <= week["expected"] <= week["high"]
+    # The project is exactly periodic: its next week is its pattern.
+    web = next(p for p in body["projects"] if p["key"] == "web")
+    assert web["weekly_pattern"]
+    assert web["totals"]["7"]["expected"] == pytest.approx(sum(PATTERN), rel=0.02)
+    assert web["forecast"][1]["expected"] == pytest.approx(1.5, rel=0.02)  # a Tuesday
+    old = next(p for p in body["projects"] if p["key"] == "old")
+    assert old["totals"]["30"]["expected"] == 0
+    assert any("stopped" in n for n in old["notes"])
+
+
+def test_a_project_filter_narrows_the_forecast(api: RunningGateway) -> None:
+    _, body = _get(api, QUERY + "&project=old")
+    assert [p["key"] for p in body["projects"]] == ["old"]
+    assert body["total"]["totals"]["7"]["expected"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("&days=0", "days"),
+        ("&days=week", "days"),
+        ("&history=3", "history"),
+        ("&timezone=Mars/Base", "timezone"),
+        ("&horizon=7", "horizon"),
+    ],
+)
+def test_bad_parameters_are_422s_naming_them(api: RunningGateway, query: str, param: str) -> None:
+    status, body = _get(api, "/api/v1/forecast?until=2026-11-15" + query)
+    assert status == 422
+    assert body["error"]["param"] == param
+
+
+def test_the_forecast_is_in_the_openapi_document(api: RunningGateway) -> None:
+    _, doc = _get(api, "/api/v1/openapi.json")
+    names = [p["name"] for p in doc["paths"]["/api/v1/forecast"]["get"]["parameters"]]
+    assert "days" in names and "project" in names
+
+
+def test_the_cli_prints_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path))
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+    db = open_database(Paths.from_env().database_url)
+    # Ending yesterday (UTC), as the CLI forecasts from today.
+    end = datetime.now(ZoneInfo("UTC")).date() - timedelta(days=1)
+    calls = []
+    for i in range(28):
+        day = end - timedelta(days=i)
+        at = int(datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("UTC")).timestamp())
+        calls.append(call(f"c{i}", at * 1000, project="web", cost_nanos=2_000_000_000))
+    write_records(db, calls)
+    db.close()
+    assert main(["forecast", "--json", "-z", "UTC", "--days", "7"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["first_forecast_day"] == (end + timedelta(days=1)).isoformat()
+    assert len(out["total"]["forecast"]) == 7
+    assert out["total"]["totals"]["7"]["expected"] == pytest.approx(14, rel=0.01)
+    assert out["total"]["totals"]["30"]["expected"] == pytest.approx(60, rel=0.01)
+    assert [p["key"] for p in out["projects"]] == ["web"]
+
+
+def test_the_cli_says_what_to_do_with_nothing_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path))
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+    assert main(["forecast", "-z", "UTC"]) == 0
+    out = capsys.readouterr().out
+    assert "tokenomy import" in out
+    assert main(["forecast", "--history", "3"]) == 2

@@ -1,0 +1,87 @@
+"""The forecaster on synthetic weekly series: the weekly pattern is recovered, the 80%
+intervals cover about 80% of what follows, short and stopped histories are handled."""
+
+from __future__ import annotations
+
+import random
+
+from tokenomy.forecast import forecast
+from tokenomy.forecast.model import quantile
+
+PATTERN = [1.4, 1.5, 1.3, 1.2, 1.0, 0.2, 0.4]  # Monday first: busy weekdays, quiet weekend
+
+
+def weekly(days: int, seed: int, level: float = 10.0, noise: float = 0.2) -> list[float]:
+    rng = random.Random(seed)
+    return [level * PATTERN[i % 7] * rng.uniform(1 - noise, 1 + noise) for i in range(days)]
+
+
+def test_the_weekly_pattern_is_recovered() -> None:
+    fc = forecast(weekly(84, 1), 0, 14)
+    assert fc.weekly
+    mean = sum(PATTERN) / 7
+    for got, want in zip(fc.factors, PATTERN, strict=True):
+        assert abs(got - want / mean) < 0.15
+    # The forecast follows the pattern: the next Saturday is the quietest day.
+    expected = [b.expected for b in fc.days[:7]]
+    assert min(expected) == expected[5]
+    assert max(expected) == expected[1]
+
+
+def test_the_series_may_start_on_any_weekday() -> None:
+    values = weekly(87, 2)[3:]  # starts on a Thursday
+    fc = forecast(values, 3, 7)
+    assert fc.factors.index(min(fc.factors)) == 5
+
+
+def test_intervals_cover_about_80_percent_over_many_series() -> None:
+    inside_7 = inside_day = n_days = 0
+    runs = 60
+    for seed in range(runs):
+        values = weekly(84 + 7, seed)
+        fc = forecast(values[:84], 0, 7)
+        actual = values[84:]
+        band = fc.totals[7]
+        inside_7 += band.low <= sum(actual) <= band.high
+        for a, b in zip(actual, fc.days, strict=True):
+            inside_day += b.low <= a <= b.high
+            n_days += 1
+    assert 0.6 <= inside_7 / runs <= 1.0
+    assert 0.65 <= inside_day / n_days <= 0.95
+
+
+def test_a_bias_free_forecast_of_the_totals() -> None:
+    errors = []
+    for seed in range(40):
+        values = weekly(84 + 30, seed)
+        fc = forecast(values[:84], 0, 30)
+        errors.append(fc.totals[30].expected / sum(values[84:]) - 1)
+    assert abs(quantile(errors, 0.5)) < 0.05
+
+
+def test_a_short_history_says_so_and_widens_the_intervals() -> None:
+    values = weekly(84, 3)
+    short = forecast(values[-5:], 2, 7)
+    assert not short.weekly
+    assert short.history_days == 5
+    assert any("only 5 days" in n for n in short.notes)
+    long = forecast(values, 0, 7)
+    width_short = (short.totals[7].high - short.totals[7].low) / short.totals[7].expected
+    width_long = (long.totals[7].high - long.totals[7].low) / long.totals[7].expected
+    assert width_short > width_long
+
+
+def test_no_history_and_a_stopped_project_forecast_zero() -> None:
+    empty = forecast([], 0, 7)
+    assert empty.totals[30].high == 0 and empty.notes
+    stopped = forecast([*weekly(40, 4), *[0.0] * 14], 0, 7)
+    assert stopped.totals[7].expected == 0 and stopped.totals[30].high == 0
+    assert any("stopped" in n for n in stopped.notes)
+
+
+def test_zero_days_inside_the_history_are_fine() -> None:
+    values = [v if i % 7 < 5 else 0.0 for i, v in enumerate(weekly(56, 5))]
+    fc = forecast(values, 0, 7)
+    assert fc.days[5].expected == 0 and fc.days[6].expected == 0
+    assert fc.days[0].expected > 0
+    assert all(b.low >= 0 for b in fc.days)

@@ -1,0 +1,138 @@
+"""The estimator on hand examples, and history learned from calls in a real database."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+import tokenomy
+from tokenomy.predict import PredictError, Prediction, count_messages, predict, text_tokens
+from tokenomy.predict.model import Sample, fit
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, Status, TokenUsage
+from tokenomy.runner.family import family_hash
+from tokenomy.store import Database, write_records
+
+CATALOG = PriceCatalog.load(None)
+T0 = 1_793_491_200_000
+
+
+def test_text_tokens_count_bpe_pieces() -> None:
+    assert text_tokens("") == 0
+    assert text_tokens("Hello, world!") == 4  # Hello , world !
+    assert text_tokens("internationalization") == 4  # 20 letters: pieces of six
+    assert text_tokens("1234567") == 3  # digits in threes
+    assert text_tokens("東京タワー") == 5  # a token per character
+    count = count_messages([{"role": "user", "content": "Hello, world!"}])
+    assert (count.tokens, count.exact) == (4 + 4 + 3, False)
+    assert count.low < count.tokens < count.high
+
+
+def _model() -> tokenomy.predict.model.LengthModel:
+    samples = []
+    for i in range(40):
+        samples.append(Sample(f"Write an essay about topic {i}", "big", 600 + i))
+        samples.append(Sample(f"In one word, what colour is thing {i}?", "big", 2 + i % 3))
+        samples.append(Sample(f"Write an essay about topic {i}", "small", 200 + i))
+        samples.append(Sample(f"In one word, what colour is thing {i}?", "small", 1 + i % 2))
+    return fit(samples)
+
+
+def test_fitted_model_separates_essays_from_one_word_answers() -> None:
+    model = _model()
+    _, essay, _ = model.predict("Write an essay about rivers", "big").tokens()
+    _, word, _ = model.predict("In one word, what colour is the sky?", "big").tokens()
+    _, small_essay, _ = model.predict("Write an essay about rivers", "small").tokens()
+    assert essay > 300 and word < 10
+    assert small_essay < essay  # per-model verbosity
+    low, mid, high = model.predict("Write an essay about rivers", "unknown-model").tokens()
+    assert low <= mid <= high
+
+
+def test_prediction_prices_the_interval() -> None:
+    now = int(time.time() * 1000)
+    # The SDK's spelling: the package itself is callable (mypy sees only the module).
+    p = tokenomy.predict(  # type: ignore[operator]
+        [{"role": "user", "content": "List 5 ideas"}], "gpt-4o", catalog=CATALOG, at_ms=now
+    )
+    assert isinstance(p, Prediction)
+    assert p.basis == "prior" and p.history_calls == 0
+    assert p.output_low <= p.output_median <= p.output_high
+    assert p.cost_low_nanos is not None and p.cost_high_nanos is not None
+    assert p.cost_low_nanos <= (p.cost_median_nanos or 0) <= p.cost_high_nanos
+    price = CATALOG.resolve(None, "gpt-4o", T0)
+    assert price is not None
+    usage = TokenUsage(input_tokens=p.input.tokens, output_tokens=p.output_median)
+    median = CATALOG.cost_nanos(None, "gpt-4o", usage, now)
+    assert median is not None and p.cost_median_nanos == median
+    assert p.to_json()["cost_usd"]["median"] == median / 1e9
+
+
+def test_bad_input_names_the_field() -> None:
+    with pytest.raises(PredictError) as err:
+        predict("hi", "")
+    assert err.value.field == "model"
+    with pytest.raises(PredictError) as err:
+        predict(None, "gpt-4o")
+    assert err.value.field == "messages"
+    with pytest.raises(PredictError):
+        predict([1, 2], "gpt-4o")
+
+
+def _chat(i: int, model: str, output: int, **kw: object) -> CallRecord:
+    return CallRecord(
+        "sdk",
+        f"{model}-{i}",
+        T0 + i * 1000,
+        TokenUsage(input_tokens=100, output_tokens=output),
+        request_model=model,
+        response_model=model,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_history_moves_the_prediction_towards_the_users_calls(db: Database) -> None:
+    before = predict("Tell me about rivers", "gpt-4o", db=db)
+    assert before.basis == "prior"
+    # 200 answers of about 2,000 tokens (the prior expects far fewer); failures and other
+    # models are ignored.
+    calls = [_chat(i, "gpt-4o", 1900 + i) for i in range(200)]
+    calls += [_chat(500 + i, "gpt-4o", 5, status=Status.ERROR) for i in range(50)]
+    calls += [_chat(900 + i, "other", 3) for i in range(50)]
+    write_records(db, calls)
+    after = predict("Tell me about rivers", "gpt-4o", db=db)
+    assert after.basis == "prior+history" and after.history_calls == 200
+    assert after.output_median > 5 * before.output_median
+    # Shrinkage: 200 calls against a prior worth 10 is most of the way, not all of it.
+    w = 200 / 210
+    assert math.isclose(
+        math.log1p(after.output_median) - math.log1p(before.output_median),
+        w * (math.log1p(1999.5) - tokenomy.predict.prior.shipped_model().typical_log("gpt-4o")),
+        abs_tol=0.05,
+    )
+
+
+def test_runner_commands_learn_per_family(db: Database) -> None:
+    def run(i: int, prompt: str, output: int) -> CallRecord:
+        return CallRecord(
+            "runner",
+            f"r{i}",
+            T0 + i,
+            TokenUsage(input_tokens=50, cache_read_tokens=20_000, output_tokens=output),
+            request_model="claude-sonnet-4-5",
+            attributes={"family_hash": family_hash(prompt)},
+        )
+
+    runs = [run(i, f"fix issue {i} in src/app.py", 3000) for i in range(30)]
+    runs += [run(100 + i, "write the changelog", 300) for i in range(30)]
+    write_records(db, runs)
+    fix = predict(command="fix issue 999 in lib/x.py", model="claude-sonnet-4-5", db=db)
+    log = predict(command="write the changelog", model="claude-sonnet-4-5", db=db)
+    assert fix.basis == log.basis == "family history"
+    assert fix.history_calls == 30
+    assert 1500 < fix.output_median < 3100 and 300 <= log.output_median < 1200
+    assert fix.input.tokens == 20_050  # the runs' prompt, not the command's few words
+    new = predict(command="plan the sprint", model="claude-sonnet-4-5", db=db)
+    assert new.basis == "model runs" and new.history_calls == 60
