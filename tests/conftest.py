@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,11 +19,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _close_sdk_clients() -> Iterator[None]:
-    """SDK clients the gateway tests' helpers opened are closed with their test."""
+    """SDK clients the gateway tests' helpers opened are closed with their test. Then a
+    collection: a socket some test left open is reported (filterwarnings=error) by that
+    test, not by whichever test the garbage collector happens to run in later."""
     yield
     from tests.gateway.running import close_clients
 
     close_clients()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import anthropic
 import openai
 import pytest
 from tests.budgets.helpers import balance, budgeted, settled
+from tests.gateway.running import close_after_test
 from tests.gateway.test_gateway import anthropic_deployment, openai_deployment, records
 from tests.gateway.upstreams import Upstream, anthropic_upstream, openai_upstream
 
@@ -59,8 +60,8 @@ def keyed(db: Database, usd: str, period: str = "daily", **kw: Any) -> tuple[str
 
 
 def oai_client(url: str, secret: str, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=url + "/v1", api_key=secret, max_retries=0, default_headers=headers
+    return close_after_test(
+        openai.OpenAI(base_url=url + "/v1", api_key=secret, max_retries=0, default_headers=headers)
     )
 
 

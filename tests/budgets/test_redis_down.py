@@ -14,7 +14,7 @@ import openai
 import pytest
 from tests.budgets.conftest import UNREACHABLE_REDIS
 from tests.budgets.helpers import budgeted
-from tests.gateway.running import CATALOG
+from tests.gateway.running import CATALOG, close_after_test
 from tests.gateway.test_gateway import anthropic_deployment, openai_deployment, records
 from tests.gateway.upstreams import Upstream, anthropic_upstream, openai_upstream
 
@@ -50,7 +50,9 @@ def test_fail_open_serves_and_logs_loudly_once_per_interval(
         caplog.at_level(logging.ERROR, logger="tokenomy.budgets"),
         budgeted({"fast": [openai_deployment(oai)]}, sqlite_db, budgets) as gw,
     ):
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        )
         for _ in range(3):
             client.chat.completions.create(model="fast", messages=HI)
     errors = [r for r in caplog.records if r.name == "tokenomy.budgets"]
@@ -77,10 +79,12 @@ def test_fail_closed_answers_503_in_each_protocol(sqlite_db: Database) -> None:
             budgets,
         ) as gw,
     ):
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0)
+        )
         with pytest.raises(openai.InternalServerError) as from_openai:
             client.chat.completions.create(model="fast", messages=HI)
-        claude = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+        claude = close_after_test(anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0))
         with pytest.raises(anthropic.APIStatusError) as from_anthropic:
             claude.messages.create(model="claude", max_tokens=10, messages=HI)
         assert oai.seen == [] and ant.seen == []

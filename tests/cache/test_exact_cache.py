@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import RunningGateway, close_after_test
 from tests.gateway.test_gateway import (
     anthropic_deployment,
     openai_deployment,
@@ -35,8 +35,8 @@ HI = [{"role": "user", "content": "What is 2 + 2?"}]
 
 
 def client(gw: RunningGateway, **headers: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=gw.url + "/v1", api_key="k", max_retries=0, default_headers=headers
+    return close_after_test(
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0, default_headers=headers)
     )
 
 

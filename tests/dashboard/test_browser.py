@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from tests.api.insight_records import HOUR, T0, call
 from tests.dashboard.seed import HOSTILE, RANGE, seed
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import RunningGateway, close_after_test
 from tests.gateway.test_gateway import openai_deployment
 from tests.gateway.upstreams import openai_upstream
 
@@ -310,7 +310,9 @@ def test_gateway_page_shows_deployments_and_calls_live(page: Any, sqlite_db: Dat
         page.goto(f"{gw.url}/?page=gateway")
         deployments = page.get_by_role("region", name="Deployments")
         assert deployments.locator(".badge.ok").first.inner_text() == "closed"
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+        )
         client.chat.completions.create(model="fast", messages=HI)
         latest = page.get_by_role("region", name="Latest calls")
         latest.locator("tbody tr").first.wait_for()  # arrives by the live stream

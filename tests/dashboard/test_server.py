@@ -14,7 +14,7 @@ import openai
 import pytest
 from tests.api.insight_records import T0, call
 from tests.dashboard.seed import seed
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import RunningGateway, close_after_test
 from tests.gateway.test_gateway import openai_deployment
 from tests.gateway.upstreams import openai_upstream
 
@@ -137,7 +137,9 @@ def test_gateway_state_shows_calls_and_the_circuit_opening(sqlite_db: Database) 
             api=AnalyticsApi(sqlite_db, CATALOG),
         ) as gw,
     ):
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+        )
         client.chat.completions.create(model="fast", messages=HI)
         state = json.loads(get(gw.url + "/api/v1/gateway")[2])
         [alias] = state["models"]

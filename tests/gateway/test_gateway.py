@@ -327,7 +327,9 @@ def test_a_stream_cut_mid_way_ends_with_an_error_event_and_is_recorded_failed(
 def test_a_client_that_leaves_cancels_the_upstream_call(oai: Upstream, db: Database) -> None:
     oai.first_byte_delay = 3.0  # the provider is slow to answer
     with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0, timeout=0.3)
+        client = close_after_test(
+            openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0, timeout=0.3)
+        )
         with pytest.raises(openai.APITimeoutError):
             client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": "hi"}]

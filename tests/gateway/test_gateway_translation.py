@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import RunningGateway, close_after_test
 from tests.gateway.test_gateway import (
     UPSTREAM_KEY,
     anthropic_deployment,
@@ -41,11 +41,15 @@ def gemini_deployment(up: Upstream, model: str = "gemini-2.5-flash") -> dict[str
 
 
 def oai_client(gw: RunningGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key="client-key", max_retries=0)
+    return close_after_test(
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="client-key", max_retries=0)
+    )
 
 
 def ant_client(gw: RunningGateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+    return close_after_test(
+        anthropic.Anthropic(base_url=gw.url, api_key="client-key", max_retries=0)
+    )
 
 
 def test_openai_client_on_an_anthropic_deployment(ant: Upstream, db: Database) -> None:

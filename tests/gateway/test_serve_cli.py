@@ -41,10 +41,12 @@ def _start(config: Path, home: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _call(port: int) -> None:
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
-    reply = client.chat.completions.create(
-        model="fast", messages=[{"role": "user", "content": "hi"}]
-    )
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0
+    ) as client:
+        reply = client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "hi"}]
+        )
     assert reply.choices[0].message.content == "Hello from mock"
 
 
