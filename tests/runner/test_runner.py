@@ -264,7 +264,8 @@ def test_concurrency_one_runs_one_at_a_time(
 def test_a_timed_out_run_is_stopped(
     sqlite_db: Database, catalog: PriceCatalog, fakes: FakeAgents, sleeps: Sleeps
 ) -> None:
-    runner = make_runner(fakes, sqlite_db, catalog, sleeps, timeout=0.5)
+    # Long enough for the fake agent to start and log its pid on a loaded machine.
+    runner = make_runner(fakes, sqlite_db, catalog, sleeps, timeout=2.0)
     [result] = runner.run_batch(["Forever [slow 60]"])
     assert result.error_type == "timeout" and sleeps.delays == []
     [line] = fakes.log.read_text().splitlines()
