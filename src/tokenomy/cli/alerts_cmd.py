@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError, instant_ms
+from tokenomy.cli.context import Context, UsageError, find_config, instant_ms
 from tokenomy.config import Paths
 
 EPILOG = """\
@@ -22,21 +22,8 @@ them by itself: call `tokenomy alerts run` from cron, e.g. every 5 minutes:
 An alert is sent once per rule, scope and period, and not again within `cooldown`."""
 
 
-def _config(value: str | None, paths: Paths, *, required: bool) -> Path | None:
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise UsageError(f"--config: no such file: {path}")
-        return path
-    for candidate in (Path("tokenomy.yaml"), paths.home / "tokenomy.yaml"):
-        if candidate.is_file():
-            return candidate
-    if required:
-        raise UsageError(
-            f"no tokenomy.yaml here or in {paths.home}, and no --config: declare rules and "
-            "notifiers under `alerts:` in one (see docs/alerts.md)"
-        )
-    return None
+# What `alerts run` and `alerts test` tell a user who has no config yet.
+_DECLARE_ALERTS = "declare rules and notifiers under `alerts:` in one (see docs/alerts.md)"
 
 
 def _load(path: Path | None) -> Any:
@@ -59,7 +46,7 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
     from tokenomy.anomalies import find_anomalies
 
     paths = Paths.from_env()
-    config = _load(_config(args.config, paths, required=False))
+    config = _load(find_config(args.config, paths, missing=None))
     now = instant_ms(args.now, "--now")
     since = instant_ms(args.since, "--since") if args.since else now - 24 * 3_600_000
     if since >= now:
@@ -91,7 +78,7 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
     from tokenomy.alerts import AlertState, AlertStateError, run_alerts
 
     paths = Paths.from_env()
-    path = _config(args.config, paths, required=True)
+    path = find_config(args.config, paths, missing=_DECLARE_ALERTS)
     config = _load(path)
     if not config.rules:
         sys.stderr.write(f"{path} declares no alert rules (add `alerts: rules:`)\n")
@@ -131,7 +118,7 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
     from tokenomy.alerts import send_test
 
     paths = Paths.from_env()
-    path = _config(args.config, paths, required=True)
+    path = find_config(args.config, paths, missing=_DECLARE_ALERTS)
     notifiers = _notifiers(_load(path))
     if not notifiers:
         raise UsageError(f"{path}: no notifier under alerts.notify (slack, webhook, email)")

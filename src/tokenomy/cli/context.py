@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.config import Paths
@@ -128,3 +129,24 @@ def instant_ms(value: str | None, option: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=local_zone())
     return int(moment.timestamp() * 1000)
+
+
+@overload
+def find_config(value: str | None, paths: Paths, *, missing: str) -> Path: ...
+@overload
+def find_config(value: str | None, paths: Paths, *, missing: None) -> Path | None: ...
+def find_config(value: str | None, paths: Paths, *, missing: str | None) -> Path | None:
+    """The tokenomy.yaml a command reads: ``--config`` if given (it must exist), else
+    ./tokenomy.yaml, then $TOKENOMY_HOME/tokenomy.yaml. With neither, None, or, when
+    ``missing`` says what to declare there, a usage error that says so."""
+    if value:
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--config: no such file: {path}")
+        return path
+    for candidate in (Path("tokenomy.yaml"), paths.home / "tokenomy.yaml"):
+        if candidate.is_file():
+            return candidate
+    if missing is not None:
+        raise UsageError(f"no tokenomy.yaml here or in {paths.home}, and no --config: {missing}")
+    return None

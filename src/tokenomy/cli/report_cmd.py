@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError, instant_ms, local_zone, parse_zone
+from tokenomy.cli.context import (
+    Context,
+    UsageError,
+    find_config,
+    instant_ms,
+    local_zone,
+    parse_zone,
+)
 from tokenomy.config import Paths
 
 if TYPE_CHECKING:  # the report builders load on use: `tokenomy --help` stays quick
@@ -219,25 +226,12 @@ def add_reports_parser(sub: Any, command: Any) -> None:
             )
 
 
-def _reports_config(value: str | None, paths: Paths) -> Path:
-    if value:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise UsageError(f"--config: no such file: {path}")
-        return path
-    for candidate in (Path("tokenomy.yaml"), paths.home / "tokenomy.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"no tokenomy.yaml here or in {paths.home}, and no --config: declare reports under "
-        "`reports:` in one (see docs/reports.md)"
-    )
-
-
 def _load(args: argparse.Namespace, paths: Paths) -> tuple[Path, list[ScheduledReport]]:
     from tokenomy.reports import ReportConfigError, load_reports
 
-    config = _reports_config(args.config, paths)
+    config = find_config(
+        args.config, paths, missing="declare reports under `reports:` in one (see docs/reports.md)"
+    )
     try:
         return config, load_reports(config, local_zone())
     except ReportConfigError as exc:
