@@ -9,8 +9,8 @@ $3/M input and $15/M output tokens (claude-sonnet-4-5's list price); the three t
 three projects, and their sum the total.
 
 At each origin the forecaster sees the last 84 days before it (as the product does) and
-at least 28. The smoothing weight (ALPHA) is chosen on the first half of the origins of
-every series; only the second half is reported.
+at least 28. The level's window (LEVEL_DAYS) and the bands' scale (BAND_SCALE) are chosen
+on the first half of the origins of every series; only the second half is reported.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT.parent / "shared" / "data" / "traces"
 HORIZONS = (7, 30)
 HISTORY, MIN_HISTORY = 84, 28
-ALPHAS = (0.1, 0.2, 0.3, 0.5)
+LEVELS = [(days, damp) for days in (14, 28, 56) for damp in (0.0, 0.25, 0.5)]
+BAND_SCALES = (1.0, 1.25, 1.5, 1.75, 2.0)
 INPUT_USD, OUTPUT_USD = 3e-6, 15e-6
 SLICES = 120
 
@@ -184,22 +185,39 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         gen, gen_weekday = generated(args.calls, args.days, args.seed, Path(tmp))
     data = {"generated": (gen, gen_weekday), "traces": (traces(args.traces), 0)}
-    # Tune ALPHA on the first half of every series' origins (sum of 7- and 30-day WAPE).
-    tuning: dict[float, float] = {}
-    for alpha in ALPHAS:
-        model.ALPHA = alpha
-        err = 0.0
-        for series_set, weekday in data.values():
-            for values in series_set.values():
+
+    # Tune on the first half of every series' origins only: the level's window and trend by
+    # the mean WAPE over the cells reported below (data x total/projects x horizon), then
+    # the bands' scale by how far each cell's coverage is from 80%.
+    def early(method: str) -> list[list[tuple[float, float, float, float]]]:
+        """The early origins' rows, pooled as the table below pools the reported ones."""
+        cells: dict[tuple[str, bool, int], list[tuple[float, float, float, float]]] = {}
+        for name, (series_set, weekday) in data.items():
+            for key, values in series_set.items():
                 pts = origins(len(values))
                 res = backtest(values, weekday, pts[: len(pts) // 2])
-                err += sum(scores(res["ours"][h])[1] for h in HORIZONS)
-        tuning[alpha] = err
-    model.ALPHA = min(tuning, key=lambda a: tuning[a])
+                for h in HORIZONS:
+                    cells.setdefault((name, key == "TOTAL", h), []).extend(res[method][h])
+        return list(cells.values())
+
+    by_level: dict[tuple[int, float], float] = {}
+    for days, damp in LEVELS:
+        model.LEVEL_DAYS, model.TREND_DAMP = days, damp
+        cells = early("ours")
+        by_level[(days, damp)] = sum(scores(rows)[1] for rows in cells) / len(cells)
+    model.LEVEL_DAYS, model.TREND_DAMP = min(by_level, key=lambda k: by_level[k])
+    by_scale: dict[float, float] = {}
+    for scale in BAND_SCALES:
+        model.BAND_SCALE = scale
+        cells = early("ours")
+        by_scale[scale] = sum(abs(scores(rows)[2] - 0.8) for rows in cells) / len(cells)
+    model.BAND_SCALE = min(by_scale, key=lambda s: by_scale[s])
     print(
-        "tuning (early origins only), summed WAPE per ALPHA:",
-        ", ".join(f"{a}: {e:.2f}" for a, e in tuning.items()),
-        f"-> ALPHA {model.ALPHA}",
+        "tuning (early origins only): mean WAPE per (LEVEL_DAYS, TREND_DAMP):",
+        ", ".join(f"{d}/{t}: {e:.4f}" for (d, t), e in by_level.items()),
+        f"-> {model.LEVEL_DAYS}/{model.TREND_DAMP}; mean |coverage - 80%| per BAND_SCALE:",
+        ", ".join(f"{s}: {e:.3f}" for s, e in by_scale.items()),
+        f"-> {model.BAND_SCALE}",
     )
     print()
     print(

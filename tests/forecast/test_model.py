@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import random
 
-from tokenomy.forecast import forecast
+import pytest
+
+from tokenomy.forecast import forecast, model
 from tokenomy.forecast.model import quantile
 
 PATTERN = [1.4, 1.5, 1.3, 1.2, 1.0, 0.2, 0.4]  # Monday first: busy weekdays, quiet weekend
@@ -85,3 +87,54 @@ def test_zero_days_inside_the_history_are_fine() -> None:
     assert fc.days[5].expected == 0 and fc.days[6].expected == 0
     assert fc.days[0].expected > 0
     assert all(b.low >= 0 for b in fc.days)
+
+
+def test_weekday_factors_shrink_when_they_are_noise_and_not_when_they_are_a_pattern() -> None:
+    def distance(factors: list[float]) -> float:
+        return sum(abs(f - 1) for f in factors) / 7
+
+    noise_raw = noise_kept = pattern_raw = pattern_kept = 0.0
+    for seed in range(40):
+        # Spend in rare bursts on random days: any weekday's median ratio is noise.
+        rng = random.Random(seed)
+        bursty = [rng.expovariate(1.0) * (20 if rng.random() < 0.15 else 1) for _ in range(56)]
+        noise_raw += distance(_unshrunk_factors(bursty))
+        noise_kept += distance(forecast(bursty, 0, 7).factors)
+        steady = weekly(56, seed)
+        pattern_raw += distance(_unshrunk_factors(steady))
+        pattern_kept += distance(forecast(steady, 0, 7).factors)
+    assert noise_kept < 0.6 * noise_raw
+    assert pattern_kept > 0.95 * pattern_raw
+
+
+def _unshrunk_factors(values: list[float]) -> list[float]:
+    """The weekday factors before shrinkage: each weekday's median ratio to its week."""
+    ratios: list[list[float]] = [[] for _ in range(7)]
+    for w in range(len(values) // 7):
+        week = values[w * 7 : w * 7 + 7]
+        for i, v in enumerate(week):
+            ratios[i].append(v / (sum(week) / 7))
+    raw = [sorted(r)[len(r) // 2] for r in ratios]
+    return [7 * r / sum(raw) for r in raw]
+
+
+def test_the_band_always_holds_the_forecast_even_after_steady_growth() -> None:
+    # Every past total was above its forecast (the project grew): the old bands, from the
+    # errors' own percentiles, then started above the forecast itself.
+    values = [10.0 * 1.02**i for i in range(84)]
+    fc = forecast(values, 0, 30)
+    for band in fc.totals.values():
+        assert band.low < band.expected < band.high
+
+
+def test_the_trend_is_carried_forward_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [10.0 + 0.5 * i for i in range(56)]
+    flat = forecast(values, 0, 7).totals[7].expected
+    monkeypatch.setattr(model, "TREND_DAMP", 1.0)
+    _, slope, days = model.level_and_trend(values)
+    assert days == 28 and abs(slope - 0.5) < 1e-9
+    trended = forecast(values, 0, 7).totals[7].expected
+    # The line is continued: days 56..62 of 10 + 0.5 i (to within the small weekday
+    # factors a rising line makes).
+    assert abs(trended / sum(10.0 + 0.5 * i for i in range(56, 63)) - 1) < 0.01
+    assert trended > flat

@@ -1,32 +1,45 @@
 """The forecaster: daily values in, the next days' expected values and 80% intervals out.
 
-Method (docs/forecast.md): a weekly-seasonal level. Weekday factors are the median, over
-the last ``SEASON_WEEKS`` weeks, of each day's ratio to its week's mean, normalised to
-average 1; the level is simple exponential smoothing of the de-seasonalised days. The
-forecast of a day is level x its weekday's factor. Intervals are not from a distribution
-assumed normal: the model is replayed over its own history (rolling origins), and the
-10th/90th percentiles of its relative errors (of each day, and of the h-day totals) set the
-bands. With too few past origins the totals' errors are bootstrapped from daily errors in
-blocks of a week, and the bands widened; with under a week of days there is no weekly
-pattern, and the bands come from a wide default.
+Method (docs/forecast.md): the level is the mean of the last ``LEVEL_DAYS`` days in whole
+weeks (optionally carried along its damped least-squares trend); a day's forecast is the
+level times its weekday's factor. Weekday factors are the median, over the last
+``SEASON_WEEKS`` weeks, of each day's ratio to its week's mean, each shrunk toward 1 by how
+much of its distance from 1 the weeks' noise explains, and normalised to average 1; a
+total over whole weeks does not depend on them. Intervals are not from a distribution
+assumed normal: the model is replayed over its own history (rolling origins); the 80th
+percentile of its absolute log errors of the h-day totals sets the totals' bands around
+the forecast, and the 10th/90th percentiles of its daily errors the days'. With too few
+past origins the totals' errors are bootstrapped from daily errors in blocks of a week,
+and the bands widened; with under a week of days the bands come from a wide default.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
 SEASON_WEEKS = 8
-ALPHA = 0.1  # chosen on the early origins of bench/forecast.py, never on the reported ones
+# Days of the level's window, and how much of its trend is carried forward: chosen on the
+# early origins of bench/forecast.py, never on the reported ones.
+LEVEL_DAYS = 28
+TREND_DAMP = 0.0
 MIN_SEASON_DAYS = 14  # two full weeks before the weekly pattern is trusted
 STOPPED_DAYS = 14  # nothing spent in this many days: the series stopped
 MIN_TOTAL_ERRORS = 6  # past h-day totals needed to use their errors directly
 SHORT_WIDEN = 1.5
+# The totals' bands x this: chosen on the early origins of bench/forecast.py for coverage
+# nearest 80% (past errors over a few weeks understate what the next month can do).
+BAND_SCALE = 1.5
 # Relative errors assumed when there is not even a week of history (wide on purpose).
 DEFAULT_LOW, DEFAULT_HIGH = -0.6, 0.9
 LOW_Q, HIGH_Q = 0.1, 0.9
+# A total's band in log terms without any past errors (about -50%, +90%), and the smallest
+# actual / expected ratio a past error counts as (a total of 0 would be log 0).
+DEFAULT_SPREAD = math.log(1.9)
+SMALLEST_RATIO = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,29 +99,64 @@ def weekday_factors(values: Sequence[float], first_weekday: int) -> list[float]:
         return [1.0] * 7
     raw = [median(r) for r in ratios]
     total = sum(raw)
-    return [7 * r / total for r in raw] if total > 0 else [1.0] * 7
+    if total <= 0:
+        return [1.0] * 7
+    factors = [7 * r / total for r in raw]
+    shrunk = [1 + _pattern_share(f, r) * (f - 1) for f, r in zip(factors, ratios, strict=True)]
+    total = sum(shrunk)
+    return [7 * f / total for f in shrunk] if total > 0 else [1.0] * 7
 
 
-def _level(values: Sequence[float], factors: Sequence[float], first_weekday: int) -> float:
-    """Exponential smoothing of the de-seasonalised days (days whose factor is ~0 say
-    nothing about the level and are skipped)."""
-    level: float | None = None
-    for i, v in enumerate(values):
-        f = factors[(first_weekday + i) % 7]
-        if f < 0.05:
-            continue
-        z = v / f
-        level = z if level is None else ALPHA * z + (1 - ALPHA) * level
-    return level or 0.0
+def _pattern_share(factor: float, ratios: Sequence[float]) -> float:
+    """How much of a weekday factor's distance from 1 is a pattern rather than the noise of
+    estimating it from a few weeks (0-1, a James-Stein style shrinkage toward 1): a bursty
+    project's factors are mostly noise, a busy team's are not, and a weekday that never
+    spends keeps its 0. The noise is that of a median of the ratios (about 1.25 standard
+    errors of their mean)."""
+    distance = (factor - 1) ** 2
+    if distance <= 0 or len(ratios) < 2:
+        return 1.0
+    mean = sum(ratios) / len(ratios)
+    variance = sum((x - mean) ** 2 for x in ratios) / (len(ratios) - 1)
+    noise = 1.25**2 * variance / len(ratios)
+    return max(0.0, 1.0 - noise / distance)
+
+
+def level_and_trend(values: Sequence[float]) -> tuple[float, float, int]:
+    """The mean spend per day over the last ``LEVEL_DAYS`` days (in whole weeks when there
+    is at least one), its least-squares slope per day damped by ``TREND_DAMP`` (0 under two
+    weeks), and the window's length. A whole number of weeks holds each weekday equally
+    often, so the mean needs no weekly factors: estimated from a bursty project's few weeks,
+    those mostly add noise (bench/forecast.py)."""
+    n = len(values)
+    days = min(n, LEVEL_DAYS)
+    if days >= 7:
+        days -= days % 7
+    window = values[n - days :]
+    if not window:
+        return 0.0, 0.0, 0
+    mean = sum(window) / days
+    if days < MIN_SEASON_DAYS or TREND_DAMP == 0:
+        return mean, 0.0, days
+    middle = (days - 1) / 2
+    spread = sum((i - middle) ** 2 for i in range(days))
+    slope = sum((i - middle) * (v - mean) for i, v in enumerate(window)) / spread
+    return mean, slope * TREND_DAMP, days
 
 
 def point(values: Sequence[float], first_weekday: int, horizon: int) -> tuple[list[float], bool]:
-    """Expected values of the next ``horizon`` days, and whether a weekly pattern was used."""
+    """Expected values of the next ``horizon`` days, and whether a weekly pattern was used:
+    the level carried forward along its damped trend (never below 0), times each day's
+    weekday factor."""
     factors = weekday_factors(values, first_weekday)
     weekly = factors != [1.0] * 7
-    level = _level(values, factors, first_weekday)
+    mean, slope, days = level_and_trend(values)
     n = len(values)
-    return [level * factors[(first_weekday + n + k) % 7] for k in range(horizon)], weekly
+    middle = (days - 1) / 2  # the window's mean is its level at its middle day
+    return [
+        max(0.0, mean + slope * (middle + 1 + k)) * factors[(first_weekday + n + k) % 7]
+        for k in range(horizon)
+    ], weekly
 
 
 def _replay(
@@ -165,9 +213,9 @@ def forecast(
     expect, weekly = point(values, first_weekday, longest)
     factors = weekday_factors(values, first_weekday)
     daily_err, total_err = _replay(values, first_weekday, longest)
-    widen = 1.0
+    short = 1.0  # how much wider a short history makes every band
     if n < MIN_SEASON_DAYS:
-        widen = SHORT_WIDEN
+        short = SHORT_WIDEN
         notes.append(
             f"only {n} days of history: no weekly pattern yet (needs {MIN_SEASON_DAYS}); "
             "intervals widened"
@@ -178,7 +226,7 @@ def forecast(
     else:
         d_low, d_high = DEFAULT_LOW, DEFAULT_HIGH
     days = [
-        Band(max(0.0, e + widen * d_low * level), e, max(e, e + widen * d_high * level))
+        Band(max(0.0, e + short * d_low * level), e, max(e, e + short * d_high * level))
         for e in expect[:horizon]
     ]
     rng = random.Random(seed)
@@ -187,31 +235,40 @@ def forecast(
         exp_total = sum(expect[:h])
         errs = total_err.get(h, [])
         if len(errs) >= MIN_TOTAL_ERRORS:
-            lo, hi = quantile(errs, LOW_Q), quantile(errs, HIGH_Q)
-            w = widen
+            spread, w = log_spread(errs), BAND_SCALE * short
         elif len(daily_err) >= 7:
-            lo, hi = _bootstrap(daily_err, level, exp_total, h, rng)
-            w = max(widen, SHORT_WIDEN)
+            spread = log_spread(_bootstrap(daily_err, level, exp_total, h, rng))
+            w = BAND_SCALE * SHORT_WIDEN
             if h == max(totals):
                 notes.append(
                     f"too little history for past {h}-day totals: their interval is "
                     "bootstrapped from daily errors and widened"
                 )
         else:
-            lo, hi, w = DEFAULT_LOW, DEFAULT_HIGH, widen
+            spread, w = DEFAULT_SPREAD, 1.0  # wide already
         bands[h] = Band(
-            max(0.0, exp_total * (1 + w * lo)), exp_total, max(exp_total, exp_total * (1 + w * hi))
+            exp_total * math.exp(-w * spread), exp_total, exp_total * math.exp(w * spread)
         )
     return Forecast(days, bands, n, weekly, factors, notes)
 
 
+def log_spread(relative_errors: Sequence[float]) -> float:
+    """The half-width, in log terms, that holds 80% of these relative errors (actual /
+    expected - 1): the band is expected x e^(+-spread). Centred on the forecast rather than
+    on the errors' own 10th and 90th percentiles: over a short history those are often all
+    on one side (a project that grew), and the next weeks need not repeat it (the band
+    then even excluded the forecast itself)."""
+    logs = [abs(math.log(max(1 + e, SMALLEST_RATIO))) for e in relative_errors]
+    return quantile(logs, HIGH_Q - LOW_Q)
+
+
 def _bootstrap(
     daily_err: Sequence[float], level: float, expected: float, h: int, rng: random.Random
-) -> tuple[float, float]:
+) -> list[float]:
     """Relative errors of an h-day total from 500 paths of daily errors drawn in blocks of
     7 consecutive days (errors of neighbouring days go together)."""
     if expected <= 0:
-        return 0.0, 0.0
+        return [0.0]
     sims: list[float] = []
     n = len(daily_err)
     for _ in range(500):
@@ -223,4 +280,4 @@ def _bootstrap(
                 total += daily_err[(start + k) % n] * level
                 drawn += 1
         sims.append(total / expected)
-    return quantile(sims, LOW_Q), quantile(sims, HIGH_Q)
+    return sims

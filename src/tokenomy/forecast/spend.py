@@ -9,7 +9,7 @@ from typing import Any
 
 from tokenomy.api.params import Scope
 from tokenomy.api.timeseries import timeseries
-from tokenomy.forecast.model import Forecast, forecast
+from tokenomy.forecast.model import LEVEL_DAYS, Forecast, forecast
 from tokenomy.store.db import Database
 
 HORIZONS = (7, 30)
@@ -103,6 +103,6 @@ def spend_forecast(
         "total": total_json,
         "projects": projects,
         "has_history": total_fc.history_days > 0,
-        "method": "weekly-seasonal level (median weekday factors, exponential smoothing); "
-        "80% intervals from the model's own past errors (docs/forecast.md)",
+        "method": f"level: mean of the last {LEVEL_DAYS} days, times shrunk median weekday "
+        "factors; 80% intervals from the model's own past errors (docs/forecast.md)",
     }
