@@ -15,8 +15,11 @@ day 8 on. A point is one (group, metric, hour); precision and recall count point
 No tuning on what is reported: days 8-14 (after a week of history) choose each detector's
 threshold by F1; days 15-35 are reported. The baseline is a static 3-sigma rule: mean and
 standard deviation of the first week, flag above mean + k sigma (k tuned the same way).
+Ours (tokenomy.anomalies) also gets each hour's call count, as find_anomalies does from the
+rollups; the 3-sigma rule is unchanged.
 
-Run: .venv/bin/python bench/anomalies.py [--seed 7]
+Run: .venv/bin/python bench/anomalies.py [--seed 7]  (the reported run)
+     .venv/bin/python bench/anomalies.py --dev 101-106  (development: compare ideas here)
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
 from tokenomy.anomalies.check import MIN_CHANGE
-from tokenomy.anomalies.detector import DetectorSettings, detect
+from tokenomy.anomalies.detector import DetectorSettings, anomalous, score_series
 
 TRACE = (
     Path(__file__).resolve().parents[1] / "../shared/data/traces/mooncake_conversation_trace.jsonl"
@@ -121,15 +126,34 @@ def inject(series: dict[str, list[float | None]], rng: random.Random) -> set[tup
     return truth
 
 
-def ours(values: list[float | None], metric: str, k: float) -> set[int]:
-    settings = DetectorSettings(threshold=k, min_change=BENCH_MIN_CHANGE[metric])
-    return {v.index for v in detect(values, settings, TUNE[0], MONDAY)}
+Flagger = Callable[[float], set[int]]  # threshold k -> flagged hours
 
 
-def three_sigma(values: list[float | None], metric: str, k: float) -> set[int]:
+def ours(values: list[float | None], metric: str, calls: list[int]) -> Flagger:
+    """Given what a rollup has: the values and each hour's call count. Scored once; each
+    k keeps the hours ``detect`` would return with that threshold."""
+    settings = DetectorSettings(min_change=BENCH_MIN_CHANGE[metric])
+    verdicts = score_series(
+        values, settings, TUNE[0], MONDAY, calls=calls, rate=metric == "error_rate"
+    )
+    return lambda k: {v.index for v in verdicts if anomalous(v, replace(settings, threshold=k))}
+
+
+def three_sigma(values: list[float | None], metric: str, calls: list[int]) -> Flagger:
+    """The baseline, as before: uses neither the call counts nor the season."""
     first = [v for v in values[: TUNE[0]] if v is not None]
     mean, sd = statistics.fmean(first), statistics.pstdev(first)
-    return {i for i, v in enumerate(values) if i >= TUNE[0] and v is not None and v > mean + k * sd}
+    return lambda k: {
+        i for i, v in enumerate(values) if i >= TUNE[0] and v is not None and v > mean + k * sd
+    }
+
+
+DETECTORS: tuple[
+    tuple[str, Callable[[list[float | None], str, list[int]], Flagger], list[float]], ...
+] = (
+    ("seasonal + noise model (ours)", ours, [3.0, 4.0, 5.0, 6.0, 8.0, 10.0]),
+    ("static 3-sigma", three_sigma, [2.0, 2.5, 3.0, 3.5, 4.0, 5.0]),
+)
 
 
 def score(
@@ -144,52 +168,104 @@ def score(
     return {"precision": precision, "recall": recall, "f1": f1, "flagged": len(f), "true": len(t)}
 
 
+Point = tuple[str, str, int]  # group, metric, hour
+
+
+def build(
+    trace: list[tuple[int, int]], seed: int
+) -> tuple[dict[str, dict[str, list[float | None]]], dict[str, list[int]], set[Point]]:
+    """The replay's series, call counts and injected points for one seed."""
+    rng = random.Random(seed)
+    data: dict[str, dict[str, list[float | None]]] = {}
+    calls: dict[str, list[int]] = {}
+    truth: set[Point] = set()
+    for group, share in GROUPS.items():
+        series, hours = simulate(trace, share, rng)
+        truth |= {(group, m, h) for m, h in inject(series, rng)}
+        data[group] = series
+        calls[group] = [len(reqs) for reqs in hours]
+    return data, calls, truth
+
+
+def evaluate(trace: list[tuple[int, int]], seed: int) -> dict[str, tuple[float, dict[str, float]]]:
+    """Per detector: k tuned by F1 on days 8-14, and the scores on days 15-35."""
+    data, calls, truth = build(trace, seed)
+    results = {}
+    for name, method, grid in DETECTORS:
+        flaggers = [
+            (g, m, method(series[m], m, calls[g])) for g, series in data.items() for m in METRICS
+        ]
+
+        def flags(k: float, flaggers: list[tuple[str, str, Flagger]] = flaggers) -> set[Point]:
+            return {(g, m, h) for g, m, flag in flaggers for h in flag(k)}
+
+        tuned = max(grid, key=lambda k: (score(flags(k), truth, TUNE)["f1"], -k))
+        results[name] = (tuned, score(flags(tuned), truth, TEST))
+    return results
+
+
+def seeds(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="the reported run")
+    parser.add_argument(
+        "--dev",
+        type=seeds,
+        metavar="FIRST-LAST",
+        help="development seeds (e.g. 101-106): one line per seed and the means; "
+        "ideas are compared here, never on the reported seed",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     trace = load_trace()
-    rng = random.Random(args.seed)
-    data: dict[str, dict[str, list[float | None]]] = {}
-    truth: set[tuple[str, str, int]] = set()
-    for group, share in GROUPS.items():
-        series, _ = simulate(trace, share, rng)
-        truth |= {(group, m, h) for m, h in inject(series, rng)}
-        data[group] = series
-
-    def flags(method: object, k: float) -> set[tuple[str, str, int]]:
-        return {
-            (g, m, h)
-            for g, series in data.items()
-            for m in METRICS
-            for h in method(series[m], m, k)  # type: ignore[operator]
-        }
-
-    results = {}
-    for name, method, grid in (
-        ("seasonal + MAD (ours)", ours, [3.0, 4.0, 5.0, 6.0, 8.0, 10.0]),
-        ("static 3-sigma", three_sigma, [2.0, 2.5, 3.0, 3.5, 4.0, 5.0]),
-    ):
-        tuned = max(grid, key=lambda k: (score(flags(method, k), truth, TUNE)["f1"], -k))
-        results[name] = (tuned, score(flags(method, tuned), truth, TEST))
+    header = (
+        f"{'detector':<32}{'k':>6}{'precision':>11}{'recall':>8}{'F1':>7}{'flagged':>9}{'true':>6}"
+    )
+    if args.dev:
+        if 7 in args.dev:
+            parser.error("seed 7 is the reported run: keep it out of development")
+        totals: dict[str, list[dict[str, float]]] = {}
+        print(
+            f"development seeds {args.dev[0]}-{args.dev[-1]}; tuned on days 8-14, days 15-{DAYS}\n"
+        )
+        print(f"{'seed':<6}" + header)
+        for seed in args.dev:
+            for name, (k, s) in evaluate(trace, seed).items():
+                totals.setdefault(name, []).append(s)
+                print(f"{seed:<6}" + _row(name, k, s))
+        print("\nmean over seeds")
+        for name, runs in totals.items():
+            mean = {key: statistics.fmean(r[key] for r in runs) for key in runs[0]}
+            print(
+                f"{name:<32}{'':>6}{mean['precision']:>11.3f}{mean['recall']:>8.3f}{mean['f1']:>7.3f}"
+            )
+        print(f"\n{time.perf_counter() - started:.1f} s")
+        return 0
+    results = evaluate(trace, args.seed)
     print(
         f"trace: {TRACE.resolve().name}, {len(trace):,} requests; {DAYS} days x "
         f"{len(GROUPS)} groups; seed {args.seed}"
     )
     print(f"tuned on days 8-14, reported on days 15-{DAYS} (points: group x metric x hour)\n")
-    print(
-        f"{'detector':<24}{'k':>6}{'precision':>11}{'recall':>8}{'F1':>7}{'flagged':>9}{'true':>6}"
-    )
+    print(header)
     for name, (k, s) in results.items():
-        print(
-            f"{name:<24}{k:>6g}{s['precision']:>11.3f}{s['recall']:>8.3f}{s['f1']:>7.3f}{s['flagged']:>9.0f}{s['true']:>6.0f}"
-        )
+        print(_row(name, k, s))
     print(
         f"\n{time.perf_counter() - started:.1f} s; reproduce: "
         f".venv/bin/python bench/anomalies.py --seed {args.seed}"
     )
     return 0
+
+
+def _row(name: str, k: float, s: dict[str, float]) -> str:
+    return (
+        f"{name:<32}{k:>6g}{s['precision']:>11.3f}{s['recall']:>8.3f}{s['f1']:>7.3f}"
+        f"{s['flagged']:>9.0f}{s['true']:>6.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Anomalies in cost, tokens, error rate and p95 latency, per project and model: a
-seasonal baseline (same hour of the day) with a robust scale (MAD). See docs/alerts.md."""
+seasonal baseline (same hour of the day, weekday or weekend), noise sized by the hour's
+call count (binomial for error rate), and runs of high hours for level shifts. See
+docs/alerts.md."""
 
 from tokenomy.anomalies.check import MIN_CHANGE, Anomaly, AnomalySettings, find_anomalies
 from tokenomy.anomalies.detector import DetectorSettings, Verdict, detect, score_series

@@ -118,7 +118,16 @@ def find_anomalies(
         for metric in metrics:
             det = replace(settings.detector, min_change=settings.min_change.get(metric, 0.0))
             epoch_hour = hourly.start_ms // HOUR_MS
-            for v in detect(hourly.series[metric], det, start, epoch_hour):
+            # The call counts size each hour's noise; error rate is a share of them.
+            found = detect(
+                hourly.series[metric],
+                det,
+                start,
+                epoch_hour,
+                calls=hourly.calls,
+                rate=metric == "error_rate",
+            )
+            for v in found:
                 out.append(
                     Anomaly(
                         project,

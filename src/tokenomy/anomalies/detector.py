@@ -1,18 +1,27 @@
 """A seasonal, robust anomaly detector for hourly series.
 
 The expected value of an hour is the median of the same hour of the day over the previous
-``days`` days (of the same kind, weekday or weekend, when the series' dates are known):
-LLM traffic follows the working day, so 3 pm is compared with other 3 pms, and a median
-ignores a past spike that a mean would carry forward. How far off an hour is is measured
-against the series' own noise: the median absolute deviation (MAD) of the relative
-residuals (observed / expected - 1) of the recent hours, or of the same hour of the day
-when that is wider. Relative, because the noise of a count grows with its level; MAD,
-because the anomalies being looked for must not inflate the yardstick that measures them
-(a standard deviation would).
+``days`` days, of the same kind (weekday or weekend) when the series' dates are known and
+at least two such days exist: LLM traffic follows the working week, so a Saturday 3 pm is
+compared with weekend 3 pms, and a median ignores a past spike that a mean would carry
+forward. (Two, not ``min_history``: 14 days hold only 4 weekend days, and falling back to
+weekdays would expect a Saturday to be as busy as a Tuesday.)
+
+How far off an hour is is measured against the series' own noise (see noise.py):
+- level metrics (cost, tokens, p95 latency): the relative residual (observed / expected
+  - 1), divided by the spread of the recent hours' residuals, each put on a per-call scale
+  when the hours' call counts are given, so quiet hours may wobble more than busy ones;
+- a share of failed calls, given the call counts: the binomial surprise of that many
+  failures at the usual rate (the larger of the seasonal median and the median daily rate),
+  so one failure in a 20-call hour is not an anomaly.
+A spread, not a standard deviation, because the anomalies being looked for must not
+inflate the yardstick that measures them. A run of hours that are each somewhat high
+scores as a whole (see runs.py), so a level shift is caught before any one hour of it is
+extreme.
 
 An hour is flagged only when all of these hold, so a thin series does not page anyone:
 - at least ``min_history`` earlier values of that hour of the day exist;
-- the robust score (relative residual / scaled MAD) is at least ``threshold``;
+- its score (the hour's, or its run's) is at least ``threshold``;
 - the change is at least ``min_change`` in the metric's own unit.
 """
 
@@ -23,21 +32,41 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tokenomy.anomalies.noise import MAD_TO_SIGMA, binomial_z, for_hour, mad, per_call, spread
+from tokenomy.anomalies.runs import run_scores
+
+__all__ = [
+    "HOURS_PER_DAY",
+    "MAD_TO_SIGMA",
+    "DetectorSettings",
+    "Verdict",
+    "anomalous",
+    "baseline",
+    "detect",
+    "score_series",
+    "weekend",
+]
+
 HOURS_PER_DAY = 24
-# MAD * 1.4826 estimates the standard deviation of normal noise.
-MAD_TO_SIGMA = 1.4826
+# Days of the same kind (weekday/weekend) the seasonal median needs before it is used.
+MIN_SAME_KIND = 2
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorSettings:
     days: int = 14  # how many previous days the baseline and the noise look at
     min_history: int = 5  # earlier values of the same hour of day needed for a verdict
-    threshold: float = 6.0  # robust score (in estimated sigmas) that counts as anomalous
+    threshold: float = 5.0  # score (in estimated sigmas) that counts as anomalous
     min_change: float = 0.0  # in the metric's unit: smaller changes are never flagged
     # A relative noise floor: a perfectly flat history would otherwise make any change
     # infinitely surprising.
     min_relative_noise: float = 0.05
     both_ways: bool = False  # flag drops too (default: only rises page anyone)
+    # Level shifts (runs.py): up to this many consecutive hours, each at least run_floor
+    # sigmas out, are scored together; each adds at most run_clip. 0 hours: no runs.
+    run_hours: int = 6
+    run_floor: float = 1.0
+    run_clip: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,46 +110,134 @@ def _relative(observed: float, expected: float, floor: float) -> float:
     return (observed - expected) / max(abs(expected), floor)
 
 
+def _expected(
+    values: Sequence[float | None], settings: DetectorSettings, epoch_hour: int | None
+) -> list[float | None]:
+    """The seasonal median of every hour that has ``min_history`` earlier values."""
+    out: list[float | None] = []
+    for i, v in enumerate(values):
+        if v is None or len(baseline(values, i, settings.days)) < settings.min_history:
+            out.append(None)
+            continue
+        out.append(statistics.median(baseline(values, i, settings.days, epoch_hour, MIN_SAME_KIND)))
+    return out
+
+
+def _daily_rates(
+    values: Sequence[float | None], calls: Sequence[int], i: int, days: int
+) -> list[float]:
+    """The pooled share of failed calls of each of the ``days`` 24-hour spans before i."""
+    out: list[float] = []
+    for d in range(days):
+        lo, hi = max(0, i - (d + 1) * HOURS_PER_DAY), i - d * HOURS_PER_DAY
+        if hi <= 0:
+            break
+        failed = n = 0.0
+        for j in range(lo, hi):
+            v = values[j]
+            if v is not None:
+                failed += v * calls[j]
+                n += calls[j]
+        if n:
+            out.append(failed / n)
+    return out
+
+
+def _rate_scores(
+    values: Sequence[float | None],
+    calls: Sequence[int],
+    expected: list[float | None],
+    settings: DetectorSettings,
+    first: int,
+) -> list[float | None]:
+    """Binomial z-scores of failure shares; ``expected`` is raised to the usual daily rate
+    where the seasonal median is lower (a median of 0-or-5% hours is 0)."""
+    z: list[float | None] = [None] * len(values)
+    for i in range(first, len(values)):
+        v, e = values[i], expected[i]
+        if v is None or e is None:
+            continue
+        daily = _daily_rates(values, calls, i, settings.days)
+        if not daily:
+            continue
+        window_calls = sum(calls[max(0, i - settings.days * HOURS_PER_DAY) : i])
+        # Never 0: no failure in the window still leaves half a failure's worth of doubt.
+        rate = max(e, statistics.median(daily), 0.5 / max(window_calls, 1))
+        expected[i] = max(e, statistics.median(daily))
+        z[i] = binomial_z(round(v * calls[i]), calls[i], rate)
+    return z
+
+
+def _level_scores(
+    values: Sequence[float | None],
+    calls: Sequence[int] | None,
+    expected: list[float | None],
+    settings: DetectorSettings,
+    first: int,
+) -> list[float | None]:
+    floor = max(settings.min_change, 1e-12)
+
+    def n(i: int) -> int | None:
+        return None if calls is None else calls[i]
+
+    unit: list[float | None] = []
+    for i, (v, e) in enumerate(zip(values, expected, strict=True)):
+        unit.append(None if v is None or e is None else per_call(_relative(v, e, floor), n(i)))
+    z: list[float | None] = [None] * len(values)
+    window = settings.days * HOURS_PER_DAY
+    for i in range(first, len(values)):
+        u = unit[i]
+        if u is None:
+            continue
+        # The yardstick comes from the hours before this one, never from it.
+        recent = [r for r in unit[max(0, i - window) : i] if r is not None]
+        if len(recent) < settings.min_history:
+            continue
+        centre, sigma = spread(recent)
+        # The same hour of the day has about this hour's call count: where the noise does
+        # not shrink with traffic as the per-call model assumes, it is wider and wins.
+        # (Its MAD only: a 90th percentile of 14 values is too unsteady.)
+        same = [r for r in baseline(unit, i, settings.days) if r is not None]
+        if len(same) >= settings.min_history:
+            sigma = max(sigma, mad(same)[1])
+        noise = max(for_hour(sigma, n(i)), settings.min_relative_noise)
+        z[i] = for_hour(u - centre, n(i)) / noise
+    return z
+
+
 def score_series(
     values: Sequence[float | None],
     settings: DetectorSettings,
     start: int = 0,
     epoch_hour: int | None = None,
+    *,
+    calls: Sequence[int] | None = None,
+    rate: bool = False,
 ) -> list[Verdict]:
-    """A verdict for every hour from ``start`` that has enough history (None: no data)."""
-    floor = max(settings.min_change, 1e-12)
-    expected: list[float | None] = []
-    residuals: list[float | None] = []
-    for i, v in enumerate(values):
-        history = baseline(values, i, settings.days, epoch_hour, settings.min_history)
-        if v is None or len(history) < settings.min_history:
-            expected.append(None)
-            residuals.append(None)
-            continue
-        e = statistics.median(history)
-        expected.append(e)
-        residuals.append(_relative(v, e, floor))
+    """A verdict for every hour from ``start`` that has enough history (None: no data).
+
+    ``calls``: the call count of every hour (same length as ``values``), for the noise
+    models; ``rate``: the values are shares of those calls that failed (binomial)."""
+    if calls is not None and len(calls) != len(values):
+        raise ValueError("calls must have one count per value")
+    start = max(start, 0)
+    first = max(0, start - settings.run_hours)  # a run ending at start begins before it
+    expected = _expected(values, settings, epoch_hour)
+    if rate and calls is not None:
+        z = _rate_scores(values, calls, expected, settings, first)
+    else:
+        z = _level_scores(values, calls, expected, settings, first)
+    ups = run_scores(z, settings.run_hours, settings.run_floor, settings.run_clip)
+    flipped = [None if x is None else -x for x in z]
+    downs = run_scores(flipped, settings.run_hours, settings.run_floor, settings.run_clip)
     out: list[Verdict] = []
-    window = settings.days * HOURS_PER_DAY
-    for i in range(max(start, 0), len(values)):
-        seen, base = values[i], expected[i]
-        if seen is None or base is None:
+    for i in range(start, len(values)):
+        seen, base, zi = values[i], expected[i], z[i]
+        if seen is None or base is None or zi is None:
             continue
-        # The yardstick comes from the hours before this one, never from it.
-        recent = [r for r in residuals[max(0, i - window) : i] if r is not None]
-        if len(recent) < settings.min_history:
-            continue
-        centre = statistics.median(recent)
-        mad = statistics.median(abs(r - centre) for r in recent) * MAD_TO_SIGMA
-        # Quiet hours (nights, weekends) are noisier relative to their level than busy
-        # ones: the same hour's own residuals widen the yardstick where that is so.
-        same = [r for r in baseline(residuals, i, settings.days) if r is not None]
-        if len(same) >= settings.min_history:
-            mid = statistics.median(same)
-            mad = max(mad, statistics.median(abs(r - mid) for r in same) * MAD_TO_SIGMA)
-        noise = max(mad, settings.min_relative_noise)
-        r = _relative(seen, base, floor) - centre
-        out.append(Verdict(i, seen, base, r / noise))
+        up, down = ups[i], downs[i]
+        score = max(zi, up) if up is not None else -down if down is not None else zi
+        out.append(Verdict(i, seen, base, score))
     return out
 
 
@@ -138,6 +255,10 @@ def detect(
     settings: DetectorSettings,
     start: int = 0,
     epoch_hour: int | None = None,
+    *,
+    calls: Sequence[int] | None = None,
+    rate: bool = False,
 ) -> list[Verdict]:
-    """The anomalous hours from ``start`` on."""
-    return [v for v in score_series(values, settings, start, epoch_hour) if anomalous(v, settings)]
+    """The anomalous hours from ``start`` on (see :func:`score_series`)."""
+    verdicts = score_series(values, settings, start, epoch_hour, calls=calls, rate=rate)
+    return [v for v in verdicts if anomalous(v, settings)]
