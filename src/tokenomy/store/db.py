@@ -208,6 +208,17 @@ class Database:
             with self._lock:
                 lite.execute("PRAGMA wal_autocheckpoint = 1000")
 
+    def checkpoint(self) -> None:
+        """Copy the WAL's committed pages back into the database now, without waiting for
+        other readers or writers (SQLite's PASSIVE checkpoint; PostgreSQL: nothing). The
+        last connection to close does it anyway: an import worker that finishes early does
+        it on the core its sibling leaves free, instead of the parent doing it all at exit."""
+        if self.dialect != "sqlite":
+            return
+        lite = cast(sqlite3.Connection, self._connection())
+        with self._lock:
+            lite.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction() as cur:
             cur.execute(self.sql(sql), params)
