@@ -180,16 +180,22 @@ def local_day_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
     return f"(c.started_at + {offset_sql(tz, start_ms, end_ms)}) / 86400000"
 
 
-def time_range(db: Database, filters: Filters) -> tuple[int, int] | None:
-    where, params = filters.where()
-    row = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)[0]
+def stored_span(db: Database) -> tuple[int, int] | None:
+    """The first and last call stored, whatever a query's filters: the time zone's offset
+    periods need only cover the calls a query reads, and without a WHERE both engines
+    answer from the time index in two lookups (with one, they read every call: 17 ms of a
+    first report's 2 s). Two subqueries: SQLite looks up a MIN or a MAX alone, and scans
+    the index for both in one SELECT."""
+    row = db.query(
+        "SELECT (SELECT MIN(started_at) FROM calls), (SELECT MAX(started_at) FROM calls)"
+    )[0]
     return None if row[0] is None else (int(row[0]), int(row[1]))
 
 
 def grouped_by_day(db: Database, filters: Filters) -> list[Group]:
     """Sums per (local day number, provider, model) in ``filters.tz``: a few rows per day
     instead of one per quarter hour, and exact across DST changes."""
-    span = time_range(db, filters)
+    span = stored_span(db)
     if span is None:
         return []
     day = local_day_sql(filters.tz, *span)

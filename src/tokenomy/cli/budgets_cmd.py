@@ -7,7 +7,6 @@ Thin over :mod:`tokenomy.budgets.status`. Budgets are the rules in tokenomy.yaml
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from decimal import Decimal
@@ -15,18 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import yaml
 
-from tokenomy.budgets.budget import money
-from tokenomy.budgets.settings import BudgetSettings, parse_budgets
-from tokenomy.budgets.status import StatusReport, all_budgets, budget_status, describe_limit
 from tokenomy.cli.context import Context, UsageError
 from tokenomy.config import Paths
-from tokenomy.gateway.config import GatewayConfigError, failer
-from tokenomy.keys import KeyStore
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from tokenomy.budgets.settings import BudgetSettings
+    from tokenomy.budgets.status import StatusReport
 
 WARN_AT = Decimal("0.8")  # a budget this far used is shown in yellow
 EPILOG = """\
@@ -42,6 +38,13 @@ what calls in flight hold), else from the calls in the database. See docs/budget
 
 def cmd_budgets_status(args: argparse.Namespace) -> int:
     """Show each budget's spend this period, its limit, and when it resets."""
+    # Here, not at the top: every command builds the parser that names this function, and
+    # the budgets' imports (asyncio, the gateway's config, YAML) would cost each one 40 ms.
+    import asyncio
+
+    from tokenomy.budgets.status import all_budgets, budget_status
+    from tokenomy.keys import KeyStore
+
     settings = read_settings(_config_path(args.config))
     ctx = Context(Paths.from_env())
     try:
@@ -73,6 +76,11 @@ def _config_path(given: str | None) -> Path | None:
 
 def read_settings(path: Path | None) -> BudgetSettings:
     """Only the ``budgets:`` section: the models' provider keys need not be set here."""
+    import yaml
+
+    from tokenomy.budgets.settings import BudgetSettings, parse_budgets
+    from tokenomy.gateway.config import GatewayConfigError, failer
+
     if path is None:
         return BudgetSettings()
     try:
@@ -97,6 +105,9 @@ def print_status(console: Console, report: StatusReport) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from tokenomy.budgets.budget import money
+    from tokenomy.budgets.status import describe_limit
 
     if report.note:
         console.print(Text(f"note: {report.note}", style="yellow"))
