@@ -10,6 +10,10 @@ train, and reports on test: the median absolute percentage error of the predicte
 tokens (MdAPE) and the share of answers inside the 80% interval. The baseline predicts each
 model's median train length, with its train 10th-90th percentiles as the interval. The data
 is CC BY-NC 4.0: it is read here, and nothing fitted on it is written anywhere.
+
+``--dev`` never reads the test answers: it cross-validates both methods within the train
+split (DEV_FOLDS folds grouped by instruction). Model choices are made on its figures; the
+test figures are for reporting.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from tokenomy.predict.tokens import text_tokens
 
 SEED = 20261121
 TEST_SHARE = 0.3
+DEV_FOLDS = 5
 
 
 def load(data: Path) -> list[Sample]:
@@ -55,17 +60,34 @@ Predictor = Callable[[Sample], tuple[float, float, float]]  # low, point, high
 
 
 def score(test: Sequence[Sample], predict: Predictor) -> dict[str, float]:
-    errors: list[float] = []
-    inside = 0
-    for s in test:
-        low, point, high = predict(s)
-        actual = max(s.output_tokens, 1)
-        errors.append(abs(point - actual) / actual)
-        inside += low <= s.output_tokens <= high
+    return _figures([_outcome(s, predict) for s in test])
+
+
+def _outcome(s: Sample, predict: Predictor) -> tuple[float, bool]:
+    low, point, high = predict(s)
+    actual = max(s.output_tokens, 1)
+    return abs(point - actual) / actual, low <= s.output_tokens <= high
+
+
+def _figures(outcomes: Sequence[tuple[float, bool]]) -> dict[str, float]:
     return {
-        "mdape": round(statistics.median(errors), 4),
-        "coverage_80": round(inside / len(test), 4),
+        "mdape": round(statistics.median(e for e, _ in outcomes), 4),
+        "coverage_80": round(sum(inside for _, inside in outcomes) / len(outcomes), 4),
     }
+
+
+def cross_validate(
+    train: Sequence[Sample], method: Callable[[Sequence[Sample]], Predictor], seed: int
+) -> dict[str, float]:
+    """Pooled figures over DEV_FOLDS folds of the train split, grouped by instruction."""
+    instructions = sorted({s.instruction for s in train})
+    random.Random(seed + 1).shuffle(instructions)  # not the test split's own shuffle
+    fold = {t: i % DEV_FOLDS for i, t in enumerate(instructions)}
+    outcomes: list[tuple[float, bool]] = []
+    for k in range(DEV_FOLDS):
+        predict = method([s for s in train if fold[s.instruction] != k])
+        outcomes += [_outcome(s, predict) for s in train if fold[s.instruction] == k]
+    return _figures(outcomes)
 
 
 def baseline(train: Sequence[Sample]) -> Predictor:
@@ -100,7 +122,8 @@ def write_prior(gsm8k_csv: Path, out: Path) -> None:
                 samples.append(Sample(row["prompt"], name, text_tokens(row[f"{name}_response"])))
     source = "RouteLLM GSM8K responses (lm-sys/RouteLLM, Apache-2.0; GSM8K MIT)"
     model = fit(samples, trained_on=f"{source}: {len(samples)} answers")
-    out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
+    # Compact: thousands of word weights; sorted keys keep a refit's diff readable.
+    out.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {out} from {len(samples)} answers")
 
 
@@ -109,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/length"))
     parser.add_argument("--seed", type=int, default=SEED, help=f"split seed (default {SEED})")
     parser.add_argument("--json", action="store_true", help="end with the figures as JSON")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help=f"cross-validate within the train split ({DEV_FOLDS} folds); the test is not read",
+    )
     parser.add_argument(
         "--write-prior",
         type=Path,
@@ -122,16 +150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = load(args.data)
     train, test = split(samples, args.seed)
     started = time.perf_counter()
-    result = {"tokenomy": score(test, ours(train)), "baseline": score(test, baseline(train))}
+    if args.dev:
+        result = {
+            "tokenomy": cross_validate(train, ours, args.seed),
+            "baseline": cross_validate(train, baseline, args.seed),
+        }
+        print(f"{len(train)} train answers, {DEV_FOLDS}-fold CV by instruction (test not read)")
+    else:
+        result = {"tokenomy": score(test, ours(train)), "baseline": score(test, baseline(train))}
+        n_instr = len({s.instruction for s in test})
+        print(f"{len(train)} train answers, {len(test)} test answers ({n_instr} test instructions)")
     elapsed = time.perf_counter() - started
-    n_instr = len({s.instruction for s in test})
-    print(f"{len(train)} train answers, {len(test)} test answers ({n_instr} test instructions)")
     print(f"{'method':<10} {'MdAPE':>8} {'80% coverage':>13}")
     for name, figures in result.items():
         print(f"{name:<10} {figures['mdape']:>8.1%} {figures['coverage_80']:>13.1%}")
     gain = 1 - result["tokenomy"]["mdape"] / result["baseline"]["mdape"]
     print(f"MdAPE {gain:.1%} lower than the baseline; fit and scoring took {elapsed:.1f} s")
-    print(f"reproduce: .venv/bin/python bench/predict.py --data {args.data} --seed {args.seed}")
+    dev = " --dev" if args.dev else ""
+    print(
+        f"reproduce: .venv/bin/python bench/predict.py --data {args.data} --seed {args.seed}{dev}"
+    )
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -9,7 +10,8 @@ import pytest
 
 import tokenomy
 from tokenomy.predict import PredictError, Prediction, count_messages, predict, text_tokens
-from tokenomy.predict.model import Sample, fit
+from tokenomy.predict.features import features
+from tokenomy.predict.model import LengthModel, Sample, fit
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, Status, TokenUsage
 from tokenomy.runner.family import family_hash
@@ -49,6 +51,55 @@ def test_fitted_model_separates_essays_from_one_word_answers() -> None:
     assert small_essay < essay  # per-model verbosity
     low, mid, high = model.predict("Write an essay about rivers", "unknown-model").tokens()
     assert low <= mid <= high
+
+
+def test_words_tell_apart_what_the_flags_cannot() -> None:
+    # The same wording but for the topic: no handcrafted feature differs, the words do.
+    samples = []
+    for i in range(100):
+        for model in ("big", "small"):
+            samples.append(Sample(f"Tell me about rivers number {i}", model, 500 + 7 * (i % 30)))
+            samples.append(Sample(f"Tell me about cities number {i}", model, 20 + i % 5))
+    model = fit(samples)
+    assert features("Tell me about rivers") == features("Tell me about cities")
+    _, long, _ = model.predict("Tell me about rivers", "big").tokens()
+    _, short, _ = model.predict("Tell me about cities", "big").tokens()
+    # Word weights are shrunk hard (ridge chosen for ~2,000 answers), so 3.6x, not 25x.
+    assert long > 2 * short
+    vec = model.word_vector("Tell me about rivers, rivers and zebras")
+    assert "zebras" not in vec and "rivers" in vec  # only terms the model knows
+    assert math.isclose(sum(v * v for v in vec.values()), 1.0)
+
+
+def test_model_round_trips_through_json() -> None:
+    model = _model()
+    again = LengthModel.from_json(json.loads(json.dumps(model.to_json())))
+    for text in ("Write an essay about rivers", "In one word, what colour is the sky?"):
+        assert again.predict(text, "big").tokens() == model.predict(text, "big").tokens()
+    assert again.word_coef and again.idf.keys() == again.word_coef.keys()
+
+
+def test_interval_comes_from_held_out_residuals() -> None:
+    # Answers vary 1-to-8-fold around each instruction's level: held-out residuals must
+    # make the interval wide enough to hold about 80% of the answers it was fitted on.
+    samples = [
+        Sample(f"Write an essay about topic {i}", "big", 100 * (1 + (i * 7) % 8))
+        for i in range(200)
+    ]
+    model = fit(samples)
+    inside = 0
+    for s in samples:
+        low, _, high = model.predict(s.instruction, s.model).tokens()
+        inside += low <= s.output_tokens <= high
+    assert 0.7 <= inside / len(samples) <= 0.9
+
+
+def test_shipped_prior_has_words_and_names_its_source() -> None:
+    prior = tokenomy.predict.prior.shipped_model()
+    assert "GSM8K" in prior.trained_on and "Apache-2.0" in prior.trained_on
+    assert len(prior.word_coef) > 1000
+    low, mid, high = prior.predict("How many apples are left if Tom eats 3 of 10?", "x").tokens()
+    assert 0 < low <= mid <= high
 
 
 def test_prediction_prices_the_interval() -> None:

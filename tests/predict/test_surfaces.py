@@ -3,6 +3,7 @@ bench's JSON on a tiny synthetic data directory."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -125,3 +126,23 @@ def test_bench_prints_the_json_last(tmp_path: Path) -> None:
     # Essays and one-word answers: the instruction says which, the per-model median cannot.
     assert last["tokenomy"]["mdape"] < last["baseline"]["mdape"]
     assert "reproduce:" in done.stdout
+
+
+def test_bench_dev_mode_never_reads_the_test_split(tmp_path: Path) -> None:
+    rows = _answers("a", 60)
+    spec = importlib.util.spec_from_file_location("bench_predict", ROOT / "bench" / "predict.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "alpacaeval_a_outputs.json").write_text(json.dumps(rows))
+    train, test = bench.split(bench.load(tmp_path), bench.SEED)
+    test_instructions = {s.instruction for s in test}
+    seen: list[str] = []
+
+    def method(fold_train: object) -> object:
+        seen.extend(s.instruction for s in fold_train)  # type: ignore[attr-defined]
+        return lambda s: (0.0, 1.0, 2.0)
+
+    figures = bench.cross_validate(train, method, bench.SEED)
+    assert set(figures) == {"mdape", "coverage_80"}
+    assert seen and not test_instructions & set(seen)

@@ -1,10 +1,11 @@
-"""The output-length model: ridge regression on log tokens, with residual quantiles.
+"""The output-length model: linear in log tokens, with out-of-fold residual quantiles.
 
 The answer's length is log-normal-ish, so the model predicts ``log1p(output tokens)`` as a
-linear function of the instruction's features plus a verbosity term per model; the 80%
-interval is the prediction plus the 10th and 90th percentiles of the training residuals,
-per model where it had enough answers (models differ in spread, not only in level). The
-fit is pure Python (a normal-equation solve of ~30 unknowns): the package needs no numpy.
+linear function of the instruction's handcrafted features (``features.py``), its TF-IDF
+words (``words.py``) and a verbosity term per model; the 80% interval is the prediction
+plus the 10th and 90th percentiles of held-out residuals, per model where it had enough
+answers (models differ in spread, not only in level). Prediction is pure Python, so the
+package needs no numpy to use the shipped model; fitting (``fit.py``) uses numpy.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokenomy.predict import words
 from tokenomy.predict.features import NAMES, features
 
-RIDGE = 1.0  # keeps rare flags and small models from swinging the fit
 MIN_MODEL_ROWS = 30  # a model's own residual quantiles need this many answers
 LOW_Q, HIGH_Q = 0.10, 0.90
 
@@ -50,14 +51,21 @@ class LengthModel:
     coef: list[float]
     intercept: float
     verbosity: dict[str, float]  # per model, added to the intercept
-    residuals: dict[str, tuple[float, float, float]]  # per model and "*": q10, q50, q90
+    # per model and "*": the 10th percentile of residuals, the shift to the point, the 90th
+    residuals: dict[str, tuple[float, float, float]]
     typical: dict[str, float] = field(default_factory=dict)  # per model and "*": mean log
     trained_on: str = ""
+    idf: dict[str, float] = field(default_factory=dict)  # the known terms' weights
+    word_coef: dict[str, float] = field(default_factory=dict)
+
+    def word_vector(self, instruction: str) -> dict[str, float]:
+        return words.vector(instruction, self.idf)
 
     def predict(self, instruction: str, model: str | None) -> LogInterval:
         key = normalize_model(model)
         x = features(instruction)
         base = self.intercept + sum(c * v for c, v in zip(self.coef, x, strict=True))
+        base += sum(self.word_coef[t] * v for t, v in self.word_vector(instruction).items())
         base += self.verbosity.get(key, 0.0)
         lo, mid, hi = self.residuals.get(key) or self.residuals["*"]
         return LogInterval(base + mid, base + lo, base + hi)
@@ -77,6 +85,10 @@ class LengthModel:
             "residuals": {k: [round(q, 6) for q in v] for k, v in self.residuals.items()},
             "typical": {k: round(v, 6) for k, v in self.typical.items()},
             "trained_on": self.trained_on,
+            # term: [idf, weight]; sorted so a refit's diff shows what moved
+            "words": {
+                t: [round(self.idf[t], 5), round(self.word_coef[t], 6)] for t in sorted(self.idf)
+            },
         }
 
     @classmethod
@@ -92,6 +104,8 @@ class LengthModel:
             residuals={str(k): _triple(v) for k, v in data["residuals"].items()},
             typical={str(k): float(v) for k, v in data.get("typical", {}).items()},
             trained_on=str(data.get("trained_on", "")),
+            idf={str(t): float(v[0]) for t, v in data.get("words", {}).items()},
+            word_coef={str(t): float(v[1]) for t, v in data.get("words", {}).items()},
         )
 
 
@@ -117,80 +131,8 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[i] + (ordered[j] - ordered[i]) * (pos - i)
 
 
-def fit(samples: Sequence[Sample], trained_on: str = "") -> LengthModel:
-    """Fit the model to answered instructions (ridge on standardised features)."""
-    if not samples:
-        raise ValueError("no samples to fit")
-    models = sorted({normalize_model(s.model) for s in samples})
-    rows = [features(s.instruction) for s in samples]
-    ys = [math.log1p(s.output_tokens) for s in samples]
-    width = len(NAMES)
-    # Columns: the features, then one indicator per model; centred so the intercept is
-    # the mean and the penalty does not pull it.
-    full = [
-        r + [1.0 if normalize_model(s.model) == m else 0.0 for m in models]
-        for r, s in zip(rows, samples, strict=True)
-    ]
-    d = width + len(models)
-    n = len(full)
-    means = [sum(r[k] for r in full) / n for k in range(d)]
-    y_mean = sum(ys) / n
-    gram = [[0.0] * d for _ in range(d)]
-    rhs = [0.0] * d
-    for r, y in zip(full, ys, strict=True):
-        c = [v - m for v, m in zip(r, means, strict=True)]
-        yc = y - y_mean
-        for a in range(d):
-            ca = c[a]
-            if ca == 0.0:
-                continue
-            rhs[a] += ca * yc
-            row = gram[a]
-            for b in range(d):
-                row[b] += ca * c[b]
-    for a in range(d):
-        gram[a][a] += RIDGE
-    beta = _solve(gram, rhs)
-    intercept = y_mean - sum(b * m for b, m in zip(beta, means, strict=True))
-    coef = beta[:width]
-    verbosity = dict(zip(models, beta[width:], strict=True))
-    # Unknown models get the average verbosity, folded into the intercept.
-    shift = sum(verbosity.values()) / len(verbosity)
-    intercept += shift
-    verbosity = {m: v - shift for m, v in verbosity.items()}
-    model = LengthModel(NAMES, coef, intercept, verbosity, {"*": (0.0, 0.0, 0.0)}, {}, trained_on)
-    residuals: dict[str, list[float]] = {"*": []}
-    logs: dict[str, list[float]] = {"*": []}
-    for s, y in zip(samples, ys, strict=True):
-        key = normalize_model(s.model)
-        resid = y - model.predict(s.instruction, s.model).center
-        for k in ("*", key):
-            residuals.setdefault(k, []).append(resid)
-            logs.setdefault(k, []).append(y)
-    model.residuals = {
-        k: (quantile(v, LOW_Q), quantile(v, 0.5), quantile(v, HIGH_Q))
-        for k, v in residuals.items()
-        if k == "*" or len(v) >= MIN_MODEL_ROWS
-    }
-    model.typical = {k: sum(v) / len(v) for k, v in logs.items()}
-    return model
+def fit(samples: Sequence[Sample], trained_on: str = "", seed: int = 0) -> LengthModel:
+    """Fit the model to answered instructions (``fit.py``; needs numpy)."""
+    from tokenomy.predict.fit import fit as fit_numpy  # numpy only where a model is fitted
 
-
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting; ``a`` is positive definite (ridge)."""
-    n = len(b)
-    m = [[*row, b[i]] for i, row in enumerate(a)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[pivot] = m[pivot], m[col]
-        p = m[col][col]
-        for r in range(col + 1, n):
-            f = m[r][col] / p
-            if f:
-                row, top = m[r], m[col]
-                for k in range(col, n + 1):
-                    row[k] -= f * top[k]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
-    return x
+    return fit_numpy(samples, trained_on, seed)
