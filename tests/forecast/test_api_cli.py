@@ -134,6 +134,10 @@ def test_the_cli_prints_json(
     assert out["total"]["totals"]["7"]["expected"] == pytest.approx(14, rel=0.01)
     assert out["total"]["totals"]["30"]["expected"] == pytest.approx(60, rel=0.01)
     assert [p["key"] for p in out["projects"]] == ["web"]
+    # The table names the days actually used: from the first spend, not the window's start.
+    assert main(["forecast", "-z", "UTC"]) == 0
+    first = (end - timedelta(days=27)).isoformat()
+    assert f"History used: 28 days from {first}" in capsys.readouterr().out
 
 
 def test_the_cli_says_what_to_do_with_nothing_stored(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -78,9 +79,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     console.print(table)
     total = result["total"]
     pattern = "a weekly pattern" if total["weekly_pattern"] else "no weekly pattern"
+    # The days used start at the first spend, which may be well after the window's start.
+    used = total["history_days"]
+    first = date.fromisoformat(result["first_forecast_day"]) - timedelta(days=used)
     console.print(
-        f"History used: {total['history_days']} days from {result['history_start']} with "
-        f"{pattern}; each row is forecast on its own, so projects need not add up to the total."
+        f"History used: {used} days from {first.isoformat()} with {pattern}; each row is "
+        "forecast on its own, so projects need not add up to the total."
     )
     for series in [total, *result["projects"]]:
         for note in series["notes"]:
