@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -229,3 +232,28 @@ def test_try_transaction_is_a_plain_transaction_on_postgres(postgres_db: Databas
         assert cur is not None
         write_records(postgres_db, [_rec("a", 5)], cur)
     assert _stored(postgres_db) == {"a": (5, "s")}
+
+
+def test_a_checkpoint_puts_committed_calls_in_the_database_file(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    def calls_in_the_file_alone() -> int:
+        """The calls a copy of the database file holds without its WAL."""
+        copy = tmp_path / f"copy-{time.monotonic_ns()}.db"
+        shutil.copyfile(tmp_path / "test.db", copy)
+        with contextlib.closing(sqlite3.connect(copy)) as lite:
+            try:
+                return int(lite.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+            except sqlite3.OperationalError:  # not even the table yet
+                return 0
+
+    write_records(sqlite_db, [_rec(f"m{i}", i) for i in range(50)])
+    assert calls_in_the_file_alone() == 0  # still in the WAL
+    sqlite_db.checkpoint()
+    assert calls_in_the_file_alone() == 50
+
+
+def test_a_checkpoint_is_nothing_to_do_on_postgres(postgres_db: Database) -> None:
+    write_records(postgres_db, [_rec("m1", 1)])
+    postgres_db.checkpoint()
+    assert _stored(postgres_db) == {"m1": (1, "s")}
