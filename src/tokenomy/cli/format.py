@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-
-def tokens(n: int) -> str:
-    if n < 10_000:
-        return f"{n:,}"
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    if n < 1_000_000_000:
-        return f"{n / 1_000_000:.2f}M"
-    return f"{n / 1_000_000_000:.2f}B"
+from tokenomy.humanize import tokens as tokens  # re-exported: one formatter for both
 
 
 def usd(value: Decimal, unknown: int = 0) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from tokenomy.humanize import tokens as tokens  # re-exported: one formatter for both
+
 # How a dimension with no value reads (a call with no project, say).
 NONE_LABEL = "(none)"
 
@@ -26,16 +28,6 @@ def usd(value: float | Decimal) -> str:
     if size < 1000:
         return f"${v:,.2f}"
     return f"${v:,.0f}"
-
-
-def tokens(n: int) -> str:
-    if n < 10_000:
-        return f"{n:,}"
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    if n < 1_000_000_000:
-        return f"{n / 1_000_000:.2f}M"
-    return f"{n / 1_000_000_000:.2f}B"
 
 
 def percent(share: float) -> str:
