@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.gateway.running import RunningGateway
 
-from tokenomy.api.app import AnalyticsApi
+from tokenomy.api.app import MAX_POST_BYTES, AnalyticsApi
 from tokenomy.cli.main import main
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store import Database
@@ -80,6 +80,7 @@ def test_api_predicts_and_refuses_bad_bodies(gateway: RunningGateway) -> None:
         (json.dumps({"model": 3, "messages": "hi"}).encode(), 422, "model"),
         (json.dumps({"model": "m", "messages": "hi", "colour": 1}).encode(), 422, "colour"),
         (json.dumps({"model": "m", "messages": "hi", "history": "yes"}).encode(), 422, "history"),
+        (b" " * (MAX_POST_BYTES + 1), 413, "body"),
     ]
     for raw, code, field in cases:
         status, answer = _post(gateway, raw)

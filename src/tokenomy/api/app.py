@@ -32,6 +32,7 @@ from tokenomy.api.params import (
     parse_scope,
 )
 from tokenomy.api.timeseries import INTERVALS, METRICS, timeseries
+from tokenomy.asgi_body import BodyTooLargeError, read_body
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
 
@@ -287,21 +288,12 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 async def _json_body(receive: Receive) -> Any:
     """The request's JSON body, bounded; a 413 or 400 naming the body when it is not one."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError  # the client left before sending its request
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_POST_BYTES:
-            raise ApiError(413, f"request body over {MAX_POST_BYTES} bytes", "body")
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            break
     try:
-        return orjson.loads(b"".join(parts))
+        body = await read_body(receive, MAX_POST_BYTES)
+    except BodyTooLargeError as exc:
+        raise ApiError(413, str(exc), "body") from exc
+    try:
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"the body is not JSON: {exc}", "body") from exc
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 import aiohttp
 import orjson
 
+from tokenomy.asgi_body import BodyTooLargeError, read_body
 from tokenomy.cache.keys import prefix_hash, prompt_hash
 from tokenomy.dashboard import live
 from tokenomy.dashboard.assets import Assets
@@ -300,21 +301,10 @@ class Gateway:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise ClientError(413, f"request body over {self.max_body_bytes} bytes", "too_large")
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise asyncio.CancelledError  # the client left before sending its request
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise ClientError(
-                    413, f"request body over {self.max_body_bytes} bytes", "too_large"
-                )
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts)
+        try:
+            return await read_body(receive, self.max_body_bytes)
+        except BodyTooLargeError as exc:
+            raise ClientError(413, str(exc), "too_large") from exc
 
     def _chain(self, alias: str) -> list[tuple[str, list[Deployment]]]:
         """The alias's deployments, then each fallback alias's, in the order to try them."""
