@@ -12,7 +12,13 @@ from typing import Any
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError, find_config, instant_ms
+from tokenomy.cli.context import (
+    Context,
+    UsageError,
+    add_config_and_now,
+    find_config,
+    instant_ms,
+)
 from tokenomy.config import Paths
 
 EPILOG = """\
@@ -149,18 +155,7 @@ def add_alerts_parser(sub: Any, command: Any) -> None:
         ("test", cmd_alerts_test),
     ):
         p = command(inner, name, func)
-        p.add_argument(
-            "--config",
-            metavar="FILE",
-            help="the file with `alerts:` (default: ./tokenomy.yaml, then "
-            "$TOKENOMY_HOME/tokenomy.yaml)",
-        )
-        if name != "test":
-            p.add_argument(
-                "--now",
-                metavar="TIME",
-                help="act as if it were this ISO 8601 time (local if it has no offset)",
-            )
+        add_config_and_now(p, "alerts", now=name != "test")
         if name == "check":
             p.add_argument(
                 "--since",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -150,3 +151,20 @@ def find_config(value: str | None, paths: Paths, *, missing: str | None) -> Path
     if missing is not None:
         raise UsageError(f"no tokenomy.yaml here or in {paths.home}, and no --config: {missing}")
     return None
+
+
+def add_config_and_now(parser: argparse.ArgumentParser, section: str, *, now: bool = True) -> None:
+    """``--config FILE`` (the tokenomy.yaml with ``section``, found as :func:`find_config`
+    does) and, with ``now``, ``--now TIME`` for commands that act on the clock."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"the file with `{section}:` (default: ./tokenomy.yaml, then "
+        "$TOKENOMY_HOME/tokenomy.yaml)",
+    )
+    if now:
+        parser.add_argument(
+            "--now",
+            metavar="TIME",
+            help="act as if it were this ISO 8601 time (local if it has no offset)",
+        )

@@ -17,6 +17,7 @@ import orjson
 from tokenomy.cli.context import (
     Context,
     UsageError,
+    add_config_and_now,
     find_config,
     instant_ms,
     local_zone,
@@ -207,17 +208,7 @@ def add_reports_parser(sub: Any, command: Any) -> None:
     reports_sub = reports.add_subparsers(title="commands", metavar="COMMAND")
     for name, func in (("run", cmd_reports_run), ("list", cmd_reports_list)):
         p = command(reports_sub, name, func)
-        p.add_argument(
-            "--config",
-            metavar="FILE",
-            help="the file with `reports:` (default: ./tokenomy.yaml, then "
-            "$TOKENOMY_HOME/tokenomy.yaml)",
-        )
-        p.add_argument(
-            "--now",
-            metavar="TIME",
-            help="act as if it were this ISO 8601 time (local if it has no offset)",
-        )
+        add_config_and_now(p, "reports")
         if name == "run":
             p.add_argument(
                 "--no-import",
