@@ -196,16 +196,8 @@ ROLLUP_DAY_LEAN = _rollup("rollup_day_lean", "day", LEAN_DIMS)
 # one of theirs). Raw values, not '' for NULL: a filter compares them as the calls table
 # does. Prompts keep only the source: they are about as many as the calls, and a filter on
 # anything else checks each candidate against its own calls.
-GROUP_DIMS: tuple[str, ...] = (
-    "source",
-    "provider",
-    "model",
-    "project",
-    "user",
-    "api_key_id",
-    "org",
-    "status",
-)
+# The rollups' dimensions, less cache_hit.
+GROUP_DIMS: tuple[str, ...] = tuple(d for d in ROLLUP_DIMS if d != "cache_hit")
 PROMPT_DIMS: tuple[str, ...] = ("source",)
 
 
