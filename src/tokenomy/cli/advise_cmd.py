@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError, parse_date, parse_zone, split_values
+from tokenomy.cli.context import (
+    Context,
+    UsageError,
+    add_day_range_options,
+    parse_date,
+    parse_zone,
+    split_values,
+)
 from tokenomy.config import Paths
 
 if TYPE_CHECKING:  # rich is loaded only to draw: --json stays lean
@@ -215,14 +222,7 @@ def _print_skipped(console: Console, s: dict[str, Any]) -> None:
 
 
 def _scope_options(p: argparse.ArgumentParser, limit_help: str) -> None:
-    p.add_argument("--since", metavar="DATE", help="first day (YYYY-MM-DD or YYYYMMDD)")
-    p.add_argument("--until", metavar="DATE", help="last day, inclusive")
-    p.add_argument(
-        "-z", "--timezone", metavar="ZONE", help="IANA time zone for days (default: local)"
-    )
-    p.add_argument(
-        "-p", "--project", action="append", help="only these projects (repeatable, or a,b)"
-    )
+    add_day_range_options(p)
     p.add_argument("-s", "--source", action="append", help="only these sources (claude-code, ...)")
     p.add_argument("-m", "--model", action="append", help="only these models")
     p.add_argument("--provider", action="append", help="only these providers")

@@ -168,3 +168,16 @@ def add_config_and_now(parser: argparse.ArgumentParser, section: str, *, now: bo
             metavar="TIME",
             help="act as if it were this ISO 8601 time (local if it has no offset)",
         )
+
+
+def add_day_range_options(parser: argparse.ArgumentParser) -> None:
+    """``--since``, ``--until``, ``-z/--timezone`` and ``-p/--project``: the days and projects
+    a report or advice covers (read back with parse_date, parse_zone, split_values)."""
+    parser.add_argument("--since", metavar="DATE", help="first day (YYYY-MM-DD or YYYYMMDD)")
+    parser.add_argument("--until", metavar="DATE", help="last day, inclusive")
+    parser.add_argument(
+        "-z", "--timezone", metavar="ZONE", help="IANA time zone for days (default: local)"
+    )
+    parser.add_argument(
+        "-p", "--project", action="append", help="only these projects (repeatable, or a,b)"
+    )

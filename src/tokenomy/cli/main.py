@@ -21,6 +21,7 @@ from tokenomy.cli.budgets_cmd import add_budgets_parser
 from tokenomy.cli.context import (
     Context,
     UsageError,
+    add_day_range_options,
     existing_dirs,
     has_active_keys,
     parse_date,
@@ -314,14 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "kind", nargs="?", default="daily", choices=REPORT_KINDS, help="what to group by"
     )
-    p.add_argument("--since", metavar="DATE", help="first day (YYYY-MM-DD or YYYYMMDD)")
-    p.add_argument("--until", metavar="DATE", help="last day, inclusive")
-    p.add_argument(
-        "-z", "--timezone", metavar="ZONE", help="IANA time zone for days (default: local)"
-    )
-    p.add_argument(
-        "-p", "--project", action="append", help="only these projects (repeatable, or a,b)"
-    )
+    add_day_range_options(p)
     p.add_argument(
         "-s", "--source", action="append", help="only these sources: claude-code, codex, gemini-cli"
     )
