@@ -257,3 +257,22 @@ def test_a_checkpoint_is_nothing_to_do_on_postgres(postgres_db: Database) -> Non
     write_records(postgres_db, [_rec("m1", 1)])
     postgres_db.checkpoint()
     assert _stored(postgres_db) == {"m1": (1, "s")}
+
+
+def test_a_large_batch_of_tool_uses_stores_each_exactly(db: Database) -> None:
+    # Enough tool rows that SQLite writes the columns they share (source, no MCP server)
+    # into the statement: every use is still stored once, with its own name and server.
+    uses = [ToolUse("Bash", f"t{i}") for i in range(60)] + [ToolUse("mcp__github__list", "m1")]
+    write_records(db, [_rec("a", 5, tools=uses[:30]), _rec("b", 5, tools=uses[30:])])
+    write_records(db, [_rec("a", 6, tools=uses[:40])])  # a grew: ten more, thirty again
+    rows = db.query("SELECT source, dedupe_key, use_id, name, mcp_server FROM call_tools")
+    assert len(rows) == 71
+    by_use = {(r[1], r[2]): (r[0], r[3], r[4]) for r in rows}
+    assert by_use[("a", "t0")] == ("claude-code", "Bash", None)
+    assert by_use[("a", "t39")] == ("claude-code", "Bash", None)
+    assert by_use[("b", "m1")] == ("claude-code", "mcp__github__list", "github")
+
+
+def test_a_large_batch_of_one_tool_use_repeated_stores_it_once(db: Database) -> None:
+    write_records(db, [_rec("a", 5, tools=[ToolUse("Bash", "t1")] * 40)])
+    assert [tuple(r) for r in db.query("SELECT use_id, name FROM call_tools")] == [("t1", "Bash")]

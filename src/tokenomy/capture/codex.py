@@ -205,7 +205,7 @@ class CodexImporter:
             SessionMemory.load(plan.prior.state) if plan.prior and resuming else SessionMemory()
         )
         lines = prior_lines + count_lines(chunk)
-        state = state_after_read(plan, chunk.end, memory.dump(lines))
+        state = state_after_read(plan, chunk.end, memory.dump(lines), chunk.data)
         result.state = state
         if plan.start == 0 and not looks_like_jsonl(chunk):
             result.not_a_log = True

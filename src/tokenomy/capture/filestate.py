@@ -107,9 +107,17 @@ def head_hash(path: Path, length: int) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-def state_after_read(plan: ReadPlan, offset: int, state: dict[str, Any]) -> FileState:
-    """The state to save once ``plan`` was read up to ``offset``."""
+def state_after_read(
+    plan: ReadPlan, offset: int, state: dict[str, Any], read: bytes = b""
+) -> FileState:
+    """The state to save once ``plan`` was read up to ``offset``; ``read``: the bytes read
+    from the start of the file, if it was read from the start (the head's hash is then
+    taken from them instead of opening the file again)."""
     length = head_length(plan.stat.st_size)
+    if plan.start == 0 and len(read) >= length > 0:
+        digest = hashlib.blake2b(read[:length], digest_size=12).hexdigest()
+    else:
+        digest = head_hash(Path(plan.path), length)
     return FileState(
         plan.path,
         plan.source,
@@ -118,7 +126,7 @@ def state_after_read(plan: ReadPlan, offset: int, state: dict[str, Any]) -> File
         plan.stat.st_size,
         plan.stat.st_mtime_ns,
         offset,
-        head_hash(Path(plan.path), length),
+        digest,
         {**state, "head_len": length},
     )
 

@@ -210,7 +210,7 @@ class GeminiImporter:
             result.problems.append(Problem(plan.path, None, f"cannot read: {exc.strerror}"))
             return
         result.bytes_read = len(data)
-        result.state = state_after_read(plan, len(data), {"lines": data.count(b"\n")})
+        result.state = state_after_read(plan, len(data), {"lines": data.count(b"\n")}, data)
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -240,7 +240,7 @@ class GeminiImporter:
             return
         result.bytes_read = len(chunk.data)
         lines = prior_lines + count_lines(chunk)
-        state = state_after_read(plan, chunk.end, {"lines": lines})
+        state = state_after_read(plan, chunk.end, {"lines": lines}, chunk.data)
         result.state = state
         if plan.start == 0 and not looks_like_jsonl(chunk):
             result.not_a_log = True

@@ -12,6 +12,8 @@ from tokenomy.capture.problems import Problem
 
 # A line larger than this cannot be a usage record worth parsing; it is reported, not read.
 MAX_LINE_BYTES = 64 * 1024 * 1024
+# How much of a file's start is looked at to tell whether it is a log at all.
+HEAD_WINDOW = 65536
 
 
 @dataclass(slots=True)
@@ -23,7 +25,7 @@ class Chunk:
     end: int
     first_line: int | None  # 1-based number of the first line in data; None: count lazily
     incomplete_tail: bool  # the file ends in a line with no newline that is not valid JSON
-    head: bytes = b""  # the first bytes read, before any incomplete tail was cut
+    head: bytes = b""  # the first bytes read, if an incomplete tail was cut from them
     path: Path | None = None
     _cursor: tuple[int, int] | None = None  # (offset, line) of the last number given
 
@@ -62,7 +64,7 @@ def read_new(path: Path, start: int, first_line: int | None = None) -> Chunk:
         f.seek(start)
         data = f.read()
     end = start + len(data)
-    head = data[:65536]
+    head = b""
     incomplete = False
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
@@ -72,6 +74,7 @@ def read_new(path: Path, start: int, first_line: int | None = None) -> Chunk:
         except orjson.JSONDecodeError:
             # Probably still being written: leave it for the next run to read whole.
             incomplete = True
+            head = data[:HEAD_WINDOW]
             data = data[:cut]
             end = start + cut
     return Chunk(data, start, end, first_line, incomplete, head, path)
@@ -86,7 +89,7 @@ def scan_lines(
     Lines that cannot carry what the caller wants are skipped before any parsing: that is
     most of a log's bytes (tool results, user text), and the reason imports are fast. Lines
     that do not start like a JSON object are reported. (For one needle over large files,
-    ``find_lines`` is faster: it jumps between occurrences.)
+    ``object_lines_with`` is faster: it searches each line in place.)
     """
     report_non_object_lines(chunk, path, problems)
     lineno = chunk.line_at(0) - 1
@@ -96,19 +99,31 @@ def scan_lines(
             yield lineno, line
 
 
-def find_lines(chunk: Chunk, needle: bytes) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) for every JSON-object line containing ``needle``, jumping from one
-    occurrence to the next; ``chunk.line_at(offset)`` numbers a line when it must be named."""
+def object_lines_with(
+    chunk: Chunk, needle: bytes, path: str, problems: list[Problem]
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for every JSON-object line containing ``needle``; lines that are not
+    JSON objects (and not blank) are reported. ``chunk.line_at(offset)`` numbers a line
+    when it must be named.
+
+    One walk from newline to newline (memchr, in C), searching each object line's bytes in
+    place: jumping between occurrences of the needle instead searched back over the line
+    for its start, and the report of non-object lines walked the newlines a second time
+    (together a quarter more time over a 500 MB tree)."""
     data = chunk.data
-    pos = data.find(needle)
-    while pos != -1:
-        start = data.rfind(b"\n", 0, pos) + 1
-        end = data.find(b"\n", pos)
+    n = len(data)
+    find = data.find
+    start = 0
+    while start < n:
+        end = find(b"\n", start)
         if end == -1:
-            end = len(data)
+            end = n
         if data[start] == 123:  # "{"
-            yield start, data[start:end]
-        pos = data.find(needle, end)
+            if find(needle, start, end) != -1:
+                yield start, data[start:end]
+        elif end > start and data[start:end].strip(b" \t\r"):
+            problems.append(Problem(path, chunk.line_at(start), "not a JSON object line, skipped"))
+        start = end + 1
 
 
 def report_non_object_lines(chunk: Chunk, path: str, problems: list[Problem]) -> None:
@@ -151,7 +166,23 @@ def count_lines(chunk: Chunk) -> int:
 
 
 def looks_like_jsonl(chunk: Chunk) -> bool:
-    """False for a file that is plainly not a JSON-lines log: none of its first lines is a
-    JSON object. (A NUL run is no proof: crashed writers leave them inside real logs.)"""
-    lines = [ln for ln in chunk.head.split(b"\n", 5)[:5] if ln.strip(b" \t\r\x00")]
-    return not lines or any(ln.lstrip().startswith(b"{") for ln in lines)
+    """False for a file that is plainly not a JSON-lines log: none of its first five lines
+    (within the first 64 KiB) is a JSON object. (A NUL run is no proof: crashed writers
+    leave them inside real logs: a line whose first 4 KiB are NULs counts as blank.)
+    Lines are looked at in place, by their first 4 KiB: copying the head of every file
+    (and splitting it) cost more than the check itself."""
+    data = chunk.head or chunk.data
+    limit = min(len(data), HEAD_WINDOW)
+    pos, looked, nonblank = 0, 0, False
+    while looked < 5 and pos <= limit:
+        end = data.find(b"\n", pos, limit)
+        if end == -1:
+            end = limit
+        start = data[pos : min(end, pos + 4096)]
+        if start.strip(b" \t\r\x00"):
+            if start.lstrip().startswith(b"{"):
+                return True
+            nonblank = True
+        looked += 1
+        pos = end + 1
+    return not nonblank

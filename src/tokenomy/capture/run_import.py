@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from tokenomy.capture.filestate import (
 from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CostSource
+from tokenomy.record import CallRecord, CostSource
 from tokenomy.store.db import Database
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import ToolRow, record_row, tool_rows, write_rows
@@ -50,7 +51,7 @@ GROUPS_PER_WORKER = 24
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 _I = {name: i for i, name in enumerate(CALL_COLUMNS)}
-_RANK, _TOTAL, _ORDER = _I["dedupe_rank"], _I["total_tokens"], _I["dedupe_order"]
+_SOURCE, _KEY = _I["source"], _I["dedupe_key"]
 
 
 @dataclass(slots=True)
@@ -256,12 +257,13 @@ def run_batches(
 
 
 class RowSink:
-    """Keeps the best row per call seen since the last write, priced, and writes them in one
-    transaction."""
+    """Keeps the best version of every call seen since the last write, and writes them,
+    priced, in one transaction. A call is priced and made a row only when written: a
+    fifth of the versions kept for a while lose to a later copy."""
 
     def __init__(self, catalog: PriceCatalog) -> None:
         self._catalog = catalog
-        self._best: dict[tuple[str, str], list[Any]] = {}
+        self._best: dict[tuple[str, str], CallRecord] = {}
         self._tools: list[ToolRow] = []
         self.unpriced: set[str] = set()
 
@@ -269,18 +271,23 @@ class RowSink:
         return len(self._best) + len(self._tools)
 
     def add(self, result: FileResult) -> None:
-        now = int(time.time() * 1000)
         best = self._best
-        cost_of = self._catalog.cost_nanos
         for rec in result.records:
             key = (rec.source, rec.dedupe_key)
             kept = best.get(key)
-            if kept is not None and (rec.dedupe_rank, rec.usage.total, -rec.dedupe_order) <= (
-                kept[_RANK],
-                kept[_TOTAL],
-                -kept[_ORDER],
+            if kept is None or (rec.dedupe_rank, rec.usage.total, -rec.dedupe_order) > (
+                kept.dedupe_rank,
+                kept.usage.total,
+                -kept.dedupe_order,
             ):
-                continue
+                best[key] = rec
+        self._tools.extend(tool_rows(result.records))
+
+    def _rows(self) -> list[tuple[Any, ...]]:
+        now = int(time.time() * 1000)
+        cost_of = self._catalog.cost_nanos
+        rows = []
+        for rec in self._best.values():
             if rec.cost_source == CostSource.UNKNOWN:
                 model = rec.response_model or rec.request_model
                 cost = cost_of(rec.provider, model, rec.usage, rec.started_at_ms)
@@ -288,8 +295,8 @@ class RowSink:
                     self.unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
                 else:
                     rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
-            best[key] = list(record_row(rec, now))
-        self._tools.extend(tool_rows(result.records))
+            rows.append(record_row(rec, now))
+        return rows
 
     def write(self, db: Database, *, wait: bool = True, states: Sequence[FileState] = ()) -> bool:
         """Write and forget the rows kept so far, and ``states`` with them; with
@@ -297,15 +304,15 @@ class RowSink:
         nothing to write)."""
         if not self._best and not self._tools and not states:
             return True
+        rows = self._rows()
         if db.dialect == "sqlite":
             # One writer at a time: rows go in as read, which keeps each session's calls
             # together in the time-ordered indexes (in key order they land on random pages).
-            rows = list(self._best.values())
             tools = list(dict.fromkeys(self._tools))
         else:
             # Sorted by key, so two writers upserting overlapping calls (copies of a response
             # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
-            rows = [self._best[k] for k in sorted(self._best)]
+            rows.sort(key=itemgetter(_SOURCE, _KEY))
             tools = sorted(set(self._tools))
         if wait:
             with db.transaction() as cur:

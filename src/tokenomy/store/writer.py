@@ -54,7 +54,10 @@ def _upsert_sql_with(values: str) -> str:
 
 @cache
 def _tools_sql(placeholder: str) -> str:
-    values = ", ".join([placeholder] * 5)
+    return _tools_sql_with(", ".join([placeholder] * 5))
+
+
+def _tools_sql_with(values: str) -> str:
     return (
         "INSERT INTO call_tools (source, dedupe_key, use_id, name, mcp_server) "
         f"VALUES ({values}) ON CONFLICT DO NOTHING"
@@ -75,7 +78,7 @@ def record_row(rec: CallRecord, now_ms: int) -> tuple[Any, ...]:
     u = rec.usage
     return (
         rec.id or new_ulid(rec.started_at_ms),
-        rec.source,
+        str(rec.source),  # a plain str: a batch's one value is written into the statement
         rec.dedupe_key,
         rec.dedupe_rank,
         rec.dedupe_order,
@@ -144,7 +147,10 @@ def write_rows(
         _postgres_copy_upsert(cur, rows)
     elif rows:
         cur.executemany(db.sql(_upsert_sql("?")), rows)
-    if tools:
+    if tools and db.dialect == "sqlite":
+        sql, varying_tools = _sqlite_tools_insert(tools)
+        cur.executemany(sql, varying_tools)
+    elif tools:
         cur.executemany(db.sql(_tools_sql("?")), tools)
     if rows:
         mark_rows(db, cur, [r[_STARTED_AT] for r in rows])
@@ -197,9 +203,9 @@ def _literal(value: Any) -> str | None:
     return None
 
 
-def _sqlite_upsert(rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    """The upsert with every column that holds one value across ``rows`` written into the
-    statement, and the rows cut down to the others.
+def _inline_constants(rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+    """The VALUES list of an insert of ``rows`` with every column that holds one value
+    across them written into the statement, and the rows cut down to the others.
 
     Binding is most of SQLite's cost per row in Python (a type check and conversion per
     value), and a batch of imported calls repeats half of its 40 columns (source, provider,
@@ -207,8 +213,9 @@ def _sqlite_upsert(rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, 
     transpose and a count per column.
     """
     n = len(rows)
+    width = len(rows[0])
     if n < INLINE_MIN_ROWS:  # not worth a statement of its own
-        return _upsert_sql("?"), [tuple(r) for r in rows]
+        return ", ".join(["?"] * width), [tuple(r) for r in rows]
     values: list[str] = []
     keep: list[tuple[Any, ...]] = []
     for col in zip(*rows, strict=True):
@@ -221,7 +228,19 @@ def _sqlite_upsert(rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, 
         else:
             values.append(text)
     varying = list(zip(*keep, strict=True)) if keep else [()]  # [()]: all rows the same
-    return _upsert_sql_with(", ".join(values)), varying
+    return ", ".join(values), varying
+
+
+def _sqlite_upsert(rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, ...]]]:
+    """The upsert of ``rows`` (``CALL_COLUMNS`` order), constants written in (above)."""
+    values, varying = _inline_constants(rows)
+    return _upsert_sql_with(values), varying
+
+
+def _sqlite_tools_insert(tools: Sequence[ToolRow]) -> tuple[str, list[tuple[Any, ...]]]:
+    """The insert of tool uses, constants (the source; mostly no MCP server) written in."""
+    values, varying = _inline_constants(tools)
+    return _tools_sql_with(values), varying
 
 
 def content_rows(records: Sequence[CallRecord]) -> list[tuple[str, str, str | None, str | None]]:
