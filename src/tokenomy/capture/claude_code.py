@@ -407,7 +407,7 @@ class ClaudeCodeImporter:
         # several times over): it does only what picks the winning line of each response.
         decode = _decode_entry
         for offset, line in object_lines_with(chunk, b'"usage"', plan.path, result.problems):
-            # read_entry's first step, inline (a call per line is measurable here).
+            # read_entry's first step, inline: it runs for every line that mentions usage.
             entry: Entry | None = None
             if line.isascii() and len(line) <= MAX_LINE_BYTES:
                 try:
