@@ -258,12 +258,14 @@ def run_batches(
 
 class RowSink:
     """Keeps the best version of every call seen since the last write, and writes them,
-    priced, in one transaction. A call is priced and made a row only when written: a
-    fifth of the versions kept for a while lose to a later copy."""
+    priced, in one transaction. A call is priced and made a row only when a write is
+    tried (a fifth of the versions kept for a while lose to a later copy), and only once:
+    a write the busy database turned away keeps the rows it made for the next try."""
 
     def __init__(self, catalog: PriceCatalog) -> None:
         self._catalog = catalog
         self._best: dict[tuple[str, str], CallRecord] = {}
+        self._made: dict[tuple[str, str], tuple[CallRecord, tuple[Any, ...]]] = {}
         self._tools: list[ToolRow] = []
         self.unpriced: set[str] = set()
 
@@ -286,16 +288,20 @@ class RowSink:
     def _rows(self) -> list[tuple[Any, ...]]:
         now = int(time.time() * 1000)
         cost_of = self._catalog.cost_nanos
+        made = self._made
         rows = []
-        for rec in self._best.values():
-            if rec.cost_source == CostSource.UNKNOWN:
-                model = rec.response_model or rec.request_model
-                cost = cost_of(rec.provider, model, rec.usage, rec.started_at_ms)
-                if cost is None:
-                    self.unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
-                else:
-                    rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
-            rows.append(record_row(rec, now))
+        for key, rec in self._best.items():
+            done = made.get(key)
+            if done is None or done[0] is not rec:
+                if rec.cost_source == CostSource.UNKNOWN:
+                    model = rec.response_model or rec.request_model
+                    cost = cost_of(rec.provider, model, rec.usage, rec.started_at_ms)
+                    if cost is None:
+                        self.unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
+                    else:
+                        rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
+                done = made[key] = (rec, record_row(rec, now))
+            rows.append(done[1])
         return rows
 
     def write(self, db: Database, *, wait: bool = True, states: Sequence[FileState] = ()) -> bool:
@@ -325,6 +331,7 @@ class RowSink:
                 write_rows(db, maybe, rows, tools)
                 write_states(db, maybe, list(states))
         self._best.clear()
+        self._made.clear()
         self._tools.clear()
         return True
 

@@ -1,0 +1,60 @@
+"""A worker's sink of calls: the best version of each wins, and a write the database turned
+away costs nothing to try again (run_import.RowSink)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenomy.capture.base import FileResult
+from tokenomy.capture.run_import import RowSink
+from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, TokenUsage
+from tokenomy.store import Database
+
+
+class CountingCatalog(PriceCatalog):
+    calls = 0
+
+    def cost_nanos(
+        self, provider: str | None, model: str | None, usage: TokenUsage, at_ms: int
+    ) -> int | None:
+        CountingCatalog.calls += 1
+        return super().cost_nanos(provider, model, usage, at_ms)
+
+
+def _rec(key: str, output: int, model: str = "claude-sonnet-4-5") -> CallRecord:
+    return CallRecord(
+        source="claude-code",
+        dedupe_key=key,
+        started_at_ms=1_750_000_000_000,
+        usage=TokenUsage(input_tokens=1000, output_tokens=output),
+        provider="anthropic",
+        request_model=model,
+        response_model=model,
+    )
+
+
+def test_a_write_turned_away_is_retried_without_pricing_again(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    catalog = CountingCatalog.load(tmp_path / "prices.toml")
+    CountingCatalog.calls = 0
+    sink = RowSink(catalog)
+    sink.add(FileResult("a", [_rec("a", 10), _rec("b", 20), _rec("c", 5, "no-such-model")]))
+    other = Database(sqlite_db.url)
+    with other.transaction() as cur:
+        cur.execute("BEGIN IMMEDIATE")  # another worker is writing
+        assert sink.write(sqlite_db, wait=False) is False
+    assert CountingCatalog.calls == 3
+    sink.add(FileResult("b", [_rec("a", 50), _rec("b", 1)]))  # a grew; b's copy is partial
+    assert sink.write(sqlite_db, wait=False) is True
+    assert CountingCatalog.calls == 4  # only a's new version was priced
+    rows = sqlite_db.query("SELECT dedupe_key, output_tokens, cost_source FROM calls")
+    assert sorted(tuple(r) for r in rows) == [
+        ("a", 50, "computed"),
+        ("b", 20, "computed"),
+        ("c", 5, "unknown"),
+    ]
+    assert sink.unpriced == {"anthropic/no-such-model"}
+    assert len(sink) == 0
+    other.close()
