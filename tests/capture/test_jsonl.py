@@ -66,3 +66,19 @@ def test_the_head_hash_from_bytes_read_equals_the_one_read_again(tmp_path: Path)
     from_read = state_after_read(plan, plan.size, {}, f.read_bytes())
     from_file = state_after_read(plan, plan.size, {})
     assert from_read.head_hash == from_file.head_hash == head_hash(f, 1024) != ""
+
+
+def test_a_path_string_plans_the_same_read_as_a_path(tmp_path: Path) -> None:
+    f = tmp_path / "s.jsonl"
+    f.write_bytes(b'{"n": 1}\n' * 500)
+    first = plan_read(str(f), "claude-code", None)
+    assert first is not None and first.path == str(f) and first.start == 0
+    state = state_after_read(first, first.size, {}, f.read_bytes())
+    assert plan_read(str(f), "claude-code", state) is None  # nothing new
+    with f.open("ab") as out:
+        out.write(b'{"n": 2}\n')
+    again, by_path = plan_read(str(f), "claude-code", state), plan_read(f, "claude-code", state)
+    assert again is not None and by_path is not None
+    assert (again.path, again.start, again.size) == (by_path.path, by_path.start, by_path.size)
+    assert again.start == first.size  # only the new line: same file, same head
+    assert plan_read(str(tmp_path / "gone.jsonl"), "claude-code", None) is None

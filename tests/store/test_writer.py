@@ -234,23 +234,49 @@ def test_try_transaction_is_a_plain_transaction_on_postgres(postgres_db: Databas
     assert _stored(postgres_db) == {"a": (5, "s")}
 
 
+def _calls_in_the_file_alone(tmp_path: Path) -> int:
+    """The calls a copy of the database file holds without its WAL."""
+    copy = tmp_path / f"copy-{time.monotonic_ns()}.db"
+    shutil.copyfile(tmp_path / "test.db", copy)
+    with contextlib.closing(sqlite3.connect(copy)) as lite:
+        try:
+            return int(lite.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+        except sqlite3.OperationalError:  # not even the table yet
+            return 0
+
+
 def test_a_checkpoint_puts_committed_calls_in_the_database_file(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    def calls_in_the_file_alone() -> int:
-        """The calls a copy of the database file holds without its WAL."""
-        copy = tmp_path / f"copy-{time.monotonic_ns()}.db"
-        shutil.copyfile(tmp_path / "test.db", copy)
-        with contextlib.closing(sqlite3.connect(copy)) as lite:
-            try:
-                return int(lite.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
-            except sqlite3.OperationalError:  # not even the table yet
-                return 0
-
     write_records(sqlite_db, [_rec(f"m{i}", i) for i in range(50)])
-    assert calls_in_the_file_alone() == 0  # still in the WAL
+    assert _calls_in_the_file_alone(tmp_path) == 0  # still in the WAL
     sqlite_db.checkpoint()
-    assert calls_in_the_file_alone() == 50
+    assert _calls_in_the_file_alone(tmp_path) == 50
+
+
+def test_a_background_checkpoint_lets_queries_run_and_close_waits_for_it(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    write_records(sqlite_db, [_rec(f"m{i}", i) for i in range(50)])
+    assert _calls_in_the_file_alone(tmp_path) == 0
+    # A reader in a transaction keeps closing from being a checkpoint of its own (that
+    # needs the database to itself), but not a checkpoint from copying what the reader
+    # sees: what reaches the file is the background one's work, done before close returns.
+    with contextlib.closing(sqlite3.connect(tmp_path / "test.db")) as reader:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 50
+        sqlite_db.checkpoint_in_background()
+        sqlite_db.checkpoint_in_background()  # one already running: not a second
+        assert len(_stored(sqlite_db)) == 50  # the caller reads meanwhile
+        sqlite_db.close()
+        assert _calls_in_the_file_alone(tmp_path) == 50
+        reader.rollback()
+
+
+def test_a_background_checkpoint_is_nothing_to_do_on_postgres(postgres_db: Database) -> None:
+    write_records(postgres_db, [_rec("m1", 1)])
+    postgres_db.checkpoint_in_background()
+    assert _stored(postgres_db) == {"m1": (1, "s")}
 
 
 def test_a_checkpoint_is_nothing_to_do_on_postgres(postgres_db: Database) -> None:

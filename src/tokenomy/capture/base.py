@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -36,8 +36,8 @@ class Importer(Protocol):
         """Where this agent writes its logs on this machine."""
         ...
 
-    def discover(self, roots: list[Path]) -> list[Path]:
-        """Every log file under ``roots``."""
+    def discover(self, roots: list[Path]) -> Sequence[str | Path]:
+        """Every log file under ``roots`` (path strings or paths)."""
         ...
 
     def parse(self, plan: ReadPlan) -> FileResult:

@@ -381,7 +381,7 @@ class ClaudeCodeImporter:
             roots.append(d / "projects" if (d / "projects").is_dir() else d)
         return [r for r in roots if r.is_dir()]
 
-    def discover(self, roots: list[Path]) -> list[Path]:
+    def discover(self, roots: list[Path]) -> list[str]:
         return find_files(roots, ".jsonl")
 
     def parse(self, plan: ReadPlan) -> FileResult:

@@ -88,9 +88,11 @@ def list_files(roots: Sequence[Path]) -> list[str]:
     return found
 
 
-def find_files(roots: Sequence[Path], suffix: str) -> list[Path]:
-    """Every file under ``roots`` whose name ends in ``suffix``."""
-    return [Path(p) for p in list_files(roots) if p.endswith(suffix)]
+def find_files(roots: Sequence[Path], suffix: str) -> list[str]:
+    """Every file under ``roots`` whose name ends in ``suffix``, as path strings: a tree
+    holds thousands of logs, and a ``Path`` object for each took 15-20 ms before the first
+    byte was read."""
+    return [p for p in list_files(roots) if p.endswith(suffix)]
 
 
 def head_length(size: int) -> int:
@@ -143,18 +145,18 @@ class ReadPlan:
     stat: os.stat_result
 
 
-def plan_read(path: Path, source: str, prior: FileState | None) -> ReadPlan | None:
+def plan_read(path: str | Path, source: str, prior: FileState | None) -> ReadPlan | None:
     """None when nothing new was written since the last read."""
+    key = os.fspath(path)
     try:
-        st = path.stat()
+        st = os.stat(key)  # noqa: PTH116 (a path string: no Path object per file)
     except OSError:
         return None
-    key = str(path)
     if prior is not None and (prior.device, prior.inode) == (st.st_dev, st.st_ino):
         if st.st_size == prior.size and st.st_mtime_ns == prior.mtime_ns:
             return None
         length = int(prior.state.get("head_len", head_length(prior.size)))
-        if st.st_size >= prior.offset and head_hash(path, length) == prior.head_hash:
+        if st.st_size >= prior.offset and head_hash(Path(key), length) == prior.head_hash:
             return ReadPlan(key, source, prior.offset, st.st_size, prior, st)
     return ReadPlan(key, source, 0, st.st_size, None, st)
 

@@ -140,14 +140,15 @@ def cycle_collector_paused() -> Iterator[None]:
 @dataclass(slots=True)
 class _Worker:
     """A worker process's own database connection, the (inherited) price catalog and
-    groups of files, the counter of bytes parsed that the parent shows as progress, and
-    the index of the next group to take."""
+    groups of files, the counter of bytes parsed that the parent shows as progress, the
+    index of the next group to take, and how many workers are still at work."""
 
     db: Database
     catalog: PriceCatalog
     groups: Sequence[Sequence[ReadPlan]]
     done: Any  # multiprocessing.Value("q")
     next_group: Any  # multiprocessing.Value("q")
+    running: Any  # multiprocessing.Value("q"): workers not finished yet
 
 
 # Set once per worker process by its initializer (a process has one job at a time).
@@ -160,11 +161,12 @@ def _init_worker(
     groups: Sequence[Sequence[ReadPlan]],
     done: Any,
     next_group: Any,
+    running: Any,
 ) -> None:
     # Forked workers inherit these as they are: the plans are never pickled (thousands of
     # them, with their stat results, took 60 ms to send).
     global _worker
-    _worker = _Worker(Database(url), catalog, groups, done, next_group)
+    _worker = _Worker(Database(url), catalog, groups, done, next_group, running)
 
 
 def _count_done(nbytes: int) -> None:
@@ -190,7 +192,13 @@ def _worker_share(name: str) -> BatchOutcome:
     assert _worker is not None, "worker not initialised"
     outcome = import_share(get_importer(name), _pulled(), _worker.db, _worker.catalog, _count_done)
     _worker.catalog.save()  # prices this worker had to resolve, for the next run
-    _worker.db.checkpoint()  # while a sibling may still parse: less left for the parent
+    with _worker.running.get_lock():
+        _worker.running.value -= 1
+        last = _worker.running.value == 0
+    if not last:
+        # While a sibling still parses: less left for later. The last worker leaves it to
+        # the parent, which overlaps it with what it does next (run_batches).
+        _worker.db.checkpoint()
     return outcome
 
 
@@ -241,11 +249,12 @@ def run_batches(
     ctx = multiprocessing.get_context(method)
     done_bytes = ctx.Value("q", 0)
     next_group = ctx.Value("q", 0)
+    running = ctx.Value("q", workers)
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(db.url, catalog, _groups(plans, workers), done_bytes, next_group),
+        initargs=(db.url, catalog, _groups(plans, workers), done_bytes, next_group, running),
     ) as pool:
         pending = {pool.submit(_worker_share, importer.name) for _ in range(workers)}
         while pending:
@@ -254,6 +263,9 @@ def run_batches(
                 progress(min(done_bytes.value, total), total)
             for fut in finished:
                 yield fut.result()
+    # The workers' last writes are still in the WAL: copied back while the caller goes on
+    # (a report's query), not after it, when the database is closed.
+    db.checkpoint_in_background()
 
 
 class RowSink:
@@ -352,7 +364,7 @@ def import_source(
 ) -> None:
     files = importer.discover(roots)
     states = load_states(db, importer.source)
-    plans = [p for f in files if (p := plan_read(f, importer.source, states.get(str(f))))]
+    plans = [p for f in files if (p := plan_read(f, importer.source, states.get(os.fspath(f))))]
     stats = summary.sources.setdefault(importer.name, SourceSummary())
     stats.files_seen += len(files)
     if not plans:

@@ -8,6 +8,7 @@ store runs is visible in the code.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -126,6 +127,7 @@ class Database:
         self.dialect: Dialect = self.target.dialect
         self._shared: Connection | None = None
         self._lock = threading.Lock()
+        self._checkpointer: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"Database({redact(self.url)!r})"
@@ -219,6 +221,30 @@ class Database:
         with self._lock:
             lite.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
+    def checkpoint_in_background(self) -> None:
+        """Start the same checkpoint on a connection of its own, in a thread, and return at
+        once: the caller's next queries run meanwhile, on the other core (sqlite3 lets go
+        of the GIL while SQLite works, and readers do not wait for a checkpoint in WAL
+        mode). After a parallel import that overlaps the copy of the last writes with the
+        report's query, instead of doing one after the other. :meth:`close` waits for it."""
+        path = self.target.path
+        if self.dialect != "sqlite" or path is None:
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return  # one at a time: it copies whatever is committed when it runs
+
+        def run() -> None:
+            # Only a head start: whatever it cannot copy, the last connection to close does.
+            with contextlib.suppress(sqlite3.Error):
+                conn = _sqlite_connect(path, cache_mb=1)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="tokenomy-checkpoint", daemon=True)
+        self._checkpointer.start()
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction() as cur:
             cur.execute(self.sql(sql), params)
@@ -226,6 +252,9 @@ class Database:
             return rows
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
         if self._shared is not None:
             self._shared.close()
             self._shared = None
