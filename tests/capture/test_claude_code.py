@@ -341,6 +341,27 @@ def test_parallel_and_serial_parsing_agree(
     assert totals(db)["output_tokens"] == 6 * sum(range(50))
 
 
+def test_a_worker_that_fails_fails_the_import_and_leaves_no_worker_behind(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    import tokenomy.capture.run_import as run_import
+
+    root = tmp_path / "p"
+    for s in range(4):
+        write_jsonl(root / "-w" / f"s{s}.jsonl", [assistant(f"m{s}", f"r{s}", session=f"s{s}")])
+    monkeypatch.setattr(run_import, "PARALLEL_MIN_BYTES", 0)
+
+    def broken(self: ClaudeCodeImporter, plan: object) -> None:
+        raise RuntimeError("a bug in a parser")
+
+    monkeypatch.setattr(ClaudeCodeImporter, "parse", broken)  # forked workers inherit it
+    with pytest.raises(RuntimeError, match="a bug in a parser"):
+        import_all(db, [ClaudeCodeImporter()], CATALOG, roots=[root], workers=2)
+    assert multiprocessing.active_children() == []  # joined, not left running
+
+
 def test_default_roots_follow_claude_config_dir(tmp_path: Path) -> None:
     a = tmp_path / "a"
     (a / "projects").mkdir(parents=True)
