@@ -3,13 +3,26 @@ reports (``reports/_format.py``), which otherwise format money each their own wa
 
 from __future__ import annotations
 
+_UNITS = ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "B"))
+
+
+def _three_digits(value: float) -> str | None:
+    """``value`` (>= 1) with three significant digits, or None if it rounds to 1000."""
+    for decimals, limit in ((2, 10), (1, 100), (0, 1000)):
+        text = f"{value:.{decimals}f}"
+        if float(text) < limit:  # decided after rounding: 99.95 is "100", not "100.0"
+            return text
+    return None
+
 
 def tokens(n: int) -> str:
-    """Exact below 10,000, then k, M and B with a few significant digits."""
+    """Exact below 10,000, then k, M and B with three significant digits (``14.4k``,
+    ``395M``, ``2.01B``): at most five characters, so that a report's four token columns
+    leave room for names in 80 columns."""
     if n < 10_000:
         return f"{n:,}"
-    if n < 1_000_000:
-        return f"{n / 1000:.1f}k"
-    if n < 1_000_000_000:
-        return f"{n / 1_000_000:.2f}M"
-    return f"{n / 1_000_000_000:.2f}B"
+    for size, unit in _UNITS:
+        text = _three_digits(n / size)
+        if text is not None:  # else 999,999 would read "1000k": it is 1.00M
+            return text + unit
+    return f"{n / 1_000_000_000:,.0f}B"

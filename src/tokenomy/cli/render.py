@@ -35,20 +35,34 @@ def short_model(name: str, *, drop_vendor: bool = False) -> str:
     return name.removeprefix("claude-") if drop_vendor else name
 
 
-def _key_text(report: Report, row: Row, tz: ZoneInfo) -> str:
+def _key_text(report: Report, row: Row, tz: ZoneInfo, width: int) -> str:
+    """The row's key as shown, in at most ``width`` characters."""
     if report.kind == "session":
-        project = str(row.extra.get("project") or "")[:14]
-        return f"{row.key[:8]} {project}".strip()
+        # The id's first 8 characters tell sessions apart; the project gets what is left.
+        project = str(row.extra.get("project") or "")
+        return f"{row.key[:8]} {fit(project, max(0, width - 9))}".strip()
     if report.kind == "blocks" and row.first_ms is not None:
         start = row.first_ms - row.first_ms % 3_600_000
         local = datetime.fromtimestamp(start / 1000, tz)
         mark = " ●" if row.extra.get("active") else ""
         return local.strftime("%Y-%m-%d %H:%M") + mark
     if report.kind == "tools" and row.extra.get("mcp_server"):
-        return row.key.removeprefix("mcp__")
+        return fit(row.key.removeprefix("mcp__"), width)
     if report.kind == "model":
-        return short_model(row.key)
-    return row.key
+        return fit(short_model(row.key), width)
+    return fit(row.key, width)
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle: names that differ only at
+    the end (``playwright__browser_click`` and ``..._navigate``, two projects under one
+    parent) stay told apart, where an ellipsis at the end gave both rows the same key."""
+    if len(text) <= width:
+        return text
+    if width < 2:
+        return text[:width]
+    head = (width - 1) // 3
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
 def _cells(row: Row) -> list[RenderableType]:
@@ -77,16 +91,32 @@ def report_table(
         pad_edge=False,
     )
     tools = report.kind == "tools"
+    failed = bool(report.totals.failed_calls)
     total = _cells(report.totals)
     heads = ["Calls", "Input", "Output", "Cache rd", "Cache wr", "Cost", "Saved"]
     if tools:  # a call may use several tools, so savings per tool would not add up
         heads[-1], total[-1] = "Uses", f"{sum(r.extra.get('uses', 0) for r in report.rows):,}"
-    failed = bool(report.totals.failed_calls)
-    widths = [max(len(h), len(str(f))) for h, f in zip(heads, total, strict=True)]
+    # Every number row first: a column is as wide as its widest cell, never cut ($960.05 in
+    # a row is wider than a total of $4,231).
+    numbers: list[list[RenderableType]] = []
+    for row in report.rows:
+        cells = _cells(row)
+        if tools:
+            cells[-1] = f"{row.extra.get('uses', 0):,}"
+        numbers.append(cells)
+        if report.kind != "model":  # a model row split by model says nothing new
+            numbers += [
+                [*_cells(sub)[:-1], ""] if tools else _cells(sub) for sub in row.breakdown.values()
+            ]
+    widths = [
+        max([len(h), len(str(f))] + [len(str(c[i])) for c in numbers])
+        for i, (h, f) in enumerate(zip(heads, total, strict=True))
+    ]
     if failed:
-        widths.append(len(f"{report.totals.failed_calls:,}"))
-    # Numbers never shrink; the key column gets what is left and ends in an ellipsis.
-    key_width = max(10, width - sum(widths) - 2 * len(widths) - 3)
+        widths.append(max(len("✗"), len(f"{report.totals.failed_calls:,}")))
+    # The key column gets what is left; a longer key is cut in its middle (fit), and the
+    # column's own ellipsis is only a safety net.
+    key_width = max(10, width - sum(widths) - 2 * len(widths) - 1)
     table.add_column(
         KEY_TITLES.get(report.kind, "Key"),
         footer="Total",
@@ -101,18 +131,17 @@ def report_table(
             foot_failed = f"{report.totals.failed_calls:,}"
             table.add_column("✗", justify="right", footer=foot_failed, no_wrap=True)
     for row in report.rows:
-        cells = [_key_text(report, row, tz), *_cells(row)]
+        cells = [_key_text(report, row, tz, key_width), *_cells(row)]
         if tools:
             cells[-1] = f"{row.extra.get('uses', 0):,}"
         if failed:
             cells.insert(2, f"{row.failed_calls:,}" if row.failed_calls else "")
         table.add_row(*cells)
         if report.kind == "model":
-            continue  # a model row split by model says nothing new
+            continue
         for sub in row.breakdown.values():
-            sub_cells: list[RenderableType] = [
-                Text(f" └ {short_model(sub.key, drop_vendor=True)}", style="dim")
-            ]
+            name = fit(short_model(sub.key, drop_vendor=True), key_width - 3)
+            sub_cells: list[RenderableType] = [Text(f" └ {name}", style="dim")]
             sub_cells += [Text(str(c), style="dim") for c in _cells(sub)]
             if tools:
                 sub_cells[-1] = ""

@@ -1,0 +1,110 @@
+"""Report tables in a terminal 80 columns wide: nothing cut that tells rows apart."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from rich.console import Console
+
+from tokenomy.analytics.rows import Report, Row
+from tokenomy.cli.format import tokens, usd
+from tokenomy.cli.render import fit, report_table
+from tokenomy.record import NANOS_PER_USD
+
+UTC = ZoneInfo("UTC")
+
+
+def _row(key: str, calls: int, cost_usd: str, saved_usd: str, **extra: object) -> Row:
+    row = Row(key, calls=calls, failed_calls=calls // 50)
+    row.cost_nanos = int(float(cost_usd) * NANOS_PER_USD)
+    row.cache_savings_nanos = int(float(saved_usd) * NANOS_PER_USD)
+    row.tokens["input_tokens"] = calls * 71
+    row.tokens["output_tokens"] = calls * 893
+    row.tokens["cache_read_tokens"] = calls * 48_123
+    row.tokens["cache_write_tokens"] = calls * 5_271
+    row.extra.update(extra)
+    return row
+
+
+def _report(kind: str, rows: list[Row]) -> Report:
+    totals = Row("total")
+    for r in rows:
+        totals.calls += r.calls
+        totals.failed_calls += r.failed_calls
+        totals.cost_nanos += r.cost_nanos
+        totals.cache_savings_nanos += r.cache_savings_nanos
+        for k, v in r.tokens.items():
+            totals.tokens[k] += v
+    return Report(kind, rows, totals, "UTC")
+
+
+def _render(report: Report, width: int = 80) -> list[str]:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(report_table(report, UTC, width=width))
+    return console.export_text().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_similar_names_stay_apart_and_no_number_is_cut(width: int) -> None:
+    rows = [
+        _row("mcp__playwright__browser_navigate", 1_140, "69.21", "960.66", mcp_server="x"),
+        _row("mcp__playwright__browser_snapshot", 1_143, "68.92", "951.05", mcp_server="x"),
+        _row("Read", 8_151, "488.27", "1309", uses=8_852),
+    ]
+    for r in rows:
+        r.extra.setdefault("uses", r.calls + 11)
+    report = _report("tools", rows)
+    lines = _render(report, width)
+    assert max(len(line) for line in lines) <= width
+    keys = [line.split("  ")[0].strip() for line in lines if "1,14" in line]
+    assert len(keys) == 2 and keys[0] != keys[1], keys
+    text = "\n".join(lines)
+    for r in rows:  # every number in full, though a row's may be wider than the total's
+        for cell in (f"{r.calls:,}", tokens(r.tokens["cache_read_tokens"]), usd(r.cost_usd)):
+            assert str(cell) in text
+
+
+def test_a_saving_wider_than_the_total_is_not_cut() -> None:
+    # $960.66 (a row) is wider than $2,221 (the total): columns used to be sized by totals.
+    rows = [
+        _row("web-dashboard", 6_501, "368.32", "960.66"),
+        _row("docs-site", 7_369, "422.61", "951.05"),
+        _row("infra", 8_219, "482.21", "309.40"),
+    ]
+    lines = _render(_report("project", rows))
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(lines)
+    for cell in ("$960.66", "$951.05", "$309.40", "$2,221"):
+        assert cell in text
+
+
+def test_a_session_keeps_its_id_and_cuts_the_project() -> None:
+    rows = [
+        _row("e5ba2ee1-0000-4000-8000-000000000001", 16, "0.667", "1.31", project="docs-site"),
+        _row(
+            "f1c6462a-0000-4000-8000-000000000002",
+            20,
+            "1.25",
+            "2.94",
+            project="a-very-long-project-name",
+        ),
+    ]
+    lines = _render(_report("session", rows))
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.lstrip().startswith("e5ba2ee1 docs-site") for line in lines)
+    assert any(line.lstrip().startswith("f1c6462a a") and "…" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "out"),
+    [
+        ("short", 10, "short"),
+        ("playwright__browser_navigate", 13, "play…navigate"),
+        ("playwright__browser_click", 13, "play…er_click"),
+        ("abc", 1, "a"),
+    ],
+)
+def test_fit_cuts_in_the_middle(text: str, width: int, out: str) -> None:
+    assert fit(text, width) == out
+    assert len(fit(text, width)) <= width
