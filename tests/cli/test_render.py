@@ -108,3 +108,14 @@ def test_a_session_keeps_its_id_and_cuts_the_project() -> None:
 def test_fit_cuts_in_the_middle(text: str, width: int, out: str) -> None:
     assert fit(text, width) == out
     assert len(fit(text, width)) <= width
+
+
+def test_a_block_keeps_its_hour_in_80_columns() -> None:
+    rows = [_row("b1", 41_160, "2381", "6237"), _row("b2", 26, "1.82", "3.08", active=True)]
+    rows[0].first_ms = 1_788_246_000_000  # 2026-09-01 07:00 UTC
+    rows[1].first_ms = 1_788_264_000_000  # 2026-09-01 12:00 UTC
+    narrow, wide = _render(_report("blocks", rows)), _render(_report("blocks", rows), 120)
+    assert max(len(line) for line in narrow) <= 80
+    assert any(line.lstrip().startswith("09-01 07:00 ") for line in narrow)
+    assert any(line.lstrip().startswith("09-01 12:00 ●") for line in narrow)
+    assert any(line.lstrip().startswith("2026-09-01 12:00 ●") for line in wide)

@@ -45,7 +45,10 @@ def _key_text(report: Report, row: Row, tz: ZoneInfo, width: int) -> str:
         start = row.first_ms - row.first_ms % 3_600_000
         local = datetime.fromtimestamp(start / 1000, tz)
         mark = " ●" if row.extra.get("active") else ""
-        return local.strftime("%Y-%m-%d %H:%M") + mark
+        text = local.strftime("%Y-%m-%d %H:%M")
+        if len(text) + len(mark) > width:  # the hour matters more than the year
+            text = local.strftime("%m-%d %H:%M")
+        return text + mark
     if report.kind == "tools" and row.extra.get("mcp_server"):
         return fit(row.key.removeprefix("mcp__"), width)
     if report.kind == "model":
