@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from rich.console import Console
 
-from tokenomy.analytics.rows import Report, Row
+from tokenomy.analytics.rows import Report, Row, merge_into
 from tokenomy.cli.format import tokens, usd
 from tokenomy.cli.render import fit, report_table
 from tokenomy.record import NANOS_PER_USD
@@ -30,12 +30,7 @@ def _row(key: str, calls: int, cost_usd: str, saved_usd: str, **extra: object) -
 def _report(kind: str, rows: list[Row]) -> Report:
     totals = Row("total")
     for r in rows:
-        totals.calls += r.calls
-        totals.failed_calls += r.failed_calls
-        totals.cost_nanos += r.cost_nanos
-        totals.cache_savings_nanos += r.cache_savings_nanos
-        for k, v in r.tokens.items():
-            totals.tokens[k] += v
+        merge_into(totals, r)
     return Report(kind, rows, totals, "UTC")
 
 
