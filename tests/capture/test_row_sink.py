@@ -58,3 +58,32 @@ def test_a_write_turned_away_is_retried_without_pricing_again(
     assert sink.unpriced == {"anthropic/no-such-model"}
     assert len(sink) == 0
     other.close()
+
+
+def test_retried_writes_keep_the_read_order_and_each_tool_use_once(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    from tokenomy.record import ToolUse
+
+    catalog = CountingCatalog.load(tmp_path / "prices.toml")
+    CountingCatalog.calls = 0
+    sink = RowSink(catalog)
+    first = _rec("a", 10)
+    first.tools = [ToolUse("Read", "toolu_1")]
+    sink.add(FileResult("f", [first, _rec("b", 20)]))
+    other = Database(sqlite_db.url)
+    with other.transaction() as cur:
+        cur.execute("BEGIN IMMEDIATE")
+        assert sink.write(sqlite_db, wait=False) is False
+        copy = _rec("a", 30)  # a grows after the first try, then c comes
+        copy.tools = [ToolUse("Read", "toolu_1")]  # the same use, seen again
+        sink.add(FileResult("g", [copy, _rec("c", 5)]))
+        assert sink.write(sqlite_db, wait=False) is False
+    assert CountingCatalog.calls == 4  # a, b; then only a's new version and c
+    assert len(sink) == 3 + 1
+    assert sink.write(sqlite_db, wait=False) is True
+    # Rows go in in the order calls were first read (rowid order), a in its first place.
+    rows = sqlite_db.query("SELECT dedupe_key, output_tokens FROM calls ORDER BY rowid")
+    assert [tuple(r) for r in rows] == [("a", 30), ("b", 20), ("c", 5)]
+    assert sqlite_db.query("SELECT COUNT(*) FROM call_tools")[0][0] == 1
+    other.close()
