@@ -35,7 +35,7 @@ from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource
-from tokenomy.store.db import Database
+from tokenomy.store.db import Cursor, Database
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import ToolRow, record_row, tool_rows, write_rows
 
@@ -312,7 +312,8 @@ class RowSink:
                 changed[key] = None
         self._tools.update(dict.fromkeys(tool_rows(result.records)))
 
-    def _rows(self) -> list[tuple[Any, ...]]:
+    def _make_rows(self) -> None:
+        """Price the winners added or replaced since the last try, and make their rows."""
         now = int(time.time() * 1000)
         cost_of = self._catalog.cost_nanos
         made, best = self._made, self._best
@@ -327,7 +328,6 @@ class RowSink:
                     rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
             made[key] = record_row(rec, now)
         self._changed.clear()
-        return list(made.values())
 
     def write(self, db: Database, *, wait: bool = True, states: Sequence[FileState] = ()) -> bool:
         """Write and forget the rows kept so far, and ``states`` with them; with
@@ -335,7 +335,22 @@ class RowSink:
         nothing to write)."""
         if not self._best and not self._tools and not states:
             return True
-        rows = self._rows()
+        self._make_rows()  # outside the lock, which is held for the write alone
+        if wait:
+            with db.transaction() as cur:
+                self._write(db, cur, states)
+        else:
+            with db.try_transaction() as maybe:
+                if maybe is None:
+                    return False  # nothing else was done: trying again costs next to nothing
+                self._write(db, maybe, states)
+        self._best.clear()
+        self._made.clear()
+        self._tools.clear()
+        return True
+
+    def _write(self, db: Database, cur: Cursor, states: Sequence[FileState]) -> None:
+        rows = list(self._made.values())
         if db.dialect == "sqlite":
             # One writer at a time: rows go in as read, which keeps each session's calls
             # together in the time-ordered indexes (in key order they land on random pages).
@@ -345,21 +360,8 @@ class RowSink:
             # in two batches) lock rows in the same order and cannot deadlock on PostgreSQL.
             rows.sort(key=itemgetter(_SOURCE, _KEY))
             tools = sorted(self._tools)
-        if wait:
-            with db.transaction() as cur:
-                write_rows(db, cur, rows, tools)
-                write_states(db, cur, list(states))
-        else:
-            with db.try_transaction() as maybe:
-                if maybe is None:
-                    return False
-                write_rows(db, maybe, rows, tools)
-                write_states(db, maybe, list(states))
-        self._best.clear()
-        self._made.clear()
-        self._changed.clear()
-        self._tools.clear()
-        return True
+        write_rows(db, cur, rows, tools)
+        write_states(db, cur, list(states))
 
 
 def _count_calls(db: Database, source: str) -> int:
