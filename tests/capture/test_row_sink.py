@@ -3,12 +3,14 @@ away costs nothing to try again (run_import.RowSink)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tokenomy.capture.base import FileResult
 from tokenomy.capture.run_import import RowSink
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CallRecord, TokenUsage
+from tokenomy.record import CallRecord, TokenUsage, ToolUse
 from tokenomy.store import Database
 
 
@@ -34,16 +36,29 @@ def _rec(key: str, output: int, model: str = "claude-sonnet-4-5") -> CallRecord:
     )
 
 
+def _counting_sink(tmp_path: Path) -> RowSink:
+    CountingCatalog.calls = 0
+    return RowSink(CountingCatalog.load(tmp_path / "prices.toml"))
+
+
+@contextmanager
+def _another_writer(db: Database) -> Iterator[None]:
+    """Another worker holding SQLite's write lock for the duration."""
+    other = Database(db.url)
+    try:
+        with other.transaction() as cur:
+            cur.execute("BEGIN IMMEDIATE")
+            yield
+    finally:
+        other.close()
+
+
 def test_a_write_turned_away_is_retried_without_pricing_again(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    catalog = CountingCatalog.load(tmp_path / "prices.toml")
-    CountingCatalog.calls = 0
-    sink = RowSink(catalog)
+    sink = _counting_sink(tmp_path)
     sink.add(FileResult("a", [_rec("a", 10), _rec("b", 20), _rec("c", 5, "no-such-model")]))
-    other = Database(sqlite_db.url)
-    with other.transaction() as cur:
-        cur.execute("BEGIN IMMEDIATE")  # another worker is writing
+    with _another_writer(sqlite_db):
         assert sink.write(sqlite_db, wait=False) is False
     assert CountingCatalog.calls == 3
     sink.add(FileResult("b", [_rec("a", 50), _rec("b", 1)]))  # a grew; b's copy is partial
@@ -57,23 +72,16 @@ def test_a_write_turned_away_is_retried_without_pricing_again(
     ]
     assert sink.unpriced == {"anthropic/no-such-model"}
     assert len(sink) == 0
-    other.close()
 
 
 def test_retried_writes_keep_the_read_order_and_each_tool_use_once(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
-    from tokenomy.record import ToolUse
-
-    catalog = CountingCatalog.load(tmp_path / "prices.toml")
-    CountingCatalog.calls = 0
-    sink = RowSink(catalog)
+    sink = _counting_sink(tmp_path)
     first = _rec("a", 10)
     first.tools = [ToolUse("Read", "toolu_1")]
     sink.add(FileResult("f", [first, _rec("b", 20)]))
-    other = Database(sqlite_db.url)
-    with other.transaction() as cur:
-        cur.execute("BEGIN IMMEDIATE")
+    with _another_writer(sqlite_db):
         assert sink.write(sqlite_db, wait=False) is False
         copy = _rec("a", 30)  # a grows after the first try, then c comes
         copy.tools = [ToolUse("Read", "toolu_1")]  # the same use, seen again
@@ -86,4 +94,3 @@ def test_retried_writes_keep_the_read_order_and_each_tool_use_once(
     rows = sqlite_db.query("SELECT dedupe_key, output_tokens FROM calls ORDER BY rowid")
     assert [tuple(r) for r in rows] == [("a", 30), ("b", 20), ("c", 5)]
     assert sqlite_db.query("SELECT COUNT(*) FROM call_tools")[0][0] == 1
-    other.close()
