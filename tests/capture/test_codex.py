@@ -336,6 +336,18 @@ def test_roots_and_discovery(tmp_path: Path) -> None:
     assert importer.default_roots({}, home) == [default]
 
 
+def test_a_renamed_rollout_is_found_by_its_first_line(tmp_path: Path) -> None:
+    # Copies under other names (another machine, the shared fixtures) are still Codex logs;
+    # files named like Claude Code's are not opened, other JSONL files are not taken.
+    shutil.copy(BASIC, tmp_path / "session-basic.jsonl")
+    shutil.copy(BASIC, tmp_path / "0b7c3a5e-1d2f-4a6b-9c8d-7e6f5a4b3c2d.jsonl")
+    (tmp_path / "agent-1.jsonl").write_bytes(BASIC.read_bytes())
+    (tmp_path / "other.jsonl").write_text('{"type":"user","message":"session_meta"}\n{}\n')
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    found = CodexImporter().discover([tmp_path])
+    assert [p.name for p in found] == ["session-basic.jsonl"]
+
+
 def test_registered_as_an_entry_point() -> None:
     from tokenomy.capture.registry import get_importer
 

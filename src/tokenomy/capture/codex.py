@@ -165,6 +165,28 @@ def usage_from_delta(d: Totals) -> TokenUsage:
     )
 
 
+def _named_like_claude_code(name: str) -> bool:
+    """``<session uuid>.jsonl`` or a subagent's ``agent-<id>.jsonl``."""
+    return name.startswith("agent-") or (
+        len(name) == 42 and name[8] == name[13] == name[18] == name[23] == "-"
+    )
+
+
+# A rollout's first line is its session_meta, its type among the first keys.
+SNIFF_BYTES = 256
+_SESSION_META = re.compile(rb'"type"\s*:\s*"session_meta"')
+
+
+def _starts_a_codex_session(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:  # noqa: PTH123 (a path string: no Path object per file)
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    first = head.split(b"\n", 1)[0]
+    return first.startswith(b"{") and _SESSION_META.search(first) is not None
+
+
 def _session_from_name(path: Path) -> str:
     match = _UUID_TAIL.search(path.stem)
     return match.group(1) if match else path.stem
@@ -181,13 +203,19 @@ class CodexImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
-        # Codex names every session file rollout-<time>-<id>.jsonl; other JSONL files (a
-        # Claude Code tree given with --path, say) are not its to read.
-        return [
-            Path(p)
-            for p in list_files(roots)
-            if p.endswith(".jsonl") and p.rpartition(os.sep)[2].startswith("rollout-")
-        ]
+        # Codex names every session file rollout-<time>-<id>.jsonl. A renamed copy (moved
+        # from another machine, a fixture) is known by its first line; files named like
+        # Claude Code's (a tree given with --path, thousands of them) are not even opened.
+        found = []
+        for p in list_files(roots):
+            if not p.endswith(".jsonl"):
+                continue
+            name = p.rpartition(os.sep)[2]
+            if name.startswith("rollout-") or (
+                not _named_like_claude_code(name) and _starts_a_codex_session(p)
+            ):
+                found.append(Path(p))
+        return found
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)
