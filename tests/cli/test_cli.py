@@ -101,7 +101,7 @@ def test_import_reports_bad_lines_with_file_and_line(cli: Any, home: Path, logs:
         (["report", "fortnightly"], "invalid choice: 'fortnightly'"),
         (["report", "daily", "--since", "20260301", "--until", "20260201"], "is after --until"),
         (["import", "cursor"], "invalid choice: 'cursor'"),
-        (["report", "daily", "--path", "/nonexistent/dir"], "no such directory"),
+        (["report", "daily", "--path", "/nonexistent/dir"], "no such file or directory"),
     ],
 )
 def test_bad_options_get_a_clear_error(cli: Any, home: Path, args: list[str], message: str) -> None:
@@ -213,3 +213,15 @@ def test_import_csv_usage_errors_say_what_to_do(
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_path_may_name_one_log_file(cli: Any, home: Path, logs: Path, tmp_path: Path) -> None:
+    one = next(logs.rglob("*.jsonl"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "not-this.jsonl").write_bytes(one.read_bytes().replace(b"msg_", b"msgX"))
+    result = cli(["report", "session", "--json", "--path", str(one)])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["totals"]["calls"] == 2  # that file, and only it
+    both = cli(["report", "session", "--json", "--path", str(elsewhere / "not-this.jsonl")])
+    assert orjson.loads(both.stdout)["totals"]["calls"] == 4  # the second file added its own

@@ -62,7 +62,8 @@ def shared_listing() -> Iterator[None]:
 
 
 def list_files(roots: Sequence[Path]) -> list[str]:
-    """Every file under ``roots`` (symlinked dirs not followed), as path strings.
+    """Every file under ``roots`` (symlinked dirs not followed), as path strings; a root
+    that is a file is listed as itself.
 
     ``os.scandir`` knows each entry's type from the directory listing itself, so a tree of
     thousands of sessions is listed without a stat per entry.
@@ -74,13 +75,16 @@ def list_files(roots: Sequence[Path]) -> list[str]:
     found: list[str] = []
     stack = list(key)
     while stack:
+        top = stack.pop()
         try:
-            with os.scandir(stack.pop()) as entries:
+            with os.scandir(top) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
                     else:
                         found.append(entry.path)
+        except NotADirectoryError:
+            found.append(top)  # only a root can be a file: one log given by name
         except OSError:
             continue  # vanished or unreadable: nothing to import from it
     if cache is not None:

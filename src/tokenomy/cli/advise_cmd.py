@@ -100,7 +100,7 @@ def cmd_advise_cache(args: argparse.Namespace) -> int:
 def import_first(ctx: Context, args: argparse.Namespace) -> None:
     """New agent-log lines first, as `report` does, so one command is enough."""
     from tokenomy.capture.run_import import ImportSummary
-    from tokenomy.cli.context import existing_dirs
+    from tokenomy.cli.context import existing_paths
     from tokenomy.cli.import_cmd import print_summary, run_import
 
     stderr = None
@@ -109,7 +109,7 @@ def import_first(ctx: Context, args: argparse.Namespace) -> None:
 
         stderr = Console(stderr=True, highlight=False)
     summary = run_import(
-        ctx, "all", paths=existing_dirs(args.path), console=stderr, show_progress=not args.json
+        ctx, "all", paths=existing_paths(args.path), console=stderr, show_progress=not args.json
     )
     if summary.problems.items and stderr is not None:
         print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)

@@ -104,12 +104,13 @@ def split_values(values: list[str] | None) -> list[str]:
     return out
 
 
-def existing_dirs(values: list[Path] | None) -> list[Path] | None:
+def existing_paths(values: list[Path] | None) -> list[Path] | None:
+    """``--path`` values: folders to walk or single log files, each of which must exist."""
     if not values:
         return None
-    missing = [str(p) for p in values if not p.is_dir()]
+    missing = [str(p) for p in values if not p.exists()]
     if missing:
-        raise UsageError(f"--path: no such directory: {', '.join(missing)}")
+        raise UsageError(f"--path: no such file or directory: {', '.join(missing)}")
     return list(values)
 
 

@@ -22,7 +22,7 @@ from tokenomy.cli.context import (
     Context,
     UsageError,
     add_day_range_options,
-    existing_dirs,
+    existing_paths,
     has_active_keys,
     parse_date,
     split_values,
@@ -81,7 +81,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         summary = run_import(
             ctx,
             args.source,
-            paths=existing_dirs(args.path),
+            paths=existing_paths(args.path),
             console=console,
             show_progress=not args.json,
         )
@@ -147,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             summary = run_import(
                 ctx,
                 "all",
-                paths=existing_dirs(args.path),
+                paths=existing_paths(args.path),
                 console=stderr,
                 show_progress=not args.json,
             )
@@ -232,7 +232,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     return run_summary(
         Paths.from_env(),
-        paths_override=existing_dirs(args.path),
+        paths_override=existing_paths(args.path),
         console=_console(),
         as_json=args.json,
     )
@@ -254,8 +254,9 @@ def _path_option(parser: argparse.ArgumentParser) -> None:
         "--path",
         action="append",
         type=Path,
-        metavar="DIR",
-        help="read logs from this directory instead of the default places (repeatable)",
+        metavar="PATH",
+        help="read logs from this folder (walked) or log file instead of the default places "
+        "(repeatable)",
     )
 
 
