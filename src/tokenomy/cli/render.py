@@ -68,7 +68,7 @@ def fit(text: str, width: int) -> str:
     return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
-def _cells(row: Row) -> list[RenderableType]:
+def _cells(row: Row) -> list[str]:
     writes = row.tokens["cache_write_tokens"] + row.tokens["cache_write_1h_tokens"]
     return [
         f"{row.calls:,}",
@@ -99,20 +99,24 @@ def report_table(
     heads = ["Calls", "Input", "Output", "Cache rd", "Cache wr", "Cost", "Saved"]
     if tools:  # a call may use several tools, so savings per tool would not add up
         heads[-1], total[-1] = "Uses", f"{sum(r.extra.get('uses', 0) for r in report.rows):,}"
-    # Every number row first: a column is as wide as its widest cell, never cut ($960.05 in
-    # a row is wider than a total of $4,231).
-    numbers: list[list[RenderableType]] = []
+    # Every row's numbers first, made once: a column is as wide as its widest cell, never
+    # cut ($960.05 in a row is wider than a total of $4,231).
+    body: list[tuple[Row, list[str], list[tuple[Row, list[str]]]]] = []
     for row in report.rows:
         cells = _cells(row)
         if tools:
             cells[-1] = f"{row.extra.get('uses', 0):,}"
-        numbers.append(cells)
+        subs = []
         if report.kind != "model":  # a model row split by model says nothing new
-            numbers += [
-                [*_cells(sub)[:-1], ""] if tools else _cells(sub) for sub in row.breakdown.values()
-            ]
+            for sub in row.breakdown.values():
+                sub_cells = _cells(sub)
+                if tools:
+                    sub_cells[-1] = ""
+                subs.append((sub, sub_cells))
+        body.append((row, cells, subs))
+    numbers = [c for _, cells, subs in body for c in [cells, *(sc for _, sc in subs)]]
     widths = [
-        max([len(h), len(str(f))] + [len(str(c[i])) for c in numbers])
+        max([len(h), len(f)] + [len(c[i]) for c in numbers])
         for i, (h, f) in enumerate(zip(heads, total, strict=True))
     ]
     if failed:
@@ -133,26 +137,20 @@ def report_table(
             # Only shown when something failed, so the usual table stays narrow.
             foot_failed = f"{report.totals.failed_calls:,}"
             table.add_column("✗", justify="right", footer=foot_failed, no_wrap=True)
-    for row in report.rows:
-        cells = [_key_text(report, row, tz, key_width), *_cells(row)]
-        if tools:
-            cells[-1] = f"{row.extra.get('uses', 0):,}"
+    for row, cells, subs in body:
+        line: list[RenderableType] = [_key_text(report, row, tz, key_width), *cells]
         if failed:
-            cells.insert(2, f"{row.failed_calls:,}" if row.failed_calls else "")
-        table.add_row(*cells)
-        if report.kind == "model":
-            continue
-        for sub in row.breakdown.values():
+            line.insert(2, f"{row.failed_calls:,}" if row.failed_calls else "")
+        table.add_row(*line)
+        for sub, sub_cells in subs:
             name = fit(short_model(sub.key, drop_vendor=True), key_width - 3)
-            sub_cells: list[RenderableType] = [Text(f" └ {name}", style="dim")]
-            sub_cells += [Text(str(c), style="dim") for c in _cells(sub)]
-            if tools:
-                sub_cells[-1] = ""
+            sub_line: list[RenderableType] = [Text(f" └ {name}", style="dim")]
+            sub_line += [Text(c, style="dim") for c in sub_cells]
             if failed:
-                sub_cells.insert(
+                sub_line.insert(
                     2, Text(f"{sub.failed_calls:,}" if sub.failed_calls else "", style="dim")
                 )
-            table.add_row(*sub_cells)
+            table.add_row(*sub_line)
     return table
 
 

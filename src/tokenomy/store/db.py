@@ -84,6 +84,8 @@ DEFAULT_CACHE_MB = 64
 # WAL size (4 KB pages) an import lets grow before checkpointing: 256 MB.
 BULK_CHECKPOINT_PAGES = 65536
 WRITER_CACHE_MB = 4
+# Copy committed WAL pages back without waiting for readers or writers.
+_PASSIVE_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 
 
 def _sqlite_connect(path: Path | None, cache_mb: int = DEFAULT_CACHE_MB) -> sqlite3.Connection:
@@ -219,7 +221,7 @@ class Database:
             return
         lite = cast(sqlite3.Connection, self._connection())
         with self._lock:
-            lite.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            lite.execute(_PASSIVE_CHECKPOINT).fetchall()
 
     def checkpoint_in_background(self) -> None:
         """Start the same checkpoint on a connection of its own, in a thread, and return at
@@ -238,7 +240,7 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn = _sqlite_connect(path, cache_mb=1)
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    conn.execute(_PASSIVE_CHECKPOINT).fetchall()
                 finally:
                     conn.close()
 
