@@ -115,16 +115,31 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", metavar="URL", help="also time a fresh PostgreSQL schema")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        help="time this CSV of calls instead of generating one (e.g. bench/analytics.py "
+        "--generate-only writes one shaped by the shared traces)",
+    )
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="only PostgreSQL (with --postgres)"
+    )
     args = parser.parse_args()
     subprocess.run([sys.executable, "-m", "compileall", "-q", "src"], check=False)
     with tempfile.TemporaryDirectory(prefix="tokenomy-csv-") as tmp:
-        csv_path = Path(tmp) / "calls.csv"
-        write_csv(csv_path, args.rows, args.seed)
+        if args.csv is not None:
+            csv_path = args.csv.resolve()
+            with csv_path.open("rb") as f:
+                args.rows = sum(1 for _ in f) - 1
+        else:
+            csv_path = Path(tmp) / "calls.csv"
+            write_csv(csv_path, args.rows, args.seed)
         mb = csv_path.stat().st_size / 1e6
         results: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         for run in range(args.runs):
             home = Path(tmp) / f"home{run}"
-            results["sqlite"].append(run_once(csv_path, f"sqlite:///{home}/t.db", home))
+            if not args.no_sqlite:
+                results["sqlite"].append(run_once(csv_path, f"sqlite:///{home}/t.db", home))
             if args.postgres:
                 url, schema = fresh_pg(args.postgres)
                 try:
@@ -142,6 +157,10 @@ def main() -> int:
             )
     print("goal: >= 50,000 rows/s (issue 4); no peer imports CSV into its store to compare")
     cmd = f"python bench/csv_import.py --rows {args.rows} --runs {args.runs}"
+    if args.csv is not None:
+        cmd = f"python bench/csv_import.py --csv {args.csv} --runs {args.runs}"
+    if args.no_sqlite:
+        cmd += " --no-sqlite"
     if args.postgres:
         cmd += f" --postgres {args.postgres}"
     print(f"reproduce: {cmd}")

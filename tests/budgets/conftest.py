@@ -1,15 +1,31 @@
 """Real Redis where configured (``TOKENOMY_TEST_REDIS_URL``), and budget names no other
-test or run shares, whose ledger entries are deleted afterwards."""
+test or run shares, whose ledger entries are deleted afterwards.
+
+Each pytest-xdist worker gets a Redis database of its own: key budgets are named after
+random key ids, so a test deletes the ``key:*`` entries that appeared while it ran, which
+on a shared database would include those of a test running beside it on another worker
+(seen as "never settled: None")."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
-REDIS_URL = os.environ.get("TOKENOMY_TEST_REDIS_URL", "")
+
+def _worker_database(url: str) -> str:
+    """``url`` with database 1 + the worker's number (of Redis's 16), or as it is when
+    pytest runs in one process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    return urlsplit(url)._replace(path=f"/{1 + int(worker[2:]) % 15}").geturl()
+
+
+REDIS_URL = _worker_database(os.environ.get("TOKENOMY_TEST_REDIS_URL", ""))
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 

@@ -22,7 +22,7 @@ from tokenomy.capture.table_rows import (
 )
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
-from tokenomy.store.writer import write_rows
+from tokenomy.store.writer import STARTED_AT, write_rows
 
 BATCH_ROWS = 20_000
 
@@ -42,13 +42,16 @@ def import_table(
     path: Path,
     spec: TableSpec,
     progress: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> TableSummary:
     """Import every good row of ``path``; bad rows are listed in the summary with their line.
 
     Raises :class:`TableSpecError` when the file cannot be read as asked at all (no such
     column, no time column), before anything is written. Rows are keyed by file name and
     line unless a ``dedupe_key`` column says otherwise, so importing a file again (or after
-    it grew) never counts a row twice."""
+    it grew) never counts a row twice. ``on_batch(earliest_ms)`` is called after each
+    batch is committed, with the start of its earliest call (the rollups' background
+    refresh follows the import by it: store/background_refresh.py)."""
     summary = TableSummary()
     where = str(path)
     try:
@@ -83,23 +86,25 @@ def import_table(
                 pricer.price(stored)
                 batch.append(stored)
                 if len(batch) >= BATCH_ROWS:
-                    summary.stored += _flush(db, batch)
+                    summary.stored += _flush(db, batch, on_batch)
                     if progress:
                         progress(min(size, table.position()), size)
         except UnicodeDecodeError as exc:
             summary.problems.append(
                 Problem(where, None, f"not UTF-8 text after row {summary.rows}: {exc.reason}")
             )
-        summary.stored += _flush(db, batch)
+        summary.stored += _flush(db, batch, on_batch)
     summary.unpriced_models = pricer.unpriced
     summary.problems.sort(key=lambda p: p.line or 0)
     return summary
 
 
-def _flush(db: Database, batch: list[list[Any]]) -> int:
+def _flush(db: Database, batch: list[list[Any]], on_batch: Callable[[int], None] | None) -> int:
     n = len(batch)
     if n:
         with db.transaction() as cur:
             write_rows(db, cur, batch, [])
+        if on_batch is not None:
+            on_batch(min(row[STARTED_AT] for row in batch))
         batch.clear()
     return n

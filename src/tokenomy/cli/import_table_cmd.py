@@ -128,11 +128,17 @@ def run_table_import(
 
 def _run(ctx: Context, path: Path, spec: TableSpec, progress: Any) -> TableSummary:
     from tokenomy.capture.import_table import import_table
+    from tokenomy.store.background_refresh import BackgroundRefresh
 
+    # The days the import has moved past are refreshed while it reads the next ones; the
+    # caller's refresh does the rest.
+    behind = BackgroundRefresh(ctx.db)
     try:
-        return import_table(ctx.db, ctx.catalog, path, spec, progress)
+        return import_table(ctx.db, ctx.catalog, path, spec, progress, behind.advance)
     except TableSpecError as exc:
         raise UsageError(str(exc)) from None
+    finally:
+        behind.finish()
 
 
 def print_table_summary(console: Console, summary: TableSummary, *, verbose: bool) -> None:

@@ -168,7 +168,7 @@ def _differ(values: str, bit: int) -> str:
     )
 
 
-def _hour_sql(g: Grouping) -> str:
+def hour_sql(g: Grouping) -> str:
     """The hour rows of a range of hours, from its calls."""
     hour = f"(c.started_at / {_HOUR_MS}) * {_HOUR_MS}"
     mixed = " + ".join(_differ(CALL_DIMS[d], MIXED_BIT[d]) for d in g.dims)
@@ -312,16 +312,25 @@ def _copy_hours(db: Database, cur: Cursor, g: Grouping, start: int, end: int) ->
 
 
 def recompute_hours(
-    db: Database, cur: Cursor, start: int, end: int, bulk: Collection[Grouping]
+    db: Database,
+    cur: Cursor,
+    start: int,
+    end: int,
+    bulk: Collection[Grouping],
+    *,
+    staged: bool = False,
 ) -> None:
     """Recompute the hour rows of [start, end) from the calls, and move the per-key rows
     by the difference and the copied calls with them (except for the groupings in
-    ``bulk``: rebuilt at the end)."""
+    ``bulk``: rebuilt at the end). ``staged``: the new hour rows of the groupings in
+    ``bulk`` were grouped outside the write (rollup_stage.py) and are copied in by the
+    caller; here their old ones are only deleted."""
     for g in GROUPINGS:
         if g not in bulk:
             cur.execute(db.sql(_taken_sql(g)), (start, end))
         cur.execute(db.sql(f"DELETE FROM {g.hourly} WHERE hour >= ? AND hour < ?"), (start, end))
-        cur.execute(db.sql(_hour_sql(g)), (start, end))
+        if not (staged and g in bulk):
+            cur.execute(db.sql(hour_sql(g)), (start, end))
         if g not in bulk:
             _heavier(db, cur, g, start, end)
             cur.execute(db.sql(_added_sql(g)), (start, end))

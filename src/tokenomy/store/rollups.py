@@ -24,10 +24,9 @@ costs one indexed read of the hour's calls, and adds nothing per row to the writ
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from typing import Any
 
 from tokenomy.record import TOKEN_FIELDS, new_ulid
-from tokenomy.store import dup_rollups, failed_calls, key_rollups
+from tokenomy.store import dup_rollups, failed_calls, key_rollups, rollup_stage
 from tokenomy.store.db import Cursor, Database
 from tokenomy.store.schema import (
     LATENCY_BOUNDS_MS,
@@ -148,20 +147,39 @@ def _runs(times: Iterable[int], step: int) -> list[tuple[int, int]]:
     return runs
 
 
-def refresh(db: Database, progress: Callable[[int, int], None] | None = None) -> int:
+def refresh(
+    db: Database,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    before: int | None = None,
+) -> int:
     """Recompute every marked hour (and the days they are in, and the sessions, prompts and
     prefixes they hold: key_rollups.py); return how many hours were recomputed.
-    ``progress(done, total)`` is called after each transaction."""
-    hours = sorted(int(r[0]) for r in db.query("SELECT DISTINCT hour FROM rollup_dirty"))
+    ``progress(done, total)`` is called after each transaction.
+
+    ``before`` (ms): only the marked hours of the whole UTC days before that time, for a
+    refresh beside an import that is still writing later hours (background_refresh.py).
+    On SQLite it groups the calls outside the write lock (rollup_stage.py), and a first
+    build's per-key totals wait for a complete refresh."""
+    if before is None:
+        found = db.query("SELECT DISTINCT hour FROM rollup_dirty")
+    else:
+        found = db.query(
+            "SELECT DISTINCT hour FROM rollup_dirty WHERE hour < ?", (before // DAY_MS * DAY_MS,)
+        )
+    hours = sorted(int(r[0]) for r in found)
     if not hours:
         return 0
     bulk = key_rollups.empty_totals(db)
     chunks = list(_whole_days(hours))
+    staging = before is not None and db.dialect == "sqlite"
     done = 0
     for i, chunk in enumerate(chunks):
+        runs = _runs(chunk, HOUR_MS)
+        staged = rollup_stage.stage(db, runs, _staged_inserts(bulk)) if staging else None
         with db.transaction() as cur:
-            _recompute(db, cur, chunk, bulk)
-            if bulk and i == len(chunks) - 1:
+            _recompute(db, cur, chunk, bulk, staged)
+            if bulk and before is None and i == len(chunks) - 1:
                 # With the last marks: an interrupted refresh leaves marks, and the next
                 # one finds the per-key tables still empty and builds them.
                 key_rollups.rebuild_totals(db, cur, bulk)
@@ -171,6 +189,16 @@ def refresh(db: Database, progress: Callable[[int, int], None] | None = None) ->
         if progress is not None:
             progress(done, len(hours))
     return done
+
+
+def _staged_inserts(bulk: Collection[key_rollups.Grouping]) -> dict[str, tuple[str, str]]:
+    """What a staged refresh groups outside the write lock: the hourly rollup, and the hour
+    rows of the per-key rollups built in bulk (the others move their totals by what the
+    hour rows were, read inside the write)."""
+    inserts = {"rollup_hour": rollup_stage.as_select(_HOUR_SQL)}
+    for g in bulk:
+        inserts[g.hourly] = rollup_stage.as_select(key_rollups.hour_sql(g))
+    return inserts
 
 
 def _whole_days(hours: Sequence[int]) -> Iterator[list[int]]:
@@ -187,7 +215,11 @@ def _whole_days(hours: Sequence[int]) -> Iterator[list[int]]:
 
 
 def _recompute(
-    db: Database, cur: Cursor, hours: Sequence[int], bulk: Collection[key_rollups.Grouping]
+    db: Database,
+    cur: Cursor,
+    hours: Sequence[int],
+    bulk: Collection[key_rollups.Grouping],
+    staged: rollup_stage.Stage | None = None,
 ) -> None:
     if db.dialect == "postgresql":
         cur.execute(f"SELECT pg_advisory_xact_lock({_PG_REFRESH_LOCK})")
@@ -195,20 +227,28 @@ def _recompute(
         # rather than in 4 MB batches on disk, and indexes sorted in one pass.
         cur.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
         cur.execute(f"SET LOCAL maintenance_work_mem = '{PG_WORK_MEM}'")
-    marks: list[Any] = []
-    for start, end in _runs(hours, HOUR_MS):
-        # The marks are read before the calls: a mark that commits after this read is
-        # left for the next refresh, whose read of the calls will see its rows.
+    runs = _runs(hours, HOUR_MS)
+    marks = rollup_stage.read_marks(db, cur, runs)
+    if staged is not None and not rollup_stage.still_valid(marks, staged):
+        staged = None  # another refresh wrote these hours since: group them here
+    if staged is not None:
+        marks = list(staged.marks)  # the others' calls were not in the stage
+    for start, end in runs:
+        cur.execute(db.sql("DELETE FROM rollup_hour WHERE hour >= ? AND hour < ?"), (start, end))
+        if staged is None:
+            cur.execute(db.sql(_HOUR_SQL), (start, end))
+    if staged is not None:
+        rollup_stage.copy_in(cur, staged, "rollup_hour")
+    for start, end in runs:
         cur.execute(
-            db.sql("SELECT hour, mark FROM rollup_dirty WHERE hour >= ? AND hour < ?"),
-            (start, end),
+            db.sql("DELETE FROM rollup_hour_lean WHERE hour >= ? AND hour < ?"), (start, end)
         )
-        marks.extend(cur.fetchall())
-        for table, sql in (("rollup_hour", _HOUR_SQL), ("rollup_hour_lean", _LEAN_SQL)):
-            cur.execute(db.sql(f"DELETE FROM {table} WHERE hour >= ? AND hour < ?"), (start, end))
-            cur.execute(db.sql(sql), (start, end))
-        key_rollups.recompute_hours(db, cur, start, end, bulk)
+        cur.execute(db.sql(_LEAN_SQL), (start, end))
+        key_rollups.recompute_hours(db, cur, start, end, bulk, staged=staged is not None)
         failed_calls.recompute_hours(db, cur, start, end)
+    if staged is not None:
+        for g in bulk:
+            rollup_stage.copy_in(cur, staged, g.hourly)
     days = _runs(sorted({h // DAY_MS * DAY_MS for h in hours}), DAY_MS)
     for start, end in days:
         for table, sql in _DAYS:

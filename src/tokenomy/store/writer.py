@@ -153,10 +153,10 @@ def write_rows(
     elif tools:
         cur.executemany(db.sql(_tools_sql("?")), tools)
     if rows:
-        mark_rows(db, cur, [r[_STARTED_AT] for r in rows])
+        mark_rows(db, cur, [r[STARTED_AT] for r in rows])
 
 
-_STARTED_AT = CALL_COLUMNS.index("started_at")
+STARTED_AT = CALL_COLUMNS.index("started_at")
 
 
 # From this many rows PostgreSQL gets them by COPY: one stream instead of a round of
