@@ -1,12 +1,18 @@
 """`tokenomy import csv` throughput: rows per second into a fresh database.
 
     .venv/bin/python bench/csv_import.py --rows 1000000 [--postgres postgresql://...] [--runs 3]
+    .venv/bin/python bench/csv_import.py --csv FILE [--postgres ...] [--no-sqlite]
 
 Writes a CSV of realistic calls in the record's own column names (five models of three
 providers, 40 projects, 300 users, sessions of 20 calls, 2% errors, token counts spread
 over four orders of magnitude), then times the whole command (start-up, parsing,
 pricing, writing, the final checkpoint) into a new SQLite file, and into a fresh
 PostgreSQL schema if given. Every run checks that every row was stored.
+
+``--csv`` times a given file instead: `bench/analytics.py --calls 1000000 --days 9
+--generate-only` writes one shaped by the shared traces, where each user works on one or
+two projects (the generated file here draws user, project and model independently, which
+makes almost every call a rollup row of its own: the hard case for the rollups).
 """
 
 from __future__ import annotations

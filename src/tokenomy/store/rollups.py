@@ -228,6 +228,8 @@ def _recompute(
         cur.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
         cur.execute(f"SET LOCAL maintenance_work_mem = '{PG_WORK_MEM}'")
     runs = _runs(hours, HOUR_MS)
+    # The marks are read before the calls: a mark that commits after this read is left for
+    # the next refresh, whose read of the calls will see its rows.
     marks = rollup_stage.read_marks(db, cur, runs)
     if staged is not None and not rollup_stage.still_valid(marks, staged):
         staged = None  # another refresh wrote these hours since: group them here
