@@ -358,6 +358,12 @@ def rebuild_totals(db: Database, cur: Cursor, groupings: Collection[Grouping]) -
         for name in g.reuse_indexes:
             cur.execute(f"DROP INDEX {name}")
         cur.execute(f"DELETE FROM {g.totals}")
+        # PostgreSQL: the key's own index too (a million prompts: 2.6 s to fill the table
+        # without it and 1.0 - 1.5 s to build it, against 7.6 - 8.7 s with it). SQLite's
+        # tables are clustered by the key (WITHOUT ROWID): there is no index to drop.
+        key = f"pk_{g.totals}"
+        if db.dialect == "postgresql":
+            cur.execute(f"ALTER TABLE {g.totals} DROP CONSTRAINT {key}")
         heavy = (
             f"CASE WHEN {_heavy(g, 'SUM(r.calls)', 'MIN(r.first_at)', 'MAX(r.last_at)')} "
             "THEN 1 ELSE 0 END"
@@ -365,6 +371,8 @@ def rebuild_totals(db: Database, cur: Cursor, groupings: Collection[Grouping]) -
         cur.execute(
             f"INSERT INTO {g.totals} ({g.column}, {_sums(g)}, heavy) " + _summed(g, "", heavy)
         )
+        if db.dialect == "postgresql":
+            cur.execute(f"ALTER TABLE {g.totals} ADD CONSTRAINT {key} PRIMARY KEY ({g.column})")
         cur.execute(g.cost_index)
         for create in g.reuse_indexes.values():
             cur.execute(create)
