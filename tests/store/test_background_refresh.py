@@ -38,6 +38,10 @@ from tokenomy.store.rollups import (
 
 T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 CATALOG = PriceCatalog.load(None)
+CSV_HEADER = (
+    "started_at,provider,request_model,project,user,session_id,prompt_hash,"
+    "input_tokens,output_tokens,status,duration_ms"
+)
 
 
 def _records(n: int, seed: int, first_day: int, days: int) -> list[CallRecord]:
@@ -225,21 +229,7 @@ def _csv(path: Path, days: int, per_day: int, *, shuffled: bool) -> Path:
         rng.shuffle(rows)
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(
-            [
-                "started_at",
-                "provider",
-                "request_model",
-                "project",
-                "user",
-                "session_id",
-                "prompt_hash",
-                "input_tokens",
-                "output_tokens",
-                "status",
-                "duration_ms",
-            ]
-        )
+        out.writerow(CSV_HEADER.split(","))
         out.writerows(rows)
     return path
 
