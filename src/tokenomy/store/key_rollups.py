@@ -168,12 +168,19 @@ def _differ(values: str, bit: int) -> str:
     )
 
 
-def hour_sql(g: Grouping) -> str:
+def _hour_sql(g: Grouping) -> str:
     """The hour rows of a range of hours, from its calls."""
+    columns, select = hour_into(g)
+    return f"INSERT INTO {g.hourly} ({columns}) {select}"
+
+
+def hour_into(g: Grouping) -> tuple[str, str]:
+    """The columns of ``g``'s hour rows, and the SELECT of them from the calls of a range
+    of hours (also grouped outside the write lock: rollup_stage.py)."""
     hour = f"(c.started_at / {_HOUR_MS}) * {_HOUR_MS}"
     mixed = " + ".join(_differ(CALL_DIMS[d], MIXED_BIT[d]) for d in g.dims)
     return (
-        f"INSERT INTO {g.hourly} (hour, {g.column}, {_sums(g)}) "
+        f"hour, {g.column}, {_sums(g)}",
         f"SELECT {hour}, c.{g.column}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0), "
         "COALESCE(SUM(CASE WHEN c.cost_nanos > 0 THEN c.cost_nanos ELSE 0 END), 0), "
         f"MIN(c.started_at), MAX(c.started_at), {mixed}, "
@@ -181,7 +188,7 @@ def hour_sql(g: Grouping) -> str:
             [f"MIN({CALL_DIMS[d]})" for d in g.dims] + [f"SUM({REUSE_SQL[n]})" for n in _reuse(g)]
         )
         + f" FROM calls c WHERE c.started_at >= ? AND c.started_at < ? AND c.{g.column} IS NOT NULL"
-        f" GROUP BY {hour}, c.{g.column}"
+        f" GROUP BY {hour}, c.{g.column}",
     )
 
 
@@ -330,7 +337,7 @@ def recompute_hours(
             cur.execute(db.sql(_taken_sql(g)), (start, end))
         cur.execute(db.sql(f"DELETE FROM {g.hourly} WHERE hour >= ? AND hour < ?"), (start, end))
         if not (staged and g in bulk):
-            cur.execute(db.sql(hour_sql(g)), (start, end))
+            cur.execute(db.sql(_hour_sql(g)), (start, end))
         if g not in bulk:
             _heavier(db, cur, g, start, end)
             cur.execute(db.sql(_added_sql(g)), (start, end))

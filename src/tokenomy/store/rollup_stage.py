@@ -51,7 +51,7 @@ def stage(
         for table, (columns, _select) in inserts.items():
             # Shaped like the table by the table itself: no second list of column types.
             cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} AS "
+                f"CREATE TABLE IF NOT EXISTS {staged_name(table)} AS "
                 f"SELECT {columns} FROM main.{table} WHERE 0"
             )
             cur.execute(f"DELETE FROM {staged_name(table)}")
@@ -82,9 +82,3 @@ def copy_in(cur: Cursor, staged: Stage, table: str) -> None:
     """Insert the staged rows of ``table`` (its rows of the staged hours already deleted)."""
     columns = staged.columns[table]
     cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged_name(table)}")
-
-
-def as_select(insert: str) -> tuple[str, str]:
-    """``INSERT INTO t (columns) SELECT ...`` as (columns, ``SELECT ...``)."""
-    head, select = insert.split(") SELECT ", 1)
-    return head.split("(", 1)[1], "SELECT " + select

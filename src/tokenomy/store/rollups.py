@@ -104,13 +104,14 @@ def _quoted(names: Iterable[str]) -> str:
 
 
 _HOUR_OF = f"(c.started_at / {HOUR_MS}) * {HOUR_MS}"
-# rollup_hour from the calls of a range of hours.
-_HOUR_SQL = (
-    f"INSERT INTO rollup_hour (hour, {_quoted(ROLLUP_DIMS)}, {_quoted(ROLLUP_MEASURES)}) "
+# rollup_hour from the calls of a range of hours: its columns, and the SELECT of them.
+_HOUR_INTO = (
+    f"hour, {_quoted(ROLLUP_DIMS)}, {_quoted(ROLLUP_MEASURES)}",
     f"SELECT {_HOUR_OF}, {', '.join(RAW_DIMS.values())}, {', '.join(RAW_MEASURES.values())} "
     "FROM calls c WHERE c.started_at >= ? AND c.started_at < ? "
-    f"GROUP BY {_HOUR_OF}, {', '.join(RAW_DIMS.values())}"
+    f"GROUP BY {_HOUR_OF}, {', '.join(RAW_DIMS.values())}",
 )
+_HOUR_SQL = f"INSERT INTO rollup_hour ({_HOUR_INTO[0]}) {_HOUR_INTO[1]}"
 _SUMS = ", ".join(f'SUM("{m}")' for m in ROLLUP_MEASURES)
 _LEAN = _quoted(d for d in ROLLUP_DIMS if d not in PEOPLE_DIMS)
 # The coarser rollups from rollup_hour (a few hundred rows an hour, not the calls).
@@ -195,9 +196,9 @@ def _staged_inserts(bulk: Collection[key_rollups.Grouping]) -> dict[str, tuple[s
     """What a staged refresh groups outside the write lock: the hourly rollup, and the hour
     rows of the per-key rollups built in bulk (the others move their totals by what the
     hour rows were, read inside the write)."""
-    inserts = {"rollup_hour": rollup_stage.as_select(_HOUR_SQL)}
+    inserts = {"rollup_hour": _HOUR_INTO}
     for g in bulk:
-        inserts[g.hourly] = rollup_stage.as_select(key_rollups.hour_sql(g))
+        inserts[g.hourly] = key_rollups.hour_into(g)
     return inserts
 
 
