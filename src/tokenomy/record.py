@@ -19,6 +19,21 @@ from typing import Any
 # enough (int64) for $9.2 billion, where pico-dollars would overflow SQLite's SUM at $9.2M.
 NANOS_PER_USD = 1_000_000_000
 
+# What one call can plausibly hold. Importers refuse values beyond these (naming the line),
+# so a typo or a unit mix-up never reaches the store: the stored integers and their sums
+# over millions of calls stay inside int64 (SQLite's SUM fails past it), and every time
+# stays a date the reports can show in any time zone.
+MAX_TOKENS = 10**12  # per category and call
+MAX_MILLIS = 10**12  # a duration: about 31 years
+MAX_COST_NANOS = 10**6 * NANOS_PER_USD  # $1,000,000 for one call
+EARLIEST_MS = 0  # 1970-01-01T00:00:00Z
+LATEST_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
+
+
+def time_in_range(ms: int) -> bool:
+    """Whether ``ms`` (UTC milliseconds since the epoch) is a time a call can have."""
+    return EARLIEST_MS <= ms < LATEST_MS
+
 
 class Source(StrEnum):
     GATEWAY = "gateway"

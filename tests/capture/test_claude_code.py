@@ -260,6 +260,24 @@ def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_imports(
     assert all(p.path == str(f) for p in summary.problems.items)
 
 
+def test_values_no_call_can_have_skip_their_line_and_the_rest_imports(
+    db: Database, tmp_path: Path
+) -> None:
+    # Past int64 the store would refuse the whole batch; year 9999 breaks every report.
+    huge = assistant("m2", "r2")
+    huge["message"]["usage"]["input_tokens"] = 2**62
+    far = assistant("m3", "r3")
+    far["timestamp"] = "9999-12-31T23:59:59Z"
+    f = tmp_path / "p" / "-w" / "s.jsonl"
+    write_jsonl(f, [assistant("m1", "r1"), huge, far, assistant("m4", "r4")])
+    summary = run(db, tmp_path / "p")
+    assert totals(db)["calls"] == 2
+    assert [(p.line, p.reason) for p in summary.problems.items] == [
+        (2, f"usage.input_tokens is {2**62}, more than 1,000,000,000,000 tokens"),
+        (3, "timestamp '9999-12-31T23:59:59Z' is not between 1970 and 3000"),
+    ]
+
+
 def test_a_file_that_is_not_a_log_is_named_and_skipped(db: Database, tmp_path: Path) -> None:
     (tmp_path / "p" / "-w").mkdir(parents=True)
     (tmp_path / "p" / "-w" / "notes.jsonl").write_bytes(b"\x00\x01binary\x00" * 100)

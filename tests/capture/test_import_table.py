@@ -210,6 +210,76 @@ def test_jsonl_lines_that_are_not_objects_are_reported(sqlite_db: Database, tmp_
     ]
     attrs = sqlite_db.query("SELECT attributes FROM calls ORDER BY input_tokens")
     assert [orjson.loads(a[0]) for a in attrs] == [{}, {"team": "x"}]
+    # Every line is a row: read = stored + skipped.
+    assert (summary.rows, summary.stored, summary.skipped) == (4, 2, 2)
+
+
+def test_values_no_call_can_have_are_refused_by_line_and_the_rest_imported(
+    db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "edge.csv",
+        "started_at,request_model,input_tokens,duration_ms,cost_usd\n"
+        "2026-11-01T10:00:00Z,gpt-4o,10,5,\n"  # 2: good
+        "nan,gpt-4o,10,5,\n"  # 3
+        "inf,gpt-4o,10,5,\n"  # 4
+        "1762000000000000,gpt-4o,10,5,\n"  # 5: microseconds, read as ms: year 57805
+        "9999-12-31T23:59:59Z,gpt-4o,10,5,\n"  # 6
+        "2026-11-01T10:00:01Z,gpt-4o,99999999999999999999,5,\n"  # 7: past int64
+        "2026-11-01T10:00:02Z,gpt-4o,10,99999999999999999999,\n"  # 8
+        "2026-11-01T10:00:03Z,gpt-4o,10,5,1e30\n"  # 9
+        "2026-11-01T10:00:04Z,gpt-4o,1000000000000,5,999999\n",  # 10: at the limits: good
+    )
+    summary = import_table(db, CATALOG, path, TableSpec())
+    assert [(p.line, p.reason.split(" (")[0]) for p in summary.problems] == [
+        (3, "started_at 'nan' is not a time"),
+        (4, "started_at 'inf' is not a time"),
+        (5, "started_at '1762000000000000' is not between 1970 and 3000"),
+        (6, "started_at '9999-12-31T23:59:59Z' is not between 1970 and 3000"),
+        (7, "input_tokens is 99999999999999999999, more than 1,000,000,000,000"),
+        (8, "duration_ms is 99999999999999999999, more than 1,000,000,000,000"),
+        (9, "cost_usd is 1e30, more than $1,000,000 for one call"),
+    ]
+    assert [c["dedupe_key"] for c in _calls(db)] == ["edge.csv:2", "edge.csv:10"]
+
+
+def test_a_row_that_is_not_utf8_is_skipped_alone_and_named_by_its_line(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "mixed.csv"
+    good = b"".join(b"2026-11-01T10:00:00Z,gpt-4o,p%d,1\n" % i for i in range(5000))
+    path.write_bytes(
+        b"started_at,request_model,project,input_tokens\n"
+        + good  # lines 2-5001, decoded in the same blocks as the bad byte
+        + b"2026-11-01T10:00:00Z,gpt-4o,caf\xe9,1\n"  # 5002: Latin-1, not UTF-8
+        + "2026-11-01T10:00:00Z,gpt-4o,café,1\n".encode()  # 5003: UTF-8
+    )
+    summary = import_table(sqlite_db, CATALOG, path, TableSpec())
+    assert [(p.line, p.reason) for p in summary.problems] == [
+        (5002, "not UTF-8 text (save the file as UTF-8)")
+    ]
+    assert (summary.rows, summary.stored) == (5002, 5001)
+    assert sqlite_db.query("SELECT COUNT(*) FROM calls WHERE project = 'café'")[0][0] == 1
+
+
+def test_a_header_that_is_not_utf8_refuses_the_file(sqlite_db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"started_at,pr\xffoject\n2026-11-01T10:00:00Z,p\n")
+    with pytest.raises(TableSpecError, match="the header is not UTF-8 text"):
+        import_table(sqlite_db, CATALOG, path, TableSpec())
+
+
+def test_a_second_import_of_the_same_rows_says_none_were_stored(
+    db: Database, tmp_path: Path
+) -> None:
+    row = "2026-11-01T10:00:0{}Z,anthropic,claude-haiku-4-5,p,u,s,10,1,0,ok,5\n"
+    path = _write(tmp_path, "again.csv", HEADER + row.format(1) + row.format(2))
+    first = import_table(db, CATALOG, path, TableSpec())
+    path.write_text(HEADER + row.format(1) + row.format(2) + row.format(3))
+    second = import_table(db, CATALOG, path, TableSpec())
+    assert (first.stored, first.already_stored) == (2, 0)
+    assert (second.rows, second.stored, second.already_stored) == (3, 1, 2)
 
 
 @pytest.mark.parametrize(

@@ -189,7 +189,8 @@ def test_import_csv_with_a_map_then_report_by_project(cli: Any, home: Path) -> N
     assert [(r["key"], r["calls"], r["input_tokens"]) for r in rows] == [("azure", 20, 11540)]
 
     table = cli(["import", "csv", azure, "--map", mapping])  # same rows again: none added
-    assert "20 rows read, 20 calls stored, 0 rows skipped" in table.stdout
+    assert "20 rows read, 0 calls stored, 0 rows skipped" in table.stdout
+    assert "20 rows were stored before" in table.stdout
     again = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
     assert orjson.loads(again.stdout)["rows"][0]["calls"] == 20
 

@@ -29,7 +29,7 @@ from tokenomy.capture.jsonl import (
     read_new,
 )
 from tokenomy.capture.problems import Problem
-from tokenomy.record import CallRecord, CostSource, Source, Status, TokenUsage, ToolUse
+from tokenomy.record import MAX_TOKENS, CallRecord, CostSource, Source, Status, TokenUsage, ToolUse
 
 # Preference among copies of one response (higher wins, then the larger token total).
 RANK_MAIN = 2
@@ -43,7 +43,7 @@ _HTTP_STATUS = re.compile(r"\b([45]\d\d)\b")
 # objects for it. That is about half the cost of a generic JSON parse, and what follows
 # needs no type checks. A line that does not fit (wrong types, torn JSON) takes the lenient
 # path below, which either names what is wrong or keeps what is usable.
-Count = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 
 
 class CacheCreation(msgspec.Struct, gc=False):

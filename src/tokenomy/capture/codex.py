@@ -32,7 +32,7 @@ from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_na
 from tokenomy.capture.filestate import ReadPlan, list_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
-from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
+from tokenomy.record import MAX_TOKENS, CallRecord, Source, TokenUsage, ToolUse
 
 # Some rollouts (Codex Desktop's, for one) have no turn_context and so name no model: they
 # are priced as Codex's default model and flagged ``model_assumed``.
@@ -133,6 +133,10 @@ def _totals(usage: object) -> Totals:
         if type(value) is not int or value < 0:
             raise BadLineError(
                 f"info.total_token_usage.{key} is {value!r}, expected a non-negative integer"
+            )
+        if value > MAX_TOKENS:
+            raise BadLineError(
+                f"info.total_token_usage.{key} is {value}, more than {MAX_TOKENS:,} tokens"
             )
         values.append(value)
     if "total_tokens" not in usage:

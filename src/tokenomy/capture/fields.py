@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
+from tokenomy.record import MAX_TOKENS, time_in_range
+
 
 class BadLineError(ValueError):
     """A line that looks like a usage record but has the wrong shape."""
@@ -21,7 +23,10 @@ def parse_timestamp_ms(value: object) -> int:
         raise BadLineError(f"timestamp {value[:40]!r} is not ISO 8601") from exc
     if dt.tzinfo is None:
         raise BadLineError(f"timestamp {value[:40]!r} has no time zone")
-    return int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000)
+    if not time_in_range(ms):
+        raise BadLineError(f"timestamp {value[:40]!r} is not between 1970 and 3000")
+    return ms
 
 
 def project_name(cwd: object, folder: str) -> str:
@@ -41,4 +46,6 @@ def token_count(counts: Mapping[str, Any], key: str, where: str) -> int:
         return 0
     if type(value) is not int or value < 0:
         raise BadLineError(f"{where}.{key} is {value!r}, expected a non-negative integer")
+    if value > MAX_TOKENS:
+        raise BadLineError(f"{where}.{key} is {value}, more than {MAX_TOKENS:,} tokens")
     return value

@@ -35,6 +35,15 @@ class TableSummary:
     unused_columns: list[str] = field(default_factory=list)
     unpriced_models: set[str] = field(default_factory=set)
 
+    @property
+    def skipped(self) -> int:
+        return len([p for p in self.problems if p.line is not None])
+
+    @property
+    def already_stored(self) -> int:
+        """Good rows whose call was stored before (by an earlier import of the file)."""
+        return max(self.rows - self.skipped - self.stored, 0)
+
 
 def import_table(
     db: Database,
@@ -57,7 +66,7 @@ def import_table(
     try:
         size = path.stat().st_size
         known = [*FIELDS, *spec.mapping.values()]
-        table = read_rows(path, spec.format, summary.problems, known)
+        table = read_rows(path, spec.format, known)
     except OSError as exc:
         raise TableSpecError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -75,24 +84,22 @@ def import_table(
     batch: list[list[Any]] = []
     # Rows make many small objects and no cycles (see run_import).
     with cycle_collector_paused(), db.bulk_load():
-        try:
-            for row in table.rows:
-                summary.rows += 1
-                try:
-                    stored = to_row(row.values, row.line, plan, file_key)
-                except RowError as exc:
-                    summary.problems.append(Problem(where, row.line, str(exc)))
-                    continue
-                pricer.price(stored)
-                batch.append(stored)
-                if len(batch) >= BATCH_ROWS:
-                    summary.stored += _flush(db, batch, on_batch)
-                    if progress:
-                        progress(min(size, table.position()), size)
-        except UnicodeDecodeError as exc:
-            summary.problems.append(
-                Problem(where, None, f"not UTF-8 text after row {summary.rows}: {exc.reason}")
-            )
+        for row in table.rows:
+            summary.rows += 1
+            if row.problem is not None:
+                summary.problems.append(Problem(where, row.line, row.problem))
+                continue
+            try:
+                stored = to_row(row.values, row.line, plan, file_key)
+            except RowError as exc:
+                summary.problems.append(Problem(where, row.line, str(exc)))
+                continue
+            pricer.price(stored)
+            batch.append(stored)
+            if len(batch) >= BATCH_ROWS:
+                summary.stored += _flush(db, batch, on_batch)
+                if progress:
+                    progress(min(size, table.position()), size)
         summary.stored += _flush(db, batch, on_batch)
     summary.unpriced_models = pricer.unpriced
     summary.problems.sort(key=lambda p: p.line or 0)
@@ -100,11 +107,12 @@ def import_table(
 
 
 def _flush(db: Database, batch: list[list[Any]], on_batch: Callable[[int], None] | None) -> int:
-    n = len(batch)
-    if n:
+    """Write the batch; how many of its calls were not stored already."""
+    written = 0
+    if batch:
         with db.transaction() as cur:
-            write_rows(db, cur, batch, [])
+            written = write_rows(db, cur, batch, [])
         if on_batch is not None:
             on_batch(min(row[STARTED_AT] for row in batch))
         batch.clear()
-    return n
+    return written

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from tokenomy.capture.problems import Problem
-
 
 @dataclass(slots=True)
 class TableRow:
     line: int
     values: list[str]
+    problem: str | None = None  # why this row cannot be read (it is skipped and listed)
 
 
 @dataclass(slots=True)
@@ -37,23 +37,31 @@ class Table:
     added: frozenset[str] = frozenset()  # columns in the header the file does not show
 
 
-def read_rows(path: Path, fmt: str, problems: list[Problem], known: Iterable[str] = ()) -> Table:
+def read_rows(path: Path, fmt: str, known: Iterable[str] = ()) -> Table:
     """The header and the rows of a CSV or JSONL file, as text values. JSON objects need
     not all have the same keys: the columns are the first object's keys plus ``known``
     (the names a mapping may ask for). Close the table if its rows are not read through."""
     if fmt == "auto":
         fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
     if fmt == "jsonl":
-        return _jsonl_rows(path, problems, known)
+        return _jsonl_rows(path, known)
     return _csv_rows(path)
 
 
+# Bytes that are not UTF-8 are decoded as these lone surrogates (errors="surrogateescape"),
+# so one bad byte costs its own row, not the rows decoded with it in the same block.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_NOT_UTF8 = "not UTF-8 text (save the file as UTF-8)"
+
+
 def _csv_rows(path: Path) -> Table:
-    f = path.open(newline="", encoding="utf-8-sig", errors="strict")
+    f = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     counter = _LineCounter(f)
     reader = csv.reader(counter)
     try:
         header = [h.strip() for h in next(reader)]
+        if counter.undecoded:
+            raise UnicodeDecodeError("utf-8", b"", 0, 1, "invalid byte in the header")
     except StopIteration:
         f.close()
         return Table([], iter(()), lambda: 0, lambda: None)
@@ -64,7 +72,10 @@ def _csv_rows(path: Path) -> Table:
     def rows() -> Iterator[TableRow]:
         with f:
             for values in reader:
-                if values:
+                if counter.undecoded:
+                    counter.undecoded = False
+                    yield TableRow(counter.first_line, [], _NOT_UTF8)
+                elif values:
                     yield TableRow(counter.first_line, values)
 
     return Table(header, rows(), lambda: counter.chars, f.close)
@@ -78,6 +89,7 @@ class _LineCounter:
         self.line = 0
         self.first_line = 1
         self.chars = 0
+        self.undecoded = False  # the record being read holds bytes that are not UTF-8
         self._at_start = True
 
     def __iter__(self) -> _LineCounter:
@@ -89,6 +101,8 @@ class _LineCounter:
         self.chars += len(text)
         if self._at_start:
             self.first_line = self.line
+        if not text.isascii() and _UNDECODED.search(text):
+            self.undecoded = True
         # A record ends at a newline outside quotes: an odd number of quotes on a line opens
         # a quoted field (or closes the one left open), "" inside a field counts twice.
         odd = text.count('"') % 2 == 1
@@ -96,7 +110,7 @@ class _LineCounter:
         return text
 
 
-def _jsonl_rows(path: Path, problems: list[Problem], known: Iterable[str]) -> Table:
+def _jsonl_rows(path: Path, known: Iterable[str]) -> Table:
     with path.open("rb") as f:
         first = b""
         for raw in f:
@@ -123,10 +137,10 @@ def _jsonl_rows(path: Path, problems: list[Problem], known: Iterable[str]) -> Ta
                 try:
                     obj = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
-                    problems.append(Problem(str(path), n, f"invalid JSON: {exc}"))
+                    yield TableRow(n, [], f"invalid JSON: {exc}")
                     continue
                 if not isinstance(obj, dict):
-                    problems.append(Problem(str(path), n, "expected a JSON object"))
+                    yield TableRow(n, [], "expected a JSON object")
                     continue
                 values = [""] * len(header)
                 for k, v in obj.items():

@@ -13,6 +13,7 @@ that is what makes 50,000 rows a second with pricing included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -23,6 +24,9 @@ import orjson
 
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import (
+    MAX_COST_NANOS,
+    MAX_MILLIS,
+    MAX_TOKENS,
     NANOS_PER_USD,
     TOKEN_FIELDS,
     CallRecord,
@@ -31,6 +35,7 @@ from tokenomy.record import (
     Status,
     TokenUsage,
     new_ulid,
+    time_in_range,
 )
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import record_row
@@ -104,15 +109,27 @@ class TimeFormat:
         except ValueError:
             pass
         else:
+            if not math.isfinite(value):
+                raise RowError(f"started_at {text[:40]!r} is not a time")
             seconds = abs(value) < 1e11 if self.unit == "auto" else self.unit == "s"
-            return self.origin_ms + round(value * 1000 if seconds else value)
+            return _in_range(text, self.origin_ms + round(value * 1000 if seconds else value))
         try:
             dt = datetime.fromisoformat(text.strip())
         except ValueError:
             raise RowError(f"started_at {text[:40]!r} is neither ISO 8601 nor a number") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self.naive_zone)
-        return round(dt.timestamp() * 1000)
+        return _in_range(text, round(dt.timestamp() * 1000))
+
+
+def _in_range(text: str, ms: int) -> int:
+    if not time_in_range(ms):
+        # Microseconds read as milliseconds land tens of thousands of years ahead.
+        raise RowError(
+            f"started_at {text[:40]!r} is not between 1970 and 3000 "
+            "(a number is read as seconds or milliseconds since 1970: see --time-unit)"
+        )
+    return ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +166,15 @@ def parse_assignments(values: Sequence[str] | None, option: str) -> dict[str, st
 Convert = Callable[[str], Any]
 
 
+# The largest value each whole-number field may hold (record.py says why).
+_LIMITS = {"duration_ms": MAX_MILLIS, "ttft_ms": MAX_MILLIS, "http_status": 999}
+_LIMITS.update(dict.fromkeys(TOKEN_FIELDS, MAX_TOKENS))
+_LIMITS["cost_nanos"] = MAX_COST_NANOS
+
+
 def _count(name: str) -> Convert:
+    limit = _LIMITS[name]
+
     def convert(text: str) -> int:
         try:
             value = int(text)  # int() takes surrounding spaces
@@ -163,6 +188,8 @@ def _count(name: str) -> Convert:
             value = int(f)
         if value < 0:
             raise RowError(f"{name} is {value}, expected 0 or more")
+        if value > limit:
+            raise RowError(f"{name} is {text.strip()[:30]}, more than {limit:,}")
         return value
 
     return convert
@@ -186,7 +213,11 @@ def _cost_usd(text: str) -> int:
         raise RowError(f"cost_usd {text[:30]!r} is not a number") from None
     if not value.is_finite() or value < 0:
         raise RowError(f"cost_usd is {text[:30]}, expected 0 or more")
-    return int((value * NANOS_PER_USD).to_integral_value())
+    nanos = int((value * NANOS_PER_USD).to_integral_value())
+    if nanos > MAX_COST_NANOS:
+        most = MAX_COST_NANOS // NANOS_PER_USD
+        raise RowError(f"cost_usd is {text.strip()[:30]}, more than ${most:,} for one call")
+    return nanos
 
 
 def _attributes(text: str) -> str:

@@ -74,7 +74,13 @@ def run_import(
         return import_all(ctx.db, importers, ctx.catalog, roots=paths, progress=progress)
 
 
-def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) -> None:
+def print_summary(
+    console: Console,
+    summary: ImportSummary,
+    *,
+    verbose: bool,
+    prices_file: Path | str = "~/.tokenomy/prices.toml",
+) -> None:
     from rich.text import Text
 
     for name, s in summary.sources.items():
@@ -100,9 +106,12 @@ def print_summary(console: Console, summary: ImportSummary, *, verbose: bool) ->
             console.print(Text(message, style="yellow"), soft_wrap=True)
     if summary.unpriced_models:
         console.print(
-            f"[yellow]No price for {', '.join(sorted(summary.unpriced_models))}: their cost "
-            "shows as unknown. Add them to ~/.tokenomy/prices.toml "
-            "(see `tokenomy prices check`).[/]"
+            Text(
+                f"No price for {', '.join(sorted(summary.unpriced_models))}: their cost shows "
+                f"as unknown. Add them to {prices_file} (see `tokenomy prices check`).",
+                style="yellow",
+            ),
+            soft_wrap=True,
         )
 
 

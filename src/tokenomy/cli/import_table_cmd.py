@@ -141,13 +141,28 @@ def _run(ctx: Context, path: Path, spec: TableSpec, progress: Any) -> TableSumma
         behind.finish()
 
 
-def print_table_summary(console: Console, summary: TableSummary, *, verbose: bool) -> None:
+def print_table_summary(
+    console: Console,
+    summary: TableSummary,
+    *,
+    verbose: bool,
+    prices_file: Path | str = "~/.tokenomy/prices.toml",
+) -> None:
     from rich.text import Text
 
-    bad = len([p for p in summary.problems if p.line is not None])
     console.print(
-        f"{summary.rows:,} rows read, {summary.stored:,} calls stored, {bad:,} rows skipped"
+        f"{summary.rows:,} rows read, {summary.stored:,} calls stored, "
+        f"{summary.skipped:,} rows skipped"
     )
+    if summary.already_stored:
+        console.print(
+            Text(
+                f"{summary.already_stored:,} rows were stored before and were left as they are "
+                "(a row is known by its file name and line, or its dedupe_key column)",
+                style="dim",
+            ),
+            soft_wrap=True,
+        )
     if summary.unused_columns:
         console.print(
             Text(
@@ -169,7 +184,7 @@ def print_table_summary(console: Console, summary: TableSummary, *, verbose: boo
         console.print(
             Text(
                 f"No price for {', '.join(sorted(summary.unpriced_models))}: their cost shows as "
-                "unknown. Add them to ~/.tokenomy/prices.toml (see `tokenomy prices check`).",
+                f"unknown. Add them to {prices_file} (see `tokenomy prices check`).",
                 style="yellow",
             ),
             soft_wrap=True,
@@ -180,6 +195,7 @@ def table_summary_json(summary: TableSummary) -> dict[str, Any]:
     return {
         "rows": summary.rows,
         "stored": summary.stored,
+        "already_stored": summary.already_stored,
         "unused_columns": summary.unused_columns,
         "unpriced_models": sorted(summary.unpriced_models),
         "problems": [

@@ -89,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if console is None:
             _print_json(summary_json(summary))
         else:
-            print_summary(console, summary, verbose=args.verbose)
+            print_summary(console, summary, verbose=args.verbose, prices_file=ctx.paths.prices_file)
         return 0
     finally:
         ctx.close()
@@ -110,7 +110,9 @@ def _import_table(ctx: Context, args: argparse.Namespace) -> int:
         if console is None:
             _print_json(table_summary_json(summary))
         else:
-            print_table_summary(console, summary, verbose=args.verbose)
+            print_table_summary(
+                console, summary, verbose=args.verbose, prices_file=ctx.paths.prices_file
+            )
         return 0
     finally:
         ctx.close()

@@ -127,7 +127,7 @@ def _show(ctx: Context, console: Console, *, as_json: bool, sample: bool, import
             f"database ({ctx.paths.database_url}).[/]\n"
         )
     else:
-        print_summary(console, imported, verbose=False)
+        print_summary(console, imported, verbose=False, prices_file=ctx.paths.prices_file)
     console.print(_period_table(by_period, sample))
     console.print(_top_table("Top projects this month", top_projects))
     console.print(_top_table("Top models this month", top_models))

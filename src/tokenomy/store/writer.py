@@ -137,16 +137,20 @@ def write_rows(
     cur: Cursor,
     rows: Sequence[Sequence[Any]],
     tools: Sequence[ToolRow],
-) -> None:
+) -> int:
     """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor, and
-    mark the hours they fall in for the rollups (in the same transaction)."""
+    mark the hours they fall in for the rollups (in the same transaction). Returns how many
+    calls were new or replaced a lesser copy (a row already stored as well is not counted)."""
+    written = 0
     if rows and db.dialect == "sqlite":
         sql, varying = _sqlite_upsert(rows)
         cur.executemany(sql, varying)
+        written = cur.rowcount
     elif len(rows) >= COPY_MIN_ROWS:
-        _postgres_copy_upsert(cur, rows)
+        written = _postgres_copy_upsert(cur, rows)
     elif rows:
         cur.executemany(db.sql(_upsert_sql("?")), rows)
+        written = cur.rowcount
     if tools and db.dialect == "sqlite":
         sql, varying_tools = _sqlite_tools_insert(tools)
         cur.executemany(sql, varying_tools)
@@ -154,6 +158,7 @@ def write_rows(
         cur.executemany(db.sql(_tools_sql("?")), tools)
     if rows:
         mark_rows(db, cur, [r[STARTED_AT] for r in rows])
+    return max(written, 0)
 
 
 STARTED_AT = CALL_COLUMNS.index("started_at")
@@ -164,7 +169,7 @@ STARTED_AT = CALL_COLUMNS.index("started_at")
 COPY_MIN_ROWS = 1000
 
 
-def _postgres_copy_upsert(cur: Cursor, rows: Sequence[Sequence[Any]]) -> None:
+def _postgres_copy_upsert(cur: Cursor, rows: Sequence[Sequence[Any]]) -> int:
     """COPY into a temporary table shaped like ``calls``, then the same upsert from it (in
     key order, so two writers lock rows in the same order), all in the caller's
     transaction."""
@@ -183,7 +188,9 @@ def _postgres_copy_upsert(cur: Cursor, rows: Sequence[Sequence[Any]]) -> None:
         "total_tokens DESC, dedupe_order ASC, ctid "  # ctid: as written; on a full tie, first
         + _ON_CONFLICT
     )
+    written: int = cur.rowcount
     cur.execute("DELETE FROM calls_incoming")  # a writer may run several batches per commit
+    return written
 
 
 # Values that can be written into SQL text as they are: what SQLite reads back is exactly
