@@ -62,5 +62,7 @@ def read_yaml(path: Path, error: type[Exception]) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from exc

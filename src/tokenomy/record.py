@@ -26,6 +26,7 @@ NANOS_PER_USD = 1_000_000_000
 MAX_TOKENS = 10**12  # per category and call
 MAX_MILLIS = 10**12  # a duration: about 31 years
 MAX_COST_NANOS = 10**6 * NANOS_PER_USD  # $1,000,000 for one call
+MAX_BUDGET_NANOS = 10**9 * NANOS_PER_USD  # $1,000,000,000: a budget, in int64 with room
 EARLIEST_MS = 0  # 1970-01-01T00:00:00Z
 LATEST_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z
 

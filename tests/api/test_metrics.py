@@ -64,6 +64,20 @@ def test_counters_and_histogram_equal_the_records(gateway: RunningGateway) -> No
     assert value("tokenomy_call_duration_seconds_sum") == pytest.approx(0.6)
 
 
+def test_every_family_has_its_type_and_no_family_is_empty(gateway: RunningGateway) -> None:
+    with urllib.request.urlopen(gateway.url + "/metrics", timeout=10) as resp:
+        families = list(text_string_to_metric_families(resp.read().decode()))
+    types = {f.name: f.type for f in families}
+    assert types == {
+        "tokenomy_calls": "counter",
+        "tokenomy_unknown_cost_calls": "counter",
+        "tokenomy_cost_usd": "counter",
+        "tokenomy_tokens": "counter",
+        "tokenomy_call_duration_seconds": "histogram",
+    }
+    assert all(f.samples for f in families)
+
+
 def test_the_grafana_dashboard_reads_only_metrics_we_export(gateway: RunningGateway) -> None:
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "tokenomy.json").read_text())
     exported = {name for name, _ in _samples(gateway)}

@@ -110,7 +110,14 @@ class AnalyticsApi:
             fmt = params.get("format", ["json"])[0]
             if fmt == "csv" and isinstance(result, dict) and "rows" in result:
                 await _send(send, 200, _csv(result["rows"]), b"text/csv; charset=utf-8")
-            elif fmt in ("csv", "json"):
+            elif fmt == "csv":  # not a list: answering JSON instead would surprise a script
+                raise ApiError(
+                    422,
+                    f"format=csv is for lists and breakdowns; {scope['path']} answers JSON "
+                    "only (leave format out)",
+                    "format",
+                )
+            elif fmt == "json":
                 await _send(send, 200, orjson.dumps(result), b"application/json")
             else:
                 raise ApiError(422, f"format must be json or csv (got {fmt!r})", "format")

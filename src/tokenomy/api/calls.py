@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from tokenomy.api.params import ApiError, Scope
-from tokenomy.record import NANOS_PER_USD, TOKEN_FIELDS
+from tokenomy.record import EARLIEST_MS, LATEST_MS, NANOS_PER_USD, TOKEN_FIELDS
 from tokenomy.store.db import Database
 from tokenomy.store.schema import CALL_COLUMNS
 
@@ -85,6 +85,8 @@ def decode_cursor(text: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         at, call_id = raw.split(":", 1)
+        if not EARLIEST_MS <= int(at) < LATEST_MS:  # would not fit the column
+            raise ValueError(at)
         return int(at), call_id
     except (ValueError, UnicodeDecodeError):
         raise ApiError(

@@ -91,7 +91,8 @@ def exposition(db: Database) -> str:
     )
     out: list[str] = []
     for name, kind, text, lines in families:
-        # A counter family is named without its _total suffix in HELP/TYPE lines.
-        family = name.removesuffix("_total")
-        out += [f"# HELP {family} {text}", f"# TYPE {family} {kind}", *lines]
+        # In this text format (0.0.4) HELP and TYPE name the samples, _total included; the
+        # name without it is OpenMetrics' convention, which strict parsers here read as an
+        # empty family beside untyped samples.
+        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *lines]
     return "\n".join(out) + "\n"

@@ -41,12 +41,19 @@ def _param(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
-def _common() -> list[dict[str, Any]]:
+def _common(*, csv: bool = True) -> list[dict[str, Any]]:
+    """The range, zone, format and filters every endpoint takes; ``csv``: whether the
+    answer is a list that format=csv writes as a table (else a 422)."""
+    formats = ["json", "csv"] if csv else ["json"]
     params = [
         _param("since", "first instant (ISO 8601 time) or day (YYYY-MM-DD, from its midnight)"),
         _param("until", "end: an ISO 8601 time (exclusive) or a day (inclusive)"),
         _param("timezone", "IANA zone for days and zone-less times (default UTC)"),
-        _param("format", "json (default) or csv", {"type": "string", "enum": ["json", "csv"]}),
+        _param(
+            "format",
+            "json (default) or csv" if csv else "json only (not a list)",
+            {"type": "string", "enum": formats},
+        ),
     ]
     params += [_param(f, f"only calls with this {f} (repeat, or a,b)") for f in FILTERS]
     return params
@@ -170,7 +177,7 @@ def openapi() -> dict[str, Any]:
                 "get": {
                     "summary": "Cost, calls, failures, tokens per category, latency p50/p95, "
                     "cache savings and unknown-cost calls",
-                    "parameters": _common(),
+                    "parameters": _common(csv=False),
                     "responses": {"200": {"description": "the summary"}, "422": _ERROR},
                 }
             },
@@ -245,7 +252,7 @@ def _forecast_path() -> dict[str, Any]:
         "Spend forecast: daily history, the next days with 80% intervals (low, expected, "
         "high), and 7- and 30-day totals, in total and per project (docs/forecast.md)",
         [
-            *_common(),
+            *_common(csv=False),
             _param("days", "days to forecast (1-90, default 30)", {"type": "integer"}),
             _param("history", "days of history used (14-365, default 84)", {"type": "integer"}),
             _param(

@@ -14,6 +14,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tokenomy.record import EARLIEST_MS, LATEST_MS, Status
+
+STATUSES = tuple(str(s) for s in Status)
+
 # Dimensions to filter and group by, as SQL over ``calls c``.
 DIMENSIONS: dict[str, str] = {
     "project": "c.project",
@@ -138,14 +142,17 @@ class Scope:
 
 
 def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:
+    """Milliseconds since the epoch, within the times a call can have (record.py): a range
+    to 9999-12-31, a common way to say "no end", is the range to the year 3000."""
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            if end:
+            if end and day < date.max:
                 day += timedelta(days=1)  # a date as `until` includes that day
-            return int(datetime.combine(day, time.min, tz).timestamp() * 1000)
+            ms = int(datetime.combine(day, time.min, tz).timestamp() * 1000)
+            return min(max(ms, EARLIEST_MS), LATEST_MS)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(
             422,
             f"{name} must be an ISO 8601 date (2026-11-01) or time (2026-11-01T09:30:00Z), "
@@ -154,14 +161,18 @@ def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return int(moment.timestamp() * 1000)
+    try:
+        ms = int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError):  # 0001-01-01 east of UTC is before year 1
+        ms = EARLIEST_MS if moment.year < 1970 else LATEST_MS
+    return min(max(ms, EARLIEST_MS), LATEST_MS)
 
 
 def parse_scope(params: Params) -> Scope:
     zone_name = one(params, "timezone") or "UTC"
     try:
         tz = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ApiError(
             422,
             f"timezone must be an IANA zone such as UTC or Europe/Paris, got {zone_name!r}",
@@ -173,6 +184,12 @@ def parse_scope(params: Params) -> Scope:
     if start is not None and end is not None and end <= start:
         raise ApiError(422, "until must be after since", "until")
     filters = {name: values for name in FILTERS if (values := many(params, name))}
+    # The one dimension with a closed set of values: another matches nothing, silently.
+    wrong = [v for v in filters.get("status", ()) if v not in STATUSES]
+    if wrong:
+        raise ApiError(
+            422, f"status must be one of: {', '.join(STATUSES)} (got {wrong[0]!r})", "status"
+        )
     return Scope(tz, start, end, filters)
 
 

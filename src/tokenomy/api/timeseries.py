@@ -79,8 +79,14 @@ def timeseries(
     if start is None or end is None:
         where, params = scope.where()
         span = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)
-        if span[0][0] is None:
-            return {"interval": interval, "metric": metric, "buckets": [], "series": []}
+        if span[0][0] is None:  # nothing to chart: the same keys as any other answer
+            return {
+                "interval": interval,
+                "metric": "cost_usd" if metric == "cost" else metric,
+                "group_by": group_by,
+                "buckets": [],
+                "series": [],
+            }
         start = int(span[0][0]) if start is None else start
         end = int(span[0][1]) + 1 if end is None else end
     first, count = bucket_span(scope, interval, start, end)

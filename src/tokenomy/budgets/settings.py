@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.budgets.budget import MODES, Budget, Scope
 from tokenomy.budgets.periods import PERIODS
-from tokenomy.record import NANOS_PER_USD
+from tokenomy.record import MAX_BUDGET_NANOS, NANOS_PER_USD
 
 Fail = Callable[[str, str], NoReturn]
 OnRedisError = Literal["open", "closed"]
@@ -133,7 +133,7 @@ def parse_rule(entry: Any, where: str, fail: Fail) -> Budget:
         if not isinstance(zone, str):
             raise ValueError
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         fail(f"{where}.timezone", f"expected an IANA time zone such as Europe/Berlin, got {zone!r}")
     return Budget(
         name=name,
@@ -159,6 +159,8 @@ def _nanos(value: Any, where: str, fail: Fail) -> int:
     if not amount.is_finite() or amount < 0:
         fail(where, f"expected zero or more USD, got {value!r}")
     nanos = amount * NANOS_PER_USD
+    if nanos > MAX_BUDGET_NANOS:
+        fail(where, f"at most ${MAX_BUDGET_NANOS // NANOS_PER_USD:,}, got {value!r}")
     if nanos != nanos.to_integral_value():
         fail(where, f"{value!r} is finer than a billionth of a dollar")
     return int(nanos)

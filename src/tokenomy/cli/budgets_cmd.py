@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tokenomy.cli.context import Context, UsageError
-from tokenomy.config import Paths
+from tokenomy.config import Paths, read_yaml
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,17 +76,12 @@ def _config_path(given: str | None) -> Path | None:
 
 def read_settings(path: Path | None) -> BudgetSettings:
     """Only the ``budgets:`` section: the models' provider keys need not be set here."""
-    import yaml
-
     from tokenomy.budgets.settings import BudgetSettings, parse_budgets
     from tokenomy.gateway.config import GatewayConfigError, failer
 
     if path is None:
         return BudgetSettings()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from exc
+    raw = read_yaml(path, UsageError)
     if not isinstance(raw, dict):
         return BudgetSettings()
     try:

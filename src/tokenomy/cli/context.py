@@ -69,7 +69,7 @@ def local_zone() -> ZoneInfo:
             name = ""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 
@@ -78,7 +78,7 @@ def parse_zone(name: str | None) -> ZoneInfo:
         return local_zone()
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise UsageError(
             f"--timezone {name!r} is not a known time zone; use an IANA name such as "
             "UTC, Europe/Berlin or America/New_York"
@@ -90,9 +90,12 @@ def parse_date(value: str | None, option: str) -> date | None:
         return None
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
-            return datetime.strptime(value, fmt).date()
+            day = datetime.strptime(value, fmt).date()
         except ValueError:
             continue
+        # No call is before 1970 or after 2999 (record.py): --until 9999-12-31 means "no
+        # end", and a day past it would not fit a date.
+        return min(max(day, date(1970, 1, 1)), date(2999, 12, 31))
     raise UsageError(f"{option} {value!r} is not a date; use YYYY-MM-DD or YYYYMMDD")
 
 

@@ -87,7 +87,7 @@ def table_spec(args: argparse.Namespace) -> TableSpec:
         origin_ms = round(origin.timestamp() * 1000)
     try:
         zone = ZoneInfo(args.table_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UsageError(
             f"--table-timezone: unknown time zone {args.table_timezone!r} (e.g. UTC, Europe/Paris)"
         ) from None

@@ -20,6 +20,7 @@ from tokenomy.cli.context import Context, UsageError
 from tokenomy.cli.format import usd
 from tokenomy.config import Paths
 from tokenomy.keys import BUDGET_PERIODS, KeyInfo, KeyStore, KeyStoreError
+from tokenomy.record import MAX_BUDGET_NANOS, NANOS_PER_USD
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays lean
     from rich.console import Console
@@ -60,6 +61,9 @@ def _usd(text: str) -> Decimal:
         ) from None
     if not value.is_finite() or value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: the budget must be zero or more USD")
+    most = MAX_BUDGET_NANOS // NANOS_PER_USD
+    if value > most:
+        raise argparse.ArgumentTypeError(f"{text!r}: the budget can be at most ${most:,}")
     return value
 
 

@@ -143,6 +143,8 @@ def write_html_report(
     from tokenomy.reports.state import write_atomic
 
     spec = html_spec(opts)
+    if out.is_dir() or not out.name:  # `--html .`: a folder, where a file name is needed
+        raise UsageError(f"--html: {out} is a folder; give a file name, e.g. {out / 'report.html'}")
     if not out.parent.is_dir():
         raise UsageError(f"--html: no such directory: {out.parent}")
     now = int(time.time() * 1000) if now_ms is None else now_ms

@@ -202,7 +202,9 @@ class Gateway:
         path, method = scope["path"], scope["method"]
         client_protocol: Protocol = "anthropic" if "anthropic-version" in headers else "openai"
         try:
-            if method == "GET" and path == "/health":
+            # HEAD as GET: load balancers and uptime checks probe with it (the server
+            # sends no body for a HEAD).
+            if method in ("GET", "HEAD") and path == "/health":
                 await _send_json(send, 200, {"status": "ok"})
                 return
             # The dashboard's files hold no data (the API behind them asks for a key).
@@ -216,7 +218,7 @@ class Gateway:
                 # Spend data: the same key rule as the gateway (checked just above).
                 await self.api.handle(scope, send, receive)
                 return
-            if self.api is not None and method == "GET" and path == "/metrics":
+            if self.api is not None and method in ("GET", "HEAD") and path == "/metrics":
                 await self.api.metrics(send)  # Prometheus; spend data, so behind keys too
                 return
             if method == "GET" and path in ("/v1/models", "/models"):

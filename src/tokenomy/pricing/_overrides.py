@@ -35,6 +35,10 @@ def read_overrides(
         return []
     except tomllib.TOMLDecodeError as exc:
         raise PriceConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PriceConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     except OSError as exc:
         raise PriceConfigError(f"{path}: cannot read: {exc}") from None
     extra = sorted(key for key in doc if key != "model")

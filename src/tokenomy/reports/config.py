@@ -115,7 +115,7 @@ def _report(
     if zone is not None:
         try:
             tz = ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             fail(f"{where}.timezone", f"expected an IANA zone such as Europe/Paris, got {zone!r}")
     stack = entry.get("stack", "model")
     if stack not in STACKS:

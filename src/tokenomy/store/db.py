@@ -270,7 +270,13 @@ def open_database(url: str, *, create: bool = True, cache_mb: int = DEFAULT_CACH
     path = db.target.path
     if path is not None:
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, or a folder that cannot be made
+                raise DatabaseError(
+                    f"cannot create the folder {path.parent} for the database: {exc.strerror} "
+                    "(set TOKENOMY_HOME or TOKENOMY_DB to a folder you can write)"
+                ) from exc
         elif not path.exists():
             raise DatabaseError(f"no database at {path}: run `tokenomy import` first")
     try:
