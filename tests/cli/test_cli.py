@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,21 @@ def test_summary_with_logs_uses_them(cli: Any, home: Path, logs: Path) -> None:
     assert out["sample_data"] is False
     assert out["periods"]["All time"]["calls"] == 2
     assert not (home / "sample").exists()
+
+
+def test_summary_periods_end_today(cli: Any, home: Path, tmp_path: Path) -> None:
+    # A call dated next year (a skewed clock, an imported table) is not "today".
+    next_year = datetime.now(UTC).year + 1
+    table = tmp_path / "future.csv"
+    table.write_text(
+        "started_at,provider,request_model,input_tokens\n"
+        f"{next_year}-03-15T10:00:00Z,openai,gpt-4o,1000\n"
+        f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ},openai,gpt-4o,10\n"
+    )
+    assert cli(["import", "csv", str(table)]).exit_code == 0
+    out = orjson.loads(cli(["summary", "--json"], env={"TZ": "UTC"}).stdout)
+    calls = {label: period["calls"] for label, period in out["periods"].items()}
+    assert calls == {"Today": 1, "This week": 1, "This month": 1, "All time": 2}
 
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "traces"

@@ -138,3 +138,20 @@ def test_the_trend_is_carried_forward_when_enabled(monkeypatch: pytest.MonkeyPat
     # factors a rising line makes).
     assert abs(trended / sum(10.0 + 0.5 * i for i in range(56, 63)) - 1) < 0.01
     assert trended > flat
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_longer_totals_hold_the_shorter_ones_and_spikes_do_not_blow_up_the_band(
+    seed: int,
+) -> None:
+    # A bursty project: mostly nothing, now and then a spike. Its log errors are huge, and
+    # the 7- and 30-day bands come from errors of their own.
+    rng = random.Random(seed)
+    values = [rng.choice([0.0] * 6 + [rng.uniform(0.5, 2.5)]) for _ in range(40)]
+    values[-1] = 1.0  # not a stopped series
+    f = forecast(values, first_weekday=0, horizon=30)
+    week, month = f.totals[7], f.totals[30]
+    assert month.low >= week.low and month.high >= week.high
+    busiest = max(values)
+    for h, band in ((7, week), (30, month)):
+        assert band.low <= band.expected <= band.high <= max(band.expected, h * busiest) + 1e-9

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from rich.console import Console
@@ -96,6 +97,12 @@ def run_summary(
         ctx.close()
 
 
+def _through_today(tz: ZoneInfo, since: date | None, today: date) -> Filters:
+    """From ``since`` to the end of today: a call dated later (a skewed clock, an imported
+    table) is not "today" or "this month"; "All time" (no since) still counts it."""
+    return Filters(tz=tz, since=since, until=today if since is not None else None)
+
+
 def _has_calls(ctx: Context) -> bool:
     return bool(ctx.db.query("SELECT 1 FROM calls LIMIT 1"))
 
@@ -104,10 +111,10 @@ def _show(ctx: Context, console: Console, *, as_json: bool, sample: bool, import
     tz = local_zone()
     today = datetime.now(tz).date()
     by_period = [
-        (p, build_report(ctx.db, ctx.catalog, "daily", Filters(tz=tz, since=p.since)).totals)
+        (p, build_report(ctx.db, ctx.catalog, "daily", _through_today(tz, p.since, today)).totals)
         for p in periods(today)
     ]
-    month = Filters(tz=tz, since=today.replace(day=1))
+    month = _through_today(tz, today.replace(day=1), today)
     top_projects = build_report(ctx.db, ctx.catalog, "project", month)
     top_models = build_report(ctx.db, ctx.catalog, "model", month)
     if as_json:

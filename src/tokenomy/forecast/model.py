@@ -249,7 +249,23 @@ def forecast(
         bands[h] = Band(
             exp_total * math.exp(-w * spread), exp_total, exp_total * math.exp(w * spread)
         )
-    return Forecast(days, bands, n, weekly, factors, notes)
+    return Forecast(days, _consistent(bands, max(values)), n, weekly, factors, notes)
+
+
+def _consistent(bands: dict[int, Band], busiest_day: float) -> dict[int, Band]:
+    """The totals' bands made to agree with what spend is: never negative, so a longer
+    total holds every shorter one (its bounds are at least theirs; each total's band is
+    drawn from errors of its own, which for a bursty series need not agree), and an h-day
+    total past h of the busiest day in the history is not an 80% bound but a guess (a
+    series of rare spikes, whose log errors are huge, drew 90x its expected total)."""
+    out: dict[int, Band] = {}
+    floor = Band(0.0, 0.0, 0.0)
+    for h in sorted(bands):
+        b = bands[h]
+        high = min(b.high, max(b.expected, h * busiest_day))
+        floor = Band(max(b.low, floor.low), b.expected, max(high, floor.high))
+        out[h] = floor
+    return out
 
 
 def log_spread(relative_errors: Sequence[float]) -> float:
