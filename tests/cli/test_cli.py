@@ -103,6 +103,11 @@ def test_import_reports_bad_lines_with_file_and_line(cli: Any, home: Path, logs:
         (["report", "daily", "--since", "20260301", "--until", "20260201"], "is after --until"),
         (["import", "cursor"], "invalid choice: 'cursor'"),
         (["report", "daily", "--path", "/nonexistent/dir"], "no such file or directory"),
+        (["report", "daily", "-z", "America"], "is not a known time zone"),  # a tzdata folder
+        (["report", "daily", "--no-import", "-s", "gemini"], "(did you mean gemini-cli?)"),
+        (["advise", "--no-import", "-s", "bogus"], "--source 'bogus' is not one of:"),
+        (["report", "--html", ".", "--no-import"], "is a folder; give a file name"),
+        (["keys", "create", "--budget", "1e10"], "the budget can be at most $1,000,000,000"),
     ],
 )
 def test_bad_options_get_a_clear_error(cli: Any, home: Path, args: list[str], message: str) -> None:

@@ -192,7 +192,7 @@ def _hook(raw: Any, where: str, url_key: str, fail: Fail) -> Webhook:
     url = raw.get(url_key)
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         fail(f"{where}.{url_key}", f"expected an http(s) URL, got {url!r}")
-    timeout = _number(raw.get("timeout", 10), f"{where}.timeout", fail)
+    timeout = _number(raw.get("timeout", 10), f"{where}.timeout", fail, positive=True)
     backoff = _number(raw.get("backoff", 1), f"{where}.backoff", fail)
     retries = raw.get("retries", 3)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
@@ -200,9 +200,17 @@ def _hook(raw: Any, where: str, url_key: str, fail: Fail) -> Webhook:
     return Webhook(url, timeout, retries, backoff, html=False)
 
 
-def _number(value: Any, where: str, fail: Fail) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        fail(where, f"expected a number of seconds (0 or more), got {value!r}")
+def _number(value: Any, where: str, fail: Fail, *, positive: bool = False) -> float:
+    """Seconds: 0 or more (a backoff), or more than 0 (a timeout: 0 would give up at once)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (positive and value == 0)
+        or value != value  # NaN
+    ):
+        wanted = "more than 0" if positive else "0 or more"
+        fail(where, f"expected a number of seconds ({wanted}), got {value!r}")
     return float(value)
 
 
@@ -238,7 +246,7 @@ def _email(raw: Any, where: str, fail: Fail) -> EmailTarget:
         if value is not None and (not isinstance(value, str) or not value):
             fail(f"{where}.{key}", f"expected the name of an environment variable, got {value!r}")
         env[key] = value
-    timeout = _number(raw.get("timeout", 10), f"{where}.timeout", fail)
+    timeout = _number(raw.get("timeout", 10), f"{where}.timeout", fail, positive=True)
     return EmailTarget(
         host,
         port,

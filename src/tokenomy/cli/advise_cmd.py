@@ -17,6 +17,7 @@ from tokenomy.cli.context import (
     UsageError,
     add_day_range_options,
     parse_date,
+    parse_sources,
     parse_zone,
     split_values,
 )
@@ -62,6 +63,7 @@ def cache_scope(args: argparse.Namespace) -> Scope:
     tz = parse_zone(args.timezone)
     start, end = Filters(tz=tz, since=since, until=until).range_ms()
     filters: dict[str, tuple[str, ...]] = {}
+    parse_sources(args.source)  # a misspelt source is named, not silently empty
     for name, values in (
         ("project", args.project),
         ("source", args.source),

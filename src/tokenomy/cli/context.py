@@ -107,6 +107,21 @@ def split_values(values: list[str] | None) -> list[str]:
     return out
 
 
+def parse_sources(values: list[str] | None) -> tuple[str, ...]:
+    """``--source`` values, each one a source calls are recorded under (a misspelt one would
+    silently match nothing: "no calls in this range")."""
+    from tokenomy.record import Source
+
+    known = [str(s) for s in Source]
+    picked = tuple(split_values(values))
+    for value in picked:
+        if value not in known:
+            close = [k for k in known if k.startswith(value) or value.startswith(k)]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"--source {value!r} is not one of: {', '.join(known)}{hint}")
+    return picked
+
+
 def existing_paths(values: list[Path] | None) -> list[Path] | None:
     """``--path`` values: folders to walk or single log files, each of which must exist."""
     if not values:

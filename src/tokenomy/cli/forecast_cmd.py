@@ -27,6 +27,8 @@ def forecast_json(args: argparse.Namespace) -> dict[str, Any]:
 
     if not 14 <= args.history <= 365:
         raise UsageError(f"--history must be from 14 to 365 days (got {args.history})")
+    if not 1 <= args.days <= 90:
+        raise UsageError(f"--days must be from 1 to 90 (got {args.days})")
     filters = {"project": tuple(split_values(args.project))} if args.project else {}
     scope = Scope(parse_zone(args.timezone), filters=filters)
     ctx = Context(Paths.from_env())
@@ -106,7 +108,6 @@ def add_forecast_parser(sub: Any, command: Any) -> None:
         "--days",
         type=int,
         default=30,
-        choices=range(1, 91),
         metavar="N",
         help="days forecast in the daily series (1-90, default 30); totals are always "
         "for 7 and 30 days",

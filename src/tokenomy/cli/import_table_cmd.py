@@ -25,7 +25,7 @@ EPILOG = f"""\
 With no --map, columns named like call-record fields fill them: {", ".join(FIELDS)}.
 Missing fields take defaults (tokens 0, status ok, response_model = request_model); the cost
 is computed from the prices unless cost_usd or cost_nanos is given. started_at is ISO 8601
-(a time without zone is UTC, or --timezone) or a number of seconds/milliseconds.
+(a time without zone is UTC, or --table-timezone) or a number of seconds/milliseconds.
 
 examples:
   tokenomy import csv calls.csv
@@ -41,7 +41,12 @@ examples:
 
 def add_table_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("csv and jsonl tables (tokenomy import csv FILE)")
-    g.add_argument("file", nargs="?", type=Path, help="the table to import (csv only)")
+    g.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="the table: CSV, or JSON lines (.jsonl, or --format jsonl)",
+    )
     g.add_argument(
         "--map",
         action="append",

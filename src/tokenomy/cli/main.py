@@ -25,6 +25,7 @@ from tokenomy.cli.context import (
     existing_paths,
     has_active_keys,
     parse_date,
+    parse_sources,
     split_values,
 )
 from tokenomy.cli.forecast_cmd import add_forecast_parser
@@ -138,7 +139,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             until=parse_date(args.until, "--until"),
             timezone=args.timezone,
             projects=tuple(split_values(args.project)),
-            sources=tuple(split_values(args.source)),
+            sources=parse_sources(args.source),
             breakdown=args.breakdown,
             order=args.order,
         )

@@ -27,6 +27,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     messages: Any = None
     if args.prompt is not None and (args.messages or args.command):
         raise UsageError("give the prompt, --messages or --command, not two of them")
+    if args.prompt is None and args.messages is None and args.command is None:
+        raise UsageError(
+            'give what to estimate: the prompt (tokenomy predict "..." -m MODEL), '
+            "--messages FILE (a JSON list of messages) or --command PROMPT (an agent run)"
+        )
     if args.messages is not None:
         try:
             messages = orjson.loads(Path(args.messages).read_bytes())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 
 from tokenomy.runner.command import Agent
 
@@ -37,7 +38,10 @@ def find_executable(
                 raise ExecutableNotFoundError(
                     f"{origin} {value!r} is not an executable file (nor a program on PATH)"
                 )
-            return found
+            # Absolute: the agent is started in --cwd, where a relative path means another
+            # file (or none) than the one just checked here. Not resolved: a symlink's name
+            # may matter to the program it points to.
+            return found if Path(found).is_absolute() else str(Path.cwd() / found)
     found = shutil.which(_DEFAULT_NAMES[agent], path=env.get("PATH"))
     if found is None:
         raise ExecutableNotFoundError(
