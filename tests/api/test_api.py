@@ -150,6 +150,13 @@ def test_a_breakdown_exports_as_csv(api: RunningGateway) -> None:
         ("/api/v1/summary?since=2026-11-02&until=2026-11-01", "until", "until must be after since"),
         ("/api/v1/summary?projet=web", "projet", "unknown parameter projet"),
         ("/api/v1/summary?format=xml", "format", "format must be json or csv"),
+        # A folder of the zone database is not a zone (it used to be a 500).
+        ("/api/v1/calls?timezone=America", "timezone", "IANA zone"),
+        ("/api/v1/summary?status=failed", "status", "status must be one of: ok, error"),
+        ("/api/v1/summary?format=csv", "format", "/api/v1/summary answers JSON only"),
+        ("/api/v1/forecast?format=csv", "format", "answers JSON only"),
+        # base64url of "99999999999999999999999:x": a number past int64 (was a 500).
+        ("/api/v1/calls?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk6eA", "cursor", "use next_cursor"),
     ],
 )
 def test_bad_parameters_get_a_422_naming_them(
@@ -159,6 +166,26 @@ def test_bad_parameters_get_a_422_naming_them(
     assert status == 422
     assert body["error"]["param"] == param
     assert words in body["error"]["message"]
+
+
+def test_dates_to_the_end_of_the_calendar_mean_no_end(api: RunningGateway) -> None:
+    status, whole, _ = _get(api, "/api/v1/summary")
+    assert status == 200
+    for query in (
+        "until=9999-12-31",
+        "since=0001-01-01&until=9999-12-31",
+        "until=9999-12-31T23:59:59%2B14:00",
+    ):
+        status, body, _ = _get(api, f"/api/v1/summary?{query}")
+        assert (status, body["calls"]) == (200, whole["calls"]), query
+    status, _, _ = _get(api, "/api/v1/forecast?until=9999-12-31")
+    assert status == 200
+
+
+def test_an_empty_timeseries_has_the_same_keys(api: RunningGateway) -> None:
+    _, empty, _ = _get(api, "/api/v1/timeseries?project=nope&group_by=model")
+    _, full, _ = _get(api, "/api/v1/timeseries?group_by=model")
+    assert empty == {**full, "buckets": [], "series": []}
 
 
 def test_unknown_endpoints_and_methods_answer_in_the_same_shape(api: RunningGateway) -> None:

@@ -239,11 +239,20 @@ def test_gateway_errors_use_the_client_protocol_shape(oai: Upstream, db: Databas
         big = raw_http("POST", gw.url + "/v1/chat/completions", b"x" * 5000)
         missing = raw_http("POST", gw.url + "/v1/nothing", b"{}")
         health = raw_http("GET", gw.url + "/health")
+        probe = raw_http("HEAD", gw.url + "/health")  # load balancers probe with HEAD
+        options = raw_http(
+            "POST",
+            gw.url + "/v1/chat/completions",
+            b'{"model": "fast", "stream": true, "stream_options": "yes", "messages": []}',
+        )
         models = openai_client(gw).models.list()
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     assert big.status_code == 413 and "over 2000 bytes" in big.json()["error"]["message"]
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
     assert health.json() == {"status": "ok"}
+    assert (probe.status_code, probe.content) == (200, b"")
+    assert options.status_code == 400  # was a plain-text 500
+    assert "stream_options must be an object" in options.json()["error"]["message"]
     assert [m.id for m in models.data] == ["fast"]
     assert records(db) == []  # refused requests never reached a provider: nothing to record
 

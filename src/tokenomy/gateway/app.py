@@ -326,6 +326,15 @@ class Gateway:
         alias = request.json.get("model")
         if not isinstance(alias, str) or not alias:
             raise ClientError(400, "the request has no 'model'", "missing_model")
+        options = request.json.get("stream_options")
+        if request.protocol == "openai" and options is not None and not isinstance(options, dict):
+            # Refused here, before any provider: the gateway adds include_usage to it.
+            raise ClientError(
+                400,
+                'stream_options must be an object such as {"include_usage": true}, '
+                f"got {type(options).__name__}",
+                "invalid_request",
+            )
         chain = self._chain(alias)
         trace = CallTrace(operation=request.operation, alias=alias, source=self.source)
         trace.stream = request.json.get("stream") is True

@@ -337,13 +337,6 @@ def _same_protocol_body(request: Request, deployment: Deployment) -> bytes:
         changes["model"] = deployment.model
     if _added_usage(request):
         options = body.get("stream_options")
-        if options is not None and not isinstance(options, dict):
-            raise ClientError(
-                400,
-                f'stream_options must be an object such as {{"include_usage": true}}, '
-                f"got {type(options).__name__}",
-                "invalid_request",
-            )
         changes["stream_options"] = {**(options or {}), "include_usage": True}
     if not changes:
         return request.body
