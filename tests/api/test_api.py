@@ -15,6 +15,7 @@ import pytest
 from tests.gateway.running import RunningGateway
 
 from tokenomy.api.app import AnalyticsApi
+from tokenomy.api.params import split_escaped
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource, Status, TokenUsage, ToolUse
 from tokenomy.store import Database, write_records
@@ -272,3 +273,17 @@ def test_ranked_lists_answer_over_http_and_export_as_csv(api: RunningGateway) ->
     status, body, _ = _get(api, "/api/v1/top?what=everything")
     assert (status, body["error"]["param"]) == (422, "what")
     assert "commands, sessions, projects, users, prompts" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("a,b", ["a", "b"]),
+        ("a\\,b", ["a,b"]),
+        ("x\\\\,y", ["x\\", "y"]),
+        ("C:\\path", ["C:\\path"]),  # a backslash before anything else is itself
+        ("a,,b,", ["a", "", "b", ""]),
+    ],
+)
+def test_filter_values_split_at_unescaped_commas(text: str, values: list[str]) -> None:
+    assert split_escaped(text) == values

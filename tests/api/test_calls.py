@@ -104,6 +104,50 @@ def test_filters_and_search_narrow_the_list(api: tuple[RunningGateway, Database]
     assert (row["model"], row["cost_usd"], row["tokens"]["total"]) == ("gpt-4o", 3e-06, 106)
 
 
+def test_a_failure_group_lists_only_its_error_type(api: tuple[RunningGateway, Database]) -> None:
+    gw, db = api
+    # A second failure of the same model and provider, of another type: the dimensions
+    # (status, model, provider) cannot tell the two groups apart, error_type can.
+    write_records(
+        db,
+        [
+            CallRecord(
+                source="gateway",
+                dedupe_key="t1",
+                started_at_ms=T0 + 5 * HOUR,
+                id="01CALL0100",
+                provider="openai",
+                request_model="gpt-4o",
+                status=Status.ERROR,
+                error_type="timeout",
+            )
+        ],
+    )
+    query = "/api/v1/calls?status=error&model=gpt-4o&provider=openai"
+    _, both, _ = _get(gw, query)
+    _, limited, _ = _get(gw, query + "&error_type=rate_limit")
+    _, timeouts, _ = _get(gw, query + "&error_type=timeout")
+    assert [r["id"] for r in both["rows"]] == ["01CALL0100", "01CALL0005"]
+    assert [r["id"] for r in limited["rows"]] == ["01CALL0005"]
+    assert [r["id"] for r in timeouts["rows"]] == ["01CALL0100"]
+
+
+def test_a_value_with_a_comma_is_filtered_on_when_escaped(
+    api: tuple[RunningGateway, Database],
+) -> None:
+    gw, db = api
+    write_records(
+        db,
+        [CallRecord("gateway", "c1", T0, id="01CALL0200", project="a,b", provider="openai")],
+    )
+    _, escaped, _ = _get(gw, "/api/v1/calls?project=" + quote("a\\,b"))
+    assert [r["id"] for r in escaped["rows"]] == ["01CALL0200"]
+    _, both, _ = _get(gw, "/api/v1/calls?project=" + quote("a\\,b,web"))
+    assert len(both["rows"]) == 5  # web's four and a,b's one
+    _, split, _ = _get(gw, "/api/v1/calls?project=a,b")  # unescaped: projects a and b
+    assert split["rows"] == []
+
+
 def test_the_detail_has_tools_attributes_and_key(api: tuple[RunningGateway, Database]) -> None:
     gw, _ = api
     status, call, _ = _get(gw, "/api/v1/calls/01CALL0006")

@@ -131,6 +131,16 @@ def test_a_chart_bar_drills_down_to_the_calls_of_its_bucket(
     assert page.locator("main table tbody tr").count() == 5
 
 
+def test_a_failure_group_drills_down_to_its_error_type(page: Any, server: RunningGateway) -> None:
+    open_view(page, server, RANGE + "&page=failures")
+    groups = page.get_by_role("region", name="Failures by error, provider and model")
+    groups.get_by_role("link", name="rate_limit").click()
+    page.wait_for_selector("main table tbody tr")
+    assert "page=calls" in page.url and "error_type=rate_limit" in page.url
+    assert page.locator("main table tbody tr").count() == 1
+    assert page.get_by_test_id("error-type").inner_text().startswith("error: rate_limit")
+
+
 def test_call_detail_shows_tokens_tools_and_links(page: Any, server: RunningGateway) -> None:
     open_view(page, server, RANGE + "&page=calls&call=api0")
     page.wait_for_selector("text=Tools used")

@@ -219,7 +219,7 @@ class AnalyticsApi:
         return result
 
     def _calls(self, params: Params) -> dict[str, Any]:
-        check_known(params, ("limit", "cursor", "q", "order"))
+        check_known(params, ("limit", "cursor", "q", "order", "error_type"))
         return calls.list_calls(
             self._db,
             parse_scope(params),
@@ -227,6 +227,7 @@ class AnalyticsApi:
             cursor=one(params, "cursor"),
             search=one(params, "q"),
             oldest_first=choice(params, "order", ("desc", "asc"), "desc") == "asc",
+            error_types=many(params, "error_type"),
         )
 
     def _call(self, params: Params, call_id: str) -> dict[str, Any]:

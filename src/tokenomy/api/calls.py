@@ -102,9 +102,15 @@ def list_calls(
     cursor: str | None,
     search: str | None,
     oldest_first: bool,
+    error_types: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """A page of calls, newest first (or oldest); ``error_types``: only failed calls of
+    these types (a failure group's calls, which the dimensions cannot name)."""
     where, params = scope.where()
     parts = [where[len(" WHERE ") :]] if where else []
+    if error_types:
+        parts.append(f"c.error_type IN ({', '.join('?' * len(error_types))})")
+        params += list(error_types)
     if search:
         pattern = (
             "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

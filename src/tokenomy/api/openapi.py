@@ -89,6 +89,11 @@ def _extra_paths() -> dict[str, Any]:
                 _param(
                     "order", "desc (default) or asc", {"type": "string", "enum": ["desc", "asc"]}
                 ),
+                _param(
+                    "error_type",
+                    "only failed calls of this error type, as /failures groups them (repeat, "
+                    "or a,b)",
+                ),
             ],
             "rows and next_cursor (null on the last page)",
         ),

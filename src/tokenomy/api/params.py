@@ -65,10 +65,32 @@ def one(params: Params, name: str) -> str | None:
 
 
 def many(params: Params, name: str) -> tuple[str, ...]:
+    """Every value of a repeatable parameter, each occurrence split at commas; ``\\,`` is a
+    comma inside a value (a project named "a,b" is ``a\\,b``) and ``\\\\`` a backslash."""
     out: list[str] = []
     for value in params.get(name, ()):
-        out.extend(v.strip() for v in value.split(",") if v.strip())
+        out.extend(v.strip() for v in split_escaped(value) if v.strip())
     return tuple(out)
+
+
+def split_escaped(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and text[i + 1 : i + 2] in (",", "\\"):
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if ch == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
 
 
 def choice(

@@ -31,7 +31,7 @@ let lastRefresh = 0;
 
 // -- what pages use to link and navigate ---------------------------------------------------
 
-const PAGE_OPTIONS = { call: null, q: null, sort: null, order: null, group: null };
+const PAGE_OPTIONS = { call: null, q: null, sort: null, order: null, group: null, error_type: null };
 
 function makeContext(state) {
   const scope = apiScope(state);

@@ -18,11 +18,29 @@ export function browserZone() {
   catch (e) { return "UTC"; }
 }
 
+// A filter's values are split at commas, in the URL as in the API: a comma inside a value
+// (a project named "a,b") is written "\,", a backslash before a comma or another "\\".
+export function escapeValue(value) {
+  return String(value).replace(/\\(?=[,\\]|$)/g, "\\\\").replace(/,/g, "\\,");
+}
+
+export function splitValues(text) {
+  const parts = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\" && (text[i + 1] === "," || text[i + 1] === "\\")) { current += text[++i]; continue; }
+    if (c === ",") { parts.push(current); current = ""; } else current += c;
+  }
+  parts.push(current);
+  return parts.map((p) => p.trim()).filter(Boolean);
+}
+
 export function readState() {
   const q = new URLSearchParams(location.search);
   const filters = {};
   for (const dim of FILTERS) {
-    const values = q.getAll(dim).flatMap((v) => v.split(",")).filter(Boolean);
+    const values = q.getAll(dim).flatMap(splitValues);
     if (values.length) filters[dim] = values;
   }
   let range = q.get("range") || (q.get("since") ? "custom" : DEFAULT_RANGE);
@@ -44,7 +62,7 @@ export function viewUrl(changes, base = location.search) {
   for (const [k, v] of Object.entries(changes)) {
     q.delete(k);
     if (v === null || v === undefined || v === "") continue;
-    for (const one of Array.isArray(v) ? v : [v]) q.append(k, one);
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, FILTERS.includes(k) ? escapeValue(one) : one);
   }
   if (q.get("page") === "overview") q.delete("page");
   const text = q.toString();
@@ -95,7 +113,7 @@ export function apiScope(state) {
     }
     interval = preset.interval;
   }
-  for (const [dim, values] of Object.entries(state.filters)) out.set(dim, values.join(","));
+  for (const [dim, values] of Object.entries(state.filters)) out.set(dim, values.map(escapeValue).join(","));
   return { query: out, interval };
 }
 

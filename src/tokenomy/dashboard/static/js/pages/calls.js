@@ -34,7 +34,10 @@ export async function calls(ctx) {
   if (callId) return detail(ctx, callId);
   const q = ctx.state.params.get("q") || "";
   const order = ctx.state.params.get("order") === "asc" ? "asc" : "desc";
-  const params = withParams(ctx.scope, { limit: PAGE, order, ...(q ? { q } : {}) });
+  // A failure group's calls (from the Failures page): not a dimension, so a page option.
+  const errorType = ctx.state.params.get("error_type") || "";
+  const params = withParams(ctx.scope, { limit: PAGE, order, ...(q ? { q } : {}),
+    ...(errorType ? { error_type: errorType } : {}) });
   const search = h("form", { class: "toolbar", role: "search", onsubmit: (e) => {
     e.preventDefault();
     ctx.navigate(ctx.url({ q: e.target.elements.q.value.trim() || null }));
@@ -46,11 +49,15 @@ export async function calls(ctx) {
   h("label", {}, "Order ", h("select", { "aria-label": "Order",
     onchange: (e) => ctx.navigate(ctx.url({ order: e.target.value })) },
   h("option", { value: "desc", selected: order === "desc" }, "newest first"),
-  h("option", { value: "asc", selected: order === "asc" }, "oldest first"))));
+  h("option", { value: "asc", selected: order === "asc" }, "oldest first"))),
+  errorType ? h("span", { class: "chip", "data-testid": "error-type" }, `error: ${errorType}`,
+    h("button", { type: "button", "aria-label": `Remove filter error ${errorType}`,
+      onclick: () => ctx.navigate(ctx.url({ error_type: null })) }, "×")) : null);
   const first = await api("calls", params);
   if (!first.rows.length) {
-    return [search, q ? h("div", { class: "empty", "data-testid": "empty" },
-      h("h2", {}, "No calls match"), h("p", {}, `Nothing in this range matches “${q}”.`)) : noCalls(ctx)];
+    const what = [q && `“${q}”`, errorType && `error ${errorType}`].filter(Boolean).join(" and ");
+    return [search, what ? h("div", { class: "empty", "data-testid": "empty" },
+      h("h2", {}, "No calls match"), h("p", {}, `Nothing in this range matches ${what}.`)) : noCalls(ctx)];
   }
   const cols = columns(ctx);
   const link = (r) => ctx.callUrl(r.id);

@@ -66,7 +66,9 @@ export async function failures(ctx) {
   const chart = card("Failures over time", seriesChart(ts, { title: "Failures over time",
     onPoint: (i, s) => {
       const row = top[ts.series.indexOf(s)];
-      ctx.navigate(ctx.drill(ts, i, null, { status: "error", model: row && row.model ? row.model : null }));
+      ctx.navigate(ctx.drill(ts, i, null, { status: "error", model: row && row.model ? row.model : null,
+        provider: row && row.provider ? row.provider : null,
+        error_type: row && row.error_type ? row.error_type : null }));
     } }));
   const columns = [
     { label: "Error", value: (r) => r.error_type || "(unnamed)" },
@@ -82,7 +84,8 @@ export async function failures(ctx) {
   const groups = card("Failures by error, provider and model", table(columns, data.rows, {
     caption: "Failure groups",
     link: (r) => ctx.callsUrl({ status: "error", ...(r.model ? { model: r.model } : {}),
-      ...(r.provider ? { provider: r.provider } : {}) }) }),
+      ...(r.provider ? { provider: r.provider } : {}),
+      ...(r.error_type ? { error_type: r.error_type } : {}) }) }),
   { actions: exportButtons("failures", params, "failures") });
   return [head, h("div", { class: "grid" }, chart, groups)];
 }
