@@ -42,7 +42,7 @@ def test_cli_json(
     assert main(["predict", "-m", "gpt-4o", "--messages", str(messages)]) == 0
     assert "output tokens" in capsys.readouterr().out
     assert main(["predict", "-m", "gpt-4o"]) == 2  # nothing to estimate
-    assert "exactly one of messages and command" in capsys.readouterr().err
+    assert "give what to estimate: the prompt" in capsys.readouterr().err
 
 
 @pytest.fixture
