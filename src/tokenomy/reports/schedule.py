@@ -104,6 +104,12 @@ def run_due(
                 outcome = produce(db, catalog, report, period, state, now_ms, version, sleep)
                 result.outcomes.append(outcome)
                 if not outcome.ok:
+                    if report.name not in done:
+                        # A first run that failed: remember where the schedule starts, or
+                        # the next run would take itself for a first run again and go on
+                        # from its own last period, leaving this one in the outbox.
+                        done[report.name] = Produced(period.start_ms, "", _iso(time.time()))
+                        state.save(done)
                     break
                 done[report.name] = Produced(period.end_ms, period.label, _iso(time.time()))
                 state.save(done)  # after each period: a crash later does not redo it
@@ -218,8 +224,9 @@ def status(
                 "filters": {k: list(v) for k, v in report.filters.items()},
                 "folder": None if report.folder is None else str(report.folder),
                 "webhook": None if report.webhook is None else redact(report.webhook.url),
-                "last_period": previous.period if previous else None,
-                "last_produced_at": previous.at if previous else None,
+                # A schedule whose first period is still undelivered has produced none.
+                "last_period": previous.period or None if previous else None,
+                "last_produced_at": previous.at if previous and previous.period else None,
                 "next_due": datetime.fromtimestamp(nxt / 1000, report.tz).isoformat(),
                 "due_now": nxt <= now_ms,
                 "waiting": len(due(report.every, report.tz, now_ms, until).periods),
