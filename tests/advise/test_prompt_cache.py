@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from tests.advise.records import EXPECTED_ROWS, GPT, NOW_MS, SINCE, UNTIL, advice_calls
 from tests.api.insight_records import SONNET, scope
 
@@ -109,12 +110,28 @@ def test_filters_and_limit_narrow_the_advice(db: Database) -> None:
 def test_an_open_range_runs_from_the_first_call_to_the_last(db: Database) -> None:
     write_records(db, advice_calls())
     result = advise_cache(db, scope(), CATALOG, now_ms=NOW_MS)
-    # 01:00 to 09:02 is 8 h 2 min: 30 days are 89.6 times that.
     assert result["range"]["since"] == "2026-11-01T01:00:00.000Z"
-    # In integers, as the advisor counts: pico-dollars x 30 days / span, to nano-dollars.
-    span = 8 * 3_600_000 + 2 * 60_000 + 1
-    nanos = (133_500_000_000 * 30 * 86_400_000 // span + 500) // 1000
-    assert result["summary"]["monthly_savings_usd"] == nanos / 1e9 == 11.965144814
+    # 01:00 to 09:02 is 8 h 2 min, under a day: scaled as a day, as `tokenomy advise`
+    # scales it (the two used to differ: 30 days over 8 h 2 min made $11.97 of this).
+    assert result["range"]["days"] == 1.0
+    assert result["summary"]["monthly_savings_usd"] == 0.1335 * 30
+    two_days = advise_cache(
+        db, scope(since=SINCE, until="2026-11-03T00:00:00Z"), CATALOG, now_ms=NOW_MS
+    )
+    assert two_days["range"]["days"] == 2.0
+    assert two_days["summary"]["monthly_savings_usd"] == 0.1335 * 15
+
+
+def test_advise_and_advise_cache_give_the_same_monthly_figure(db: Database) -> None:
+    from tokenomy.advise.recommend import recommend
+
+    write_records(db, advice_calls())
+    cache = advise_cache(db, scope(), CATALOG, now_ms=NOW_MS)
+    rows = recommend(db, scope(), CATALOG, now_ms=NOW_MS)["rows"]
+    prompt_rows = [r for r in rows if r["kind"] == "prompt_cache"]
+    assert prompt_rows
+    monthly = sum(r["monthly_savings_usd"] for r in prompt_rows)
+    assert monthly == pytest.approx(cache["summary"]["monthly_savings_usd"], abs=0.01)
 
 
 def test_no_calls_no_rows(db: Database) -> None:

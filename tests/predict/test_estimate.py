@@ -32,6 +32,34 @@ def test_text_tokens_count_bpe_pieces() -> None:
     assert count.low < count.tokens < count.high
 
 
+def test_words_of_other_scripts_are_not_a_token_per_letter() -> None:
+    # Before: a token per letter outside A-Z (13 for these three Russian words).
+    assert text_tokens("Привет как дела") == 2 + 1 + 2  # about three letters a token
+    assert text_tokens("Γειά σου κόσμε") == 2 + 1 + 2
+    assert text_tokens("Straße München") == 2 + 2  # a word, split once at the accent
+
+
+def test_a_plain_string_is_one_user_message() -> None:
+    as_string = count_messages("Hello, world!")
+    as_message = count_messages([{"role": "user", "content": "Hello, world!"}])
+    assert as_string.tokens == as_message.tokens == 4 + 4 + 3
+
+
+def test_images_count_as_images_not_as_their_base64() -> None:
+    data = "data:image/jpeg;base64," + "QUJD" * 40_000  # 160 kB of base64
+    question = {"type": "text", "text": "What is in this image?"}
+    low = {"type": "image_url", "image_url": {"url": data, "detail": "low"}}
+    high = {"type": "image_url", "image_url": {"url": data}}
+    claude = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "QUJD" * 40_000},
+    }
+    text = text_tokens("What is in this image?")
+    for part, image in ((low, 85), (high, 765), (claude, 1600)):
+        count = count_messages([{"role": "user", "content": [question, part]}])
+        assert count.tokens == text + image + 4 + 3, part["type"]
+
+
 def _model() -> tokenomy.predict.model.LengthModel:
     samples = []
     for i in range(40):

@@ -17,7 +17,8 @@ from typing import Any
 
 from tokenomy.advise.calls import Group, read_groups
 from tokenomy.advise.evaluate import Evaluation, Tally, evaluate
-from tokenomy.advise.policies import HOUR_MS, assumptions, policy_for
+from tokenomy.advise.policies import assumptions, policy_for
+from tokenomy.advise.recommend.base import window
 from tokenomy.advise.wording import advice
 from tokenomy.analytics.rows import iso_utc
 from tokenomy.api.params import Scope
@@ -26,9 +27,6 @@ from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
 
 MONTH_MS = 30 * DAY_MS
-# Savings are scaled from the range to 30 days; a range shorter than this is taken as
-# this long, so a handful of calls in one minute is not multiplied by 43,200.
-MIN_SPAN_MS = HOUR_MS
 
 
 def nanos_from_pico(pico: int) -> int:
@@ -96,11 +94,7 @@ def advise_cache(
     """Prompt-caching advice for the calls in ``scope`` (see the module's docstring)."""
     totals = _Totals()
     ranked: list[tuple[tuple[Any, ...], Evaluation]] = []
-    first = last = None
     for group in read_groups(db, scope):
-        at = (group.calls[0].at_ms, group.calls[-1].at_ms)
-        first = at[0] if first is None else min(first, at[0])
-        last = at[1] if last is None else max(last, at[1])
         ev = _evaluate(group, catalog, totals)
         if ev is None or ev.savings_pico <= 0:
             continue
@@ -110,8 +104,11 @@ def advise_cache(
             ranked.sort(key=lambda pair: pair[0])
             del ranked[limit:]
     ranked.sort(key=lambda pair: pair[0])
-    span = _span(scope, first, last, int(time.time() * 1000) if now_ms is None else now_ms)
-    since = scope.start_ms if scope.start_ms is not None else first
+    # The same range and scaling as `tokenomy advise` (every call in scope, at least a day),
+    # so its prompt-cache row and this list give the same monthly figure.
+    win = window(db, scope, int(time.time() * 1000) if now_ms is None else now_ms)
+    span = win.span_ms
+    since = win.start_ms
     return {
         "range": {
             "since": iso_utc(since) if since is not None else None,
@@ -141,20 +138,6 @@ def _evaluate(group: Group, catalog: PriceCatalog, totals: _Totals) -> Evaluatio
 def _order(ev: Evaluation) -> tuple[Any, ...]:
     g = ev.group
     return (-ev.savings_pico, g.kind, g.key, g.provider or "", g.model)
-
-
-def _span(scope: Scope, first: int | None, last: int | None, now_ms: int) -> int:
-    """The range's length: as asked, or from the first call to the last when open, never
-    past now (a range ending tomorrow has not had its calls yet)."""
-    start = scope.start_ms if scope.start_ms is not None else first
-    end = scope.end_ms
-    if end is None:
-        end = last + 1 if last is not None else None
-    elif last is not None:
-        end = min(end, max(now_ms, last + 1))
-    if start is None or end is None:
-        return MIN_SPAN_MS
-    return max(end - start, MIN_SPAN_MS)
 
 
 def _monthly(pico: int, span_ms: int) -> float:
