@@ -126,6 +126,31 @@ def test_a_stream_is_replayed_as_the_same_stream(protocol: str, sqlite_db: Datab
     assert [h[0] for h in hits] == ["none", "exact"] and hits[0][1] == hits[1][1] > 0
 
 
+def test_a_stream_with_usage_is_kept_apart_from_one_without(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    # With include_usage the stream ends with a usage chunk (choices: []); without it the
+    # gateway hides that chunk. A replay must give each client the stream it asked for.
+    with RunningGateway(
+        {"fast": [openai_deployment(oai)]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
+    ) as gw:
+        seen = []
+        for usage in (False, True, True, False):
+            options = {"stream_options": {"include_usage": True}} if usage else {}
+            with client(gw) as c:
+                chunks = list(
+                    c.chat.completions.create(model="fast", messages=HI, stream=True, **options)
+                )
+            seen.append((usage, any(ch.usage for ch in chunks), all(ch.choices for ch in chunks)))
+    assert seen == [
+        (False, False, True),
+        (True, True, False),
+        (True, True, False),
+        (False, False, True),
+    ]
+    assert len(oai.seen) == 2  # one per kind; the repeats were hits
+
+
 def test_requests_opt_in_and_out_and_cache_control_is_honoured(
     oai: Upstream, sqlite_db: Database
 ) -> None:
@@ -202,6 +227,34 @@ def test_tenants_never_share_entries_unless_configured(oai: Upstream, sqlite_db:
                 with openai.OpenAI(base_url=gw.url + "/v1", api_key=secret, max_retries=0) as c:
                     ask(c)
         assert len(oai.seen) == upstream_calls, namespace
+
+
+def test_keys_without_a_project_are_tenants_and_a_header_opens_no_project(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    store = KeyStore(sqlite_db)
+    web, _ = store.create(project="web")
+    ci, _ = store.create()
+    intern, _ = store.create()
+    with RunningGateway(
+        {"fast": [openai_deployment(oai)]},
+        sqlite_db,
+        cache={"aliases": {"fast": "exact"}, "namespace": "project"},
+        load_keys=lambda: KeyRing.load(sqlite_db),
+    ) as gw:
+
+        def cached(secret: str, **headers: str) -> str:
+            with openai.OpenAI(
+                base_url=gw.url + "/v1", api_key=secret, max_retries=0, default_headers=headers
+            ) as c:
+                return str(ask(c).headers["x-tokenomy-cache"])
+
+        assert cached(web) == "miss"
+        # Naming the project in a header attributes the call; it does not open web's entries.
+        assert cached(intern, **{"x-tokenomy-project": "web"}) == "miss"
+        assert cached(ci) == "miss"  # two keys without a project do not share either
+        assert cached(intern) == "hit-exact"  # but a key sees its own entries
+    assert len(oai.seen) == 3
 
 
 def test_entries_expire_after_their_ttl(oai: Upstream, sqlite_db: Database) -> None:

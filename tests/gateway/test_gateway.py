@@ -14,7 +14,7 @@ import anthropic
 import openai
 import pytest
 from tests.gateway.running import RunningGateway, close_after_test
-from tests.gateway.upstreams import Upstream, openai_upstream
+from tests.gateway.upstreams import Upstream, anthropic_upstream, openai_upstream
 
 from tokenomy.store import Database
 
@@ -379,6 +379,33 @@ def test_a_client_that_leaves_after_the_last_event_has_its_answer(
     assert got["first"][:2] == ("ok", None) and got["first"][2] > 0
     assert got["repeat"][3] == "exact"
     assert len(oai.seen) == 1
+
+
+def test_a_provider_that_closes_after_the_timeout_but_sent_everything_is_a_success(
+    sqlite_db: Database,
+) -> None:
+    """The last event (message_stop / [DONE]) arrived; only the body's end came after the
+    deployment's timeout. Nothing was lost: no error event after the end (the Anthropic
+    SDK raised on one), a success recorded, and the answer cached."""
+    with anthropic_upstream() as up:
+        up.end_delay = 2.0
+        deployment = {**anthropic_deployment(up), "timeout": 0.5}
+        cache = {"aliases": {"fast": "exact"}}
+        with RunningGateway({"fast": [deployment]}, sqlite_db, cache=cache) as gw:
+            texts = []
+            for _ in range(2):
+                a = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+                with (
+                    a,
+                    a.messages.stream(
+                        model="fast", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+                    ) as s,
+                ):
+                    texts.append("".join(s.text_stream))
+    assert texts == ["Hello from mock", "Hello from mock"]
+    rows = sqlite_db.query("SELECT status, error_type, cache_hit FROM calls ORDER BY started_at")
+    assert [tuple(r) for r in rows] == [("ok", None, "none"), ("ok", None, "exact")]
+    assert len(up.seen) == 1
 
 
 def test_content_is_stored_only_with_capture_on(oai: Upstream, sqlite_db: Database) -> None:

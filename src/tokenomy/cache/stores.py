@@ -162,20 +162,44 @@ class RedisStore:
     """Entries under ``<prefix><key>`` with Redis's own expiry; the memory bound is Redis's
     (set ``maxmemory`` with an LRU policy), and every replica sees every entry."""
 
+    # A cache must never make a call slow: a Redis that does not answer is given up on
+    # quickly, and then left alone for a while (each call would otherwise wait again).
+    TIMEOUT = 0.5  # seconds, to connect and per command
+    PAUSE = 30.0  # seconds without the cache after a failure
+
     def __init__(self, url: str, prefix: str = "tokenomy:cache:") -> None:
         import redis.asyncio
 
-        self._redis = redis.asyncio.Redis.from_url(url)
+        self._redis = redis.asyncio.Redis.from_url(
+            url, socket_connect_timeout=self.TIMEOUT, socket_timeout=self.TIMEOUT
+        )
         self._prefix = prefix
+        self._paused_until = 0.0
+
+    @property
+    def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     async def get(self, key: str) -> CachedResponse | None:
-        raw = await self._redis.get(self._prefix + key)
+        if self.paused:
+            return None
+        try:
+            raw = await self._redis.get(self._prefix + key)
+        except Exception:
+            self._paused_until = time.monotonic() + self.PAUSE
+            raise  # logged by the caller, once per pause
         if raw is None:
             return None
         return CachedResponse.decode(raw if isinstance(raw, bytes) else raw.encode("latin-1"))
 
     async def put(self, key: str, entry: CachedResponse, ttl: float) -> None:
-        await self._redis.set(self._prefix + key, entry.encode(), px=max(1, int(ttl * 1000)))
+        if self.paused:
+            return
+        try:
+            await self._redis.set(self._prefix + key, entry.encode(), px=max(1, int(ttl * 1000)))
+        except Exception:
+            self._paused_until = time.monotonic() + self.PAUSE
+            raise
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

@@ -344,7 +344,10 @@ class Gateway:
         if self.capture_content:
             trace.request_text = request.body.decode("utf-8", "replace")
             trace.response_parts = []
-        plan = self.cache.plan(request, alias, key.id if key else None, trace.project)
+        # The tenant is the key's: a key holder's x-tokenomy-project header attributes the
+        # call, it never opens another project's cached answers.
+        tenant_project = key.project if key is not None else trace.project
+        plan = self.cache.plan(request, alias, key.id if key else None, tenant_project)
         if plan is not None and plan.read:
             found = await self.cache.lookup(plan)
             if found is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from tokenomy.gateway.router import Refusal, Router, retry_after_seconds, soones
 from tokenomy.gateway.sse import EventReader
 from tokenomy.gateway.stream_usage import StreamUsage
 from tokenomy.gateway.translate import StreamTranslator, TranslationError, Translator, translator
+
+log = logging.getLogger("tokenomy.gateway")
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -440,15 +443,31 @@ async def _relay_events(
                     {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
                 )
     except (aiohttp.ClientError, TimeoutError) as exc:
-        message = f"upstream stream failed: {exc or type(exc).__name__}"
-        trace.fail("stream_interrupted", message)
-        await send(
-            {
-                "type": "http.response.body",
-                "body": stream_error_event(client_protocol, message),
-                "more_body": True,
-            }
-        )
+        if seen.finished and (stream is None or stream.error is None):
+            # The last event was relayed; only the connection's close failed (or came after
+            # the timeout). The answer is whole: an error event after [DONE] / message_stop
+            # would break the protocol, and the call is a success.
+            log.info("upstream closed late after a complete stream: %r", exc)
+            tail = stream.finish() if stream is not None else []
+            if tail:
+                await send(
+                    {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
+                )
+        else:
+            detail = str(exc) or (
+                "the provider sent nothing within the timeout"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
+            message = f"upstream stream failed: {detail}"
+            trace.fail("stream_interrupted", message)
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": stream_error_event(client_protocol, message),
+                    "more_body": True,
+                }
+            )
     finally:
         trace.usage = passthrough.total() if stream is None else stream.token_usage()
         trace.response_model = seen.model or trace.response_model

@@ -136,8 +136,6 @@ class ResponseCache:
     ) -> Plan | None:
         """None when the cache stays out of this request (the default for every alias that
         did not opt in); a bad ``x-tokenomy-cache`` value is the client's error."""
-        if request.operation not in ("chat", "messages"):
-            return None
         asked = request.headers.get(HEADER)
         if asked is not None:
             asked = asked.strip().lower()
@@ -145,12 +143,16 @@ class ResponseCache:
                 raise ClientError(
                     400, f"{HEADER} must be one of: {', '.join(MODES)} (got {asked!r})", "bad_cache"
                 )
+        if request.operation not in ("chat", "messages"):
+            return None  # embeddings and the rest: not cached (docs/cache.md)
         mode: Mode = asked or self.settings.aliases.get(alias, "off")
         if mode == "off":
             return None
         body = request.json
         # A near match is served only where the caller accepts a different sample anyway:
         # temperature 0, or a semantic opt-in on the request itself.
+        if mode == "semantic" and self.semantic is None and asked == "semantic":
+            _warn_no_semantic_index()
         if mode == "semantic" and (
             self.semantic is None or (asked != "semantic" and body.get("temperature") != 0)
         ):
@@ -158,23 +160,29 @@ class ResponseCache:
         control = request.headers.get("cache-control", "").lower()
         namespace = self._namespace(key_id, project)
         stream = body.get("stream") is True
+        # An OpenAI stream with include_usage ends with a usage chunk (choices: []), one
+        # without has none: the replayed bytes differ, so the two are kept apart. (Folded
+        # into the key, not the request: the prompt hash stays the prompt's.)
+        usage = stream and request.protocol == "openai" and _wants_usage(body)
         plan = Plan(
             mode=mode,
             read="no-cache" not in control,
             write="no-store" not in control,
             namespace=namespace,
-            key=key_of(namespace, request.normalised()),
+            key=key_of(namespace + "+usage" if usage else namespace, request.normalised()),
             stream=stream,
         )
         if mode == "semantic":
-            plan.question, plan.context = _semantic_key(request, stream)
+            plan.question, plan.context = _semantic_key(request, stream, usage)
             if plan.question is None:
                 plan.mode = "exact"
         return plan
 
     def _namespace(self, key_id: str | None, project: str | None) -> str:
         """Who may share entries: one virtual key (default), one project, or everyone.
-        Without a key or project every caller is one tenant (a gateway with no keys)."""
+        ``project`` is the key's own when there is a key. A key without a project is a
+        tenant of its own; without any key every caller is one tenant (a gateway with no
+        keys)."""
         kind = self.settings.namespace
         if kind == "shared":
             return "shared"
@@ -182,6 +190,8 @@ class ResponseCache:
             return f"key:{key_id}"
         if project:
             return f"project:{project}"
+        if key_id:
+            return f"key:{key_id}"
         return "default"
 
     # -- reading --------------------------------------------------------------------------
@@ -278,7 +288,28 @@ class ResponseCache:
             await asyncio.to_thread(self.semantic.save)
 
 
-def _semantic_key(request: Request, stream: bool) -> tuple[str | None, str | None]:
+def _wants_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+_warned: list[bool] = []
+
+
+def _warn_no_semantic_index() -> None:
+    """Said once: a request asked for the semantic cache, which this gateway has not
+    opened (no alias uses it and there is no ``cache.semantic`` section)."""
+    if not _warned:
+        _warned.append(True)
+        log.warning(
+            "x-tokenomy-cache: semantic asked, but the semantic cache is not open (set an "
+            "alias to semantic, or add a cache.semantic section): using the exact cache"
+        )
+
+
+def _semantic_key(
+    request: Request, stream: bool, usage: bool = False
+) -> tuple[str | None, str | None]:
     """The last user message, and a hash of the rest of the context: the conversation
     before it, the system prompt, tools and every parameter (and whether it streams, so a
     hit can be replayed in the same form)."""
@@ -290,7 +321,8 @@ def _semantic_key(request: Request, stream: bool) -> tuple[str | None, str | Non
         return None, None
     params = params_hash(request.protocol, request.operation, body)  # includes the tools
     # Anthropic keeps the system prompt beside the messages; OpenAI's is one of them.
-    found = semantic_key(
-        messages, system=body.get("system"), extra={"params": params, "stream": stream}
-    )
+    extra: dict[str, Any] = {"params": params, "stream": stream}
+    if usage:
+        extra["usage"] = True  # only when set: entries stored before keep their contexts
+    found = semantic_key(messages, system=body.get("system"), extra=extra)
     return (None, None) if found is None else found
