@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,75 @@ def test_totals_that_go_down_start_a_new_count(tmp_path: Path) -> None:
     ]
 
 
+def test_a_total_seen_before_a_reset_does_not_hide_a_call_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "rollout-resumed.jsonl"
+    write_lines(
+        path,
+        [
+            META,
+            token_count("2026-01-05T09:00:01.000Z", input_tokens=1000, output_tokens=100),
+            token_count("2026-01-05T09:00:02.000Z", input_tokens=3000, output_tokens=300),
+            META,  # resumed in the same file: the totals start again
+            token_count("2026-01-05T10:00:01.000Z", input_tokens=1000, output_tokens=100),
+            token_count("2026-01-05T10:00:02.000Z", input_tokens=2500, output_tokens=200),
+        ],
+    )
+    merged = merge_via_store(tmp_path, [parse(path)])
+    assert len(merged) == 4  # the third call's total (1100) equals the first's
+    assert total(merged).input_tokens == 1000 + 2000 + 1000 + 1500
+
+
+def _fork_files(tmp_path: Path, embed_parent_meta: bool) -> tuple[Path, Path]:
+    history = [
+        (1, {"input_tokens": 10000, "output_tokens": 500}),
+        (2, {"input_tokens": 25000, "cached_input_tokens": 9000, "output_tokens": 900}),
+        (3, {"input_tokens": 45000, "cached_input_tokens": 24000, "output_tokens": 1400}),
+    ]
+    parent_meta = {**META, "payload": {**META["payload"], "id": "parent"}}
+    parent = tmp_path / "rollout-2026-01-05T09-00-00-parent.jsonl"
+    write_lines(
+        parent,
+        [parent_meta, CONTEXT]
+        + [token_count(f"2026-01-05T09:00:0{i}.000Z", **t) for i, t in history],
+    )
+    fork_meta = {
+        "timestamp": "2026-01-07T09:00:00.000Z",
+        "type": "session_meta",
+        "payload": {"id": "fork", "forked_from_id": "parent", "cwd": "/home/dev/shopfront"},
+    }
+    own = {"input_tokens": 70000, "cached_input_tokens": 44000, "output_tokens": 1800}
+    fork = tmp_path / "rollout-2026-01-07T09-00-00-fork.jsonl"
+    write_lines(
+        fork,
+        [fork_meta, *([parent_meta] if embed_parent_meta else []), CONTEXT]
+        # Codex Desktop replays the parent's history with the fork's time, then goes on.
+        + [token_count("2026-01-07T09:00:00.500Z", **t) for _, t in history]
+        + [token_count("2026-01-07T09:05:00.000Z", **own)],
+    )
+    return parent, fork
+
+
+@pytest.mark.parametrize("embed_parent_meta", [False, True])
+@pytest.mark.parametrize("fork_first", [False, True])
+def test_a_fork_counts_its_parents_replayed_history_once(
+    tmp_path: Path, embed_parent_meta: bool, fork_first: bool
+) -> None:
+    parent, fork = _fork_files(tmp_path, embed_parent_meta)
+    results = [parse(parent), parse(fork)]
+    merged = merge_via_store(tmp_path, results[::-1] if fork_first else results)
+    by_session: dict[str | None, list[CallRecord]] = {}
+    for rec in merged:
+        by_session.setdefault(rec.session_id, []).append(rec)
+    # The parent's three calls on its own day and session, whatever was read first; the
+    # fork's one call (past the parent's totals) on the fork.
+    assert sorted(by_session) == ["fork", "parent"]
+    assert len(by_session["parent"]) == 3
+    assert all(r.started_at_ms < 1_767_700_000_000 for r in by_session["parent"])
+    [own] = by_session["fork"]
+    assert (own.usage.input_tokens, own.usage.cache_read_tokens) == (5000, 20000)
+    assert total(merged).total == 70000 + 1800
+
+
 def test_cache_writes_and_reasoning_are_split_out(tmp_path: Path) -> None:
     path = tmp_path / "rollout-cache.jsonl"
     write_lines(
@@ -334,6 +404,13 @@ def test_roots_and_discovery(tmp_path: Path) -> None:
     default = home / ".codex" / "sessions"
     default.mkdir(parents=True)
     assert importer.default_roots({}, home) == [default]
+
+
+def test_a_named_pipe_named_like_a_log_is_skipped(tmp_path: Path) -> None:
+    # Opening it would wait for a writer for ever (import and report hung).
+    fifo = tmp_path / "rollout-2026-01-05T09-00-00-pipe.jsonl"
+    os.mkfifo(fifo)
+    assert plan_read(fifo, Source.CODEX, None) is None
 
 
 def test_a_renamed_rollout_is_found_by_its_first_line(tmp_path: Path) -> None:

@@ -205,16 +205,18 @@ def test_wrong_types_are_reported_and_the_rest_imports(tmp_path: Path) -> None:
     bad_count = dict(ok, id="m-bad", tokens=dict(ok["tokens"], input="100"))
     bad_time = dict(ok, id="m-time", timestamp=12)
     pending = dict(ok, id="m-pending", tokens=None)
-    lines = [meta, ok, bad_count, bad_time, pending]
+    bad_tools = dict(ok, id="m-tools", toolCalls=5)  # used to stop the whole import
+    lines = [meta, ok, bad_count, bad_time, pending, bad_tools]
     text = "".join(json.dumps(x) + "\n" for x in lines) + '{"id": "m-torn", "tokens": \n'
     path.write_text(text, encoding="utf-8")
     result = parse(path)
     assert [r.dedupe_key for r in result.records] == ["11111111-aaaa:m-ok"]
     by_line = {p.line or 0: p.reason for p in result.problems}
-    assert sorted(by_line) == [3, 4, 6]
+    assert sorted(by_line) == [3, 4, 6, 7]
     assert "tokens.input" in by_line[3]
     assert "timestamp" in by_line[4]
-    assert by_line[6].startswith("invalid JSON")
+    assert by_line[6] == "toolCalls is int, expected a list"
+    assert by_line[7].startswith("invalid JSON")
 
 
 def test_subagent_calls_belong_to_the_parent_session(tmp_path: Path) -> None:

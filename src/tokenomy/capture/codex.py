@@ -12,6 +12,15 @@ Each line is ``{"timestamp", "type", "payload"}``. What matters here (openai/cod
   re-emitted with unchanged totals, so each call's usage is the *difference* between
   consecutive totals, which also makes the dedupe key (the running total) stable.
 
+A forked session (``session_meta.forked_from_id``, Codex Desktop) starts its rollout with its
+parent's ``token_count`` history replayed, then goes on from the parent's totals. Its calls are
+keyed by the parent's id and the running total, ranked below the parent's own copy: the
+replayed ones are the parent's calls (counted once, on the parent's session and day, in
+whatever order the files are read); the fork's own turns, past the parent's totals, are its
+own. (A fork of a fork is keyed by its direct parent only.) Totals that go down in one file
+start a new count; the calls after each such reset are keyed apart, so a running total
+seen before the reset cannot hide one after it.
+
 ``TokenUsage.non_cached_input()`` is ``input_tokens - cached_input_tokens``: cached input is
 part of ``input_tokens``. ``cache_write_input_tokens`` (in rollouts from 0.146 on, always 0 in
 the samples seen) is taken to be part of it too; ``reasoning_output_tokens`` is part of
@@ -78,6 +87,8 @@ class SessionMemory:
     totals: Totals | None = None
     # Tool calls seen since the last recorded call: they belong to the next one.
     pending_tools: list[ToolUse] = field(default_factory=list)
+    forked_from: str | None = None  # the parent session of a fork (its history replayed)
+    resets: int = 0  # how many times the running totals started again in this file
 
     @classmethod
     def load(cls, state: Mapping[str, Any]) -> SessionMemory:
@@ -95,6 +106,7 @@ class SessionMemory:
             for item in state.get("pending_tools") or ()
             if isinstance(item, list) and len(item) == 2
         ]
+        resets = state.get("resets")
         return cls(
             text("session_id"),
             text("model"),
@@ -103,6 +115,8 @@ class SessionMemory:
             text("originator"),
             totals,
             tools,
+            text("forked_from"),
+            resets if isinstance(resets, int) else 0,
         )
 
     def dump(self, lines: int) -> dict[str, Any]:
@@ -115,6 +129,8 @@ class SessionMemory:
             "originator": self.originator,
             "totals": list(self.totals) if self.totals is not None else None,
             "pending_tools": [[t.name, t.use_id] for t in self.pending_tools],
+            "forked_from": self.forked_from,
+            "resets": self.resets,
         }
 
 
@@ -273,7 +289,11 @@ class CodexImporter:
             return None
         kind = entry.get("type")
         if kind == "session_meta":
-            memory.session_id = _text(payload.get("id")) or _text(payload.get("session_id"))
+            meta_id = _text(payload.get("id")) or _text(payload.get("session_id"))
+            if memory.forked_from is not None and meta_id == memory.forked_from:
+                return None  # the parent's meta, copied into the fork: still the fork
+            memory.session_id = meta_id
+            memory.forked_from = _text(payload.get("forked_from_id")) or memory.forked_from
             memory.cwd = _text(payload.get("cwd")) or memory.cwd
             memory.cli_version = _text(payload.get("cli_version")) or memory.cli_version
             memory.originator = _text(payload.get("originator")) or memory.originator
@@ -325,7 +345,10 @@ class CodexImporter:
         started = parse_timestamp_ms(entry.get("timestamp"))
         # Only a fully valid event moves the running totals: a bad one's tokens then land
         # in the next call instead of being lost.
-        delta = _delta(memory.totals, current)
+        previous = memory.totals
+        delta = _delta(previous, current)
+        if previous is not None and any(c < p for c, p in zip(current, previous, strict=True)):
+            memory.resets += 1  # the totals went down: a new count (see _delta)
         memory.totals = current
         if not any(delta):
             return None  # the same totals emitted again
@@ -340,9 +363,14 @@ class CodexImporter:
             model = DEFAULT_MODEL
             attributes["model_assumed"] = True
         tools, memory.pending_tools = memory.pending_tools, []
+        # A fork's calls under its parent's key: its replayed history is the parent's.
+        lineage = memory.forked_from or session
+        epoch = f"r{memory.resets}:" if memory.resets else ""
         return CallRecord(
             source=Source.CODEX,
-            dedupe_key=f"{session}:{current[_TOTAL]}",
+            dedupe_key=f"{lineage}:{epoch}{current[_TOTAL]}",
+            # Below the parent's own copy, which wins a replayed call in any order.
+            dedupe_rank=-1 if memory.forked_from else 0,
             started_at_ms=started,
             usage=usage_from_delta(delta),
             operation="chat",

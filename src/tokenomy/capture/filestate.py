@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -156,6 +157,8 @@ def plan_read(path: str | Path, source: str, prior: FileState | None) -> ReadPla
         st = os.stat(key)  # noqa: PTH116 (a path string: no Path object per file)
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        return None  # a named pipe or device named like a log: reading it would block
     if prior is not None and (prior.device, prior.inode) == (st.st_dev, st.st_ino):
         if st.st_size == prior.size and st.st_mtime_ns == prior.mtime_ns:
             return None

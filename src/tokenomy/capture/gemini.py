@@ -104,9 +104,12 @@ def record_from_message(
     usage = gemini_usage(tokens)
     started = parse_timestamp_ms(message.get("timestamp"))
     model = _text(message.get("model"))
+    calls = message.get("toolCalls") or ()
+    if not isinstance(calls, list | tuple):
+        raise BadLineError(f"toolCalls is {type(calls).__name__}, expected a list")
     tools = [
         ToolUse(str(call["name"]), _text(call.get("id")) or f"{msg_id}#{i}")
-        for i, call in enumerate(message.get("toolCalls") or ())
+        for i, call in enumerate(calls)
         if isinstance(call, Mapping) and isinstance(call.get("name"), str)
     ]
     attributes = {k: v for k, v in context.items() if k != "project" and v}

@@ -162,7 +162,11 @@ def notes(report: Report) -> list[str]:
             "the cost: run `tokenomy prices check`."
         )
     if report.totals.failed_calls:
-        out.append(f"✗ {report.totals.failed_calls:,} failed calls (API errors) cost nothing.")
+        # Not "cost nothing": a failed agent run (tokenomy run) did spend its tokens.
+        out.append(
+            f"✗ {report.totals.failed_calls:,} failed calls (API errors, failed runs): the "
+            "tokens they used, if any, are in the cost."
+        )
     out.append("Saved = what cache reads would have cost at the input price, minus what they cost.")
     return out
 
