@@ -182,3 +182,22 @@ def test_virtual_keys_authenticate_and_attribute(oai: Upstream, db: Database) ->
     [rec] = records(db)
     assert (rec["project"], rec["user"]) == ("payments", "ana")  # the key wins over headers
     assert [r[0] for r in db.query("SELECT api_key_id FROM calls")] == [info.id]
+
+
+def test_a_key_created_just_after_a_reload_works_at_once(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    # It used to get a 401 when the keys had been read less than a second before (by the
+    # periodic refresh, or another unknown key), and the SDKs do not retry a 401.
+    store = KeyStore(sqlite_db)
+    store.create(project="web")
+    with RunningGateway(
+        {"fast": [openai_deployment(oai)]}, sqlite_db, load_keys=lambda: KeyRing.load(sqlite_db)
+    ) as gw:
+        for _ in range(3):
+            secret, _info = store.create()
+            with openai.OpenAI(base_url=gw.url + "/v1", api_key=secret, max_retries=0) as c:
+                reply = c.chat.completions.create(model="fast", messages=HI)
+            assert reply.choices[0].message.content == "Hello from mock"
+        with pytest.raises(openai.AuthenticationError, match="invalid or revoked"):
+            ask(gw)  # and a key that does not exist is still refused

@@ -92,7 +92,8 @@ class Gateway:
         self._load_keys = load_keys
         self._load_config = load_config
         self._keys: KeyRing | None = None
-        self._keys_loaded_at = 0.0
+        self._keys_loaded_at = 0.0  # monotonic: when the keys in use were read
+        self._reload: asyncio.Future[None] | None = None  # the next reload for unknown keys
         self._session: aiohttp.ClientSession | None = None
         self._proxy: Proxy | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -185,8 +186,9 @@ class Gateway:
     async def _refresh_keys(self) -> None:
         assert self._load_keys is not None
         try:
+            started = time.monotonic()
             self._keys = await asyncio.to_thread(self._load_keys)
-            self._keys_loaded_at = time.monotonic()
+            self._keys_loaded_at = started  # a key created after this may be missing
         except Exception as exc:  # the database is away: keep the keys we know
             log.error("virtual keys not reloaded: %s", exc)
 
@@ -252,14 +254,34 @@ class Gateway:
                 "missing_api_key",
             )
         info = keys.lookup(secret)
-        stale = time.monotonic() - self._keys_loaded_at > 1.0
-        if info is None and stale and not keys.is_revoked(secret):
-            # Perhaps created since the last refresh: look again, at most once a second.
-            await self._refresh_keys()
-            info = self._keys.lookup(secret) if self._keys is not None else None
+        asked = time.monotonic()
+        for _ in range(2):  # twice at most: the database may be away, the reload failing
+            if info is not None or keys.is_revoked(secret) or self._keys_loaded_at >= asked:
+                break
+            # Perhaps created since the keys were read: wait for a reload that started
+            # after this request (one a second at most, shared by every unknown key, so a
+            # client sending a bad key cannot keep new keys from working).
+            await self._reload_keys_soon()
+            keys = self._keys if self._keys is not None else keys
+            info = keys.lookup(secret)
         if info is None:
             raise ClientError(401, "invalid or revoked tokenomy key", "invalid_api_key")
         return info
+
+    async def _reload_keys_soon(self) -> None:
+        """Wait for the next reload of the keys, starting one if none is under way; reloads
+        are at least a second apart."""
+        reload = self._reload
+        if reload is None or reload.done():
+
+            async def run() -> None:
+                wait = 1.0 - (time.monotonic() - self._keys_loaded_at)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._refresh_keys()
+
+            reload = self._reload = asyncio.ensure_future(run())
+        await asyncio.shield(reload)
 
     def gateway_state(self) -> dict[str, Any]:
         return self.monitor.snapshot(self.config, self.router)

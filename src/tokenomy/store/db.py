@@ -104,6 +104,12 @@ def _sqlite_connect(path: Path | None, cache_mb: int = DEFAULT_CACHE_MB) -> sqli
     return conn
 
 
+def broken(conn: Connection) -> bool:
+    """Whether a PostgreSQL connection is closed or lost (psycopg's own flags; an SQLite
+    connection never is)."""
+    return bool(getattr(conn, "broken", False) or getattr(conn, "closed", False))
+
+
 @contextmanager
 def _committed(conn: Connection) -> Iterator[Cursor]:
     """A cursor on ``conn`` whose statements commit at the end, or roll back on an error."""
@@ -154,9 +160,16 @@ class Database:
         return pg
 
     def _connection(self) -> Connection:
-        if self._shared is None:
-            self._shared = self.connect()
-        return self._shared
+        shared = self._shared
+        if shared is not None and broken(shared):
+            # PostgreSQL went away (a restart, a network blip): a long-running server
+            # connects again, instead of failing every request until it is restarted.
+            with contextlib.suppress(Exception):
+                shared.close()
+            shared = self._shared = None
+        if shared is None:
+            shared = self._shared = self.connect()
+        return shared
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
@@ -248,10 +261,18 @@ class Database:
         self._checkpointer.start()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self.transaction() as cur:
-            cur.execute(self.sql(sql), params)
-            rows: list[Any] = cur.fetchall()
-            return rows
+        for attempt in (1, 2):
+            try:
+                with self.transaction() as cur:
+                    cur.execute(self.sql(sql), params)
+                    rows: list[Any] = cur.fetchall()
+                    return rows
+            except Exception:
+                # A read on a connection that was lost since its last use: once more, on
+                # a new one (a write is not retried: the caller decides).
+                if attempt == 2 or self._shared is None or not broken(self._shared):
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._checkpointer is not None:

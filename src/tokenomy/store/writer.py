@@ -8,6 +8,7 @@ re-import never double counts and never churns.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -19,9 +20,11 @@ from typing import Any
 import orjson
 
 from tokenomy.record import CallRecord, new_ulid, split_mcp_tool
-from tokenomy.store.db import Connection, Cursor, Database
+from tokenomy.store.db import Connection, Cursor, Database, broken
 from tokenomy.store.rollups import mark_rows
 from tokenomy.store.schema import CALL_COLUMNS
+
+log = logging.getLogger("tokenomy.store")
 
 _UPDATED = [c for c in CALL_COLUMNS if c not in ("id", "source", "dedupe_key", "ingested_at")]
 
@@ -280,6 +283,10 @@ class WriterStats:
     last_error: str | None = None
 
 
+# After the database was found away, wait this long before writing again.
+RETRY_SECONDS = 1.0
+
+
 class BatchWriter:
     """Accepts records without touching the database and writes them in batches.
 
@@ -313,6 +320,8 @@ class BatchWriter:
         self._drained = threading.Event()
         self._closed = False
         self.stats = WriterStats()
+        self._retry_after = 0.0  # monotonic: no write before this, the database being away
+        self._final = False  # closing: the last try, nothing kept after it
         self._thread = threading.Thread(target=self._run, name="tokenomy-writer", daemon=True)
         self._thread.start()
 
@@ -363,13 +372,19 @@ class BatchWriter:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
             closing = self._closed
-            while self._pending:
+            while self._pending and time.monotonic() >= self._retry_after:
                 batch = [
                     self._pending.popleft()
                     for _ in range(min(self._batch_size, len(self._pending)))
                 ]
                 self._flush(batch)
                 self._drained.set()
+            if closing and self._pending and not self._final:
+                # Closing while the database is away: one last try, then what is left is
+                # lost (and said so).
+                self._final = True
+                self._retry_after = 0.0
+                continue
             if closing:
                 if self._conn is not None:
                     self._conn.close()
@@ -393,3 +408,19 @@ class BatchWriter:
         except Exception as exc:  # keep serving; the error is counted and reported
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            if self._conn is not None and broken(self._conn) and not self._final:
+                # The database went away: connect again next time, and keep the batch for
+                # it (in front, so calls stay in order) while there is room.
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+                if len(self._pending) + len(batch) <= self._max_queue:
+                    self._pending.extendleft(reversed(batch))
+                    log.warning(
+                        "database unreachable, %d call records kept to write again: %s",
+                        len(batch),
+                        exc,
+                    )
+                    self._retry_after = time.monotonic() + RETRY_SECONDS
+                    return
+            log.error("%d call records could not be written and are lost: %s", len(batch), exc)
