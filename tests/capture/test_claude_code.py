@@ -464,3 +464,27 @@ def test_typed_and_lenient_decoding_read_every_line_alike(
         assert _plain(lenient_entry(orjson.loads(line))) == _plain(typed)
         compared += 1
     assert compared > 100
+
+
+def test_projects_are_the_folders_not_each_lines_cwd(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    # Two projects whose sessions both ran in a worktree named "fix": still two projects.
+    write_jsonl(
+        root / "-home-dev-code-billing" / "a.jsonl",
+        [
+            assistant("m1", "r1", cwd="/home/dev/code/billing"),
+            assistant("m2", "r2", cwd="/home/dev/code/billing/.worktrees/fix"),
+        ],
+    )
+    write_jsonl(
+        root / "-home-dev-work-data-warehouse" / "b.jsonl",
+        [
+            assistant("m3", "r3", cwd="/home/dev/work/data-warehouse/.worktrees/fix"),
+            assistant("m4", "r4", cwd="/home/dev/work/data-warehouse"),  # names it
+        ],
+    )
+    # A folder none of whose lines ran in its own directory: named from the folder.
+    write_jsonl(root / "-srv-api" / "c.jsonl", [assistant("m5", "r5", cwd="/tmp/scratch")])
+    run(db, root)
+    got = dict(db.query("SELECT project, COUNT(*) FROM calls GROUP BY project"))
+    assert got == {"billing": 2, "data-warehouse": 2, "api": 1}

@@ -106,6 +106,27 @@ def test_a_given_cost_is_kept_as_reported_and_an_http_error_marks_the_call_faile
     assert summary.unpriced_models == {"?/my-model"}
 
 
+def test_an_empty_cell_takes_the_default_as_a_missing_column_would(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    path = _write(
+        tmp_path,
+        "e.csv",
+        "started_at,provider,request_model,response_model,status,input_tokens,http_status\n"
+        "2026-11-01T10:00:00Z,openai,gpt-4o,,,100,500\n"  # empty status: from http_status
+        "2026-11-01T10:00:01Z,openai,gpt-4o,gpt-4o-2024-08-06,ok,100,500\n",  # as written
+    )
+    import_table(sqlite_db, CATALOG, path, TableSpec())
+    failed, said_ok = _calls(sqlite_db)
+    assert (failed["status"], failed["response_model"]) == ("error", "gpt-4o")
+    assert (said_ok["status"], said_ok["response_model"]) == ("ok", "gpt-4o-2024-08-06")
+    # --set status=ok is every row's, whatever the HTTP status.
+    again = _write(tmp_path, "f.csv", "started_at,request_model,http_status\n1790000000,m,503\n")
+    import_table(sqlite_db, CATALOG, again, TableSpec(constants={"status": "ok"}))
+    [fixed] = [c for c in _calls(sqlite_db) if c["dedupe_key"] == "f.csv:2"]
+    assert (fixed["status"], fixed["http_status"]) == ("ok", 503)
+
+
 def test_bad_rows_are_named_by_file_and_line_and_the_rest_is_imported(
     sqlite_db: Database, tmp_path: Path
 ) -> None:

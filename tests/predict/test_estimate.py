@@ -193,6 +193,17 @@ def test_history_moves_the_prediction_towards_the_users_calls(db: Database) -> N
     )
 
 
+def test_an_undated_name_learns_from_its_dated_releases(db: Database) -> None:
+    # Agent logs record the dated id; users ask about the model by its short name.
+    calls = [_chat(i, "claude-haiku-4-5-20251001", 1900 + i) for i in range(40)]
+    calls += [_chat(100 + i, "gpt-4o-2024-08-06", 800) for i in range(10)]
+    calls += [_chat(200 + i, "gpt-4o-mini", 3) for i in range(30)]  # not gpt-4o
+    write_records(db, calls)
+    haiku = predict("Tell me about rivers", "claude-haiku-4-5", db=db)
+    assert (haiku.basis, haiku.history_calls) == ("prior+history", 40)
+    assert predict("Tell me about rivers", "gpt-4o", db=db).history_calls == 10
+
+
 def test_runner_commands_learn_per_family(db: Database) -> None:
     def run(i: int, prompt: str, output: int) -> CallRecord:
         return CallRecord(

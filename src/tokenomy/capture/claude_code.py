@@ -10,7 +10,7 @@ that embeds a subagent's message) share the key and so count once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +38,7 @@ RANK_PROGRESS_COPY = 0
 
 SYNTHETIC_MODEL = "<synthetic>"
 _HTTP_STATUS = re.compile(r"\b([45]\d\d)\b")
+_ENCODED = re.compile(r"[^A-Za-z0-9]")  # how Claude Code names a project's folder
 # The fields of a log line that matter, as typed structs: msgspec decodes a line straight
 # into them, skipping everything else (content text, tool inputs) without building Python
 # objects for it. That is about half the cost of a generic JSON parse, and what follows
@@ -367,7 +368,8 @@ class ClaudeCodeImporter:
 
     def __init__(self) -> None:
         # Project names by (cwd, folder): thousands of lines share a handful of them.
-        self._projects: dict[tuple[str, str], str] = {}
+        # The project of each folder under projects/ (docs/claude-code-logs.md, section 1).
+        self._projects: dict[str, str] = {}
 
     def default_roots(self, env: Mapping[str, str], home: Path) -> list[Path]:
         configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
@@ -456,9 +458,11 @@ class ClaudeCodeImporter:
                         break
         file_session = path.stem
         last_ts = 0
+        if folder not in self._projects:
+            self._name_project(folder, (c.entry.cwd for c in best.values()))
         for c in best.values():
             try:
-                project = self._project(c.entry.cwd, folder)
+                project = self._projects.get(folder) or project_name(None, folder)
                 used = list(tools[c.key].values()) if c.key in tools else []
                 rec = build_record(c, project, file_session, used)
             except BadLineError as exc:
@@ -481,9 +485,13 @@ class ClaudeCodeImporter:
         result.problems.sort(key=lambda p: p.line or 0)
         return result
 
-    def _project(self, cwd: object, folder: str) -> str:
-        key = (cwd if isinstance(cwd, str) else "", folder)
-        name = self._projects.get(key)
-        if name is None:
-            name = self._projects[key] = project_name(cwd, folder)
-        return name
+    def _name_project(self, folder: str, cwds: Iterable[object]) -> None:
+        """Calls are grouped by their folder, not by each line's ``cwd``: a session may
+        ``cd`` elsewhere or run in a worktree (``.../fix`` in two projects must not merge
+        them). The folder is the launch directory with every non-alphanumeric character
+        made ``-``, so its readable name is the last part of a ``cwd`` that encodes to it;
+        without one, the folder's last ``-``-separated part."""
+        for cwd in cwds:
+            if isinstance(cwd, str) and _ENCODED.sub("-", cwd) == folder:
+                self._projects[folder] = project_name(cwd, folder)
+                return

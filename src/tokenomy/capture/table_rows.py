@@ -254,8 +254,8 @@ class TablePlan:
     template: list[Any]
     unused: list[str]
     width: int
-    has_status: bool
-    has_response_model: bool
+    status_column: int | None  # where the file says each row's status, if it does
+    status_set: bool  # --set status=...: every row's, never derived from http_status
 
 
 def make_plan(header: Sequence[str], spec: TableSpec, where: str, now_ms: int) -> TablePlan:
@@ -285,15 +285,14 @@ def make_plan(header: Sequence[str], spec: TableSpec, where: str, now_ms: int) -
     text_steps = [(i, slot) for i, slot, convert in steps if convert is _text]
     steps = [step for step in steps if step[2] is not _text]
     used = set(wanted.values())
-    fields = set(wanted) | set(spec.constants)
     return TablePlan(
         steps,
         text_steps,
         template,
         [c for c in header if c not in used],
         len(header),
-        has_status="status" in fields,
-        has_response_model="response_model" in fields,
+        status_column=index[wanted["status"]] if "status" in wanted else None,
+        status_set="status" in spec.constants,
     )
 
 
@@ -341,8 +340,14 @@ def to_row(values: list[str], line: int, plan: TablePlan, file_key: str) -> list
     if row[_KEY] is None or row[_KEY] == "":
         row[_KEY] = f"{file_key}:{line}"
     row[_ID] = new_ulid(row[_STARTED])
-    if not plan.has_response_model:
+    # The defaults apply to an empty cell as to a missing column (docs/import-csv.md).
+    if row[_RESP_MODEL] is None:
         row[_RESP_MODEL] = row[_REQ_MODEL]
-    if not plan.has_status and row[_HTTP] is not None and row[_HTTP] >= 400:
+    if (
+        row[_HTTP] is not None
+        and row[_HTTP] >= 400
+        and not plan.status_set
+        and (plan.status_column is None or not values[plan.status_column].strip())
+    ):
         row[_STATUS] = str(Status.ERROR)
     return row

@@ -9,6 +9,7 @@ one quick query however large the store grows.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -52,22 +53,38 @@ def load(
     """The history of ``model``'s chat calls, or (``runner``) of its agent runs, narrowed to
     one command family when ``family_hash`` is given."""
     source_test = "source = ?" if runner else "source <> ?"
+    # The name asked for, or a dated release of it: logs record claude-haiku-4-5-20251001
+    # where a user asks about claude-haiku-4-5.
+    dated = model.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "-%"
     rows = db.query(
         "SELECT output_tokens, input_tokens + cache_read_tokens + cache_write_tokens"
-        " + cache_write_1h_tokens, attributes FROM calls"
+        " + cache_write_1h_tokens, attributes, response_model, request_model FROM calls"
         f" WHERE status = 'ok' AND output_tokens > 0 AND {source_test}"
-        " AND (response_model = ? OR request_model = ?)"
+        " AND (response_model = ? OR request_model = ?"
+        " OR response_model LIKE ? ESCAPE '\\' OR request_model LIKE ? ESCAPE '\\')"
         " ORDER BY started_at DESC LIMIT ?",
-        (RUNNER, model, model, LIMIT),
+        (RUNNER, model, model, dated, dated, LIMIT),
     )
     outputs: list[int] = []
     inputs: list[int] = []
-    for output, prompt, attributes in rows:
+    for output, prompt, attributes, response_model, request_model in rows:
+        if not (_same_model(response_model, model) or _same_model(request_model, model)):
+            continue  # a longer name that only starts the same (gpt-4o-mini for gpt-4o)
         if family_hash is not None and _family(attributes) != family_hash:
             continue
         outputs.append(int(output))
         inputs.append(int(prompt))
     return summarize(outputs, inputs)
+
+
+_RELEASE_DATE = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
+
+
+def _same_model(recorded: str | None, asked: str) -> bool:
+    """``recorded`` is ``asked``, or ``asked`` with a release date (-20251001, -2024-08-06)."""
+    if recorded is None:
+        return False
+    return recorded == asked or _RELEASE_DATE.sub("", recorded) == asked
 
 
 def _family(attributes: str | None) -> str | None:
