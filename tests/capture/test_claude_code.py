@@ -476,11 +476,12 @@ def test_projects_are_the_folders_not_each_lines_cwd(db: Database, tmp_path: Pat
             assistant("m2", "r2", cwd="/home/dev/code/billing/.worktrees/fix"),
         ],
     )
+    # Only a worktree inside the project: the project's directory is above it.
     write_jsonl(
         root / "-home-dev-work-data-warehouse" / "b.jsonl",
         [
             assistant("m3", "r3", cwd="/home/dev/work/data-warehouse/.worktrees/fix"),
-            assistant("m4", "r4", cwd="/home/dev/work/data-warehouse"),  # names it
+            assistant("m4", "r4", cwd="/home/dev/work/data-warehouse/.worktrees/fix/src"),
         ],
     )
     # A folder none of whose lines ran in its own directory: named from the folder.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
 
 import msgspec
@@ -489,9 +489,12 @@ class ClaudeCodeImporter:
         """Calls are grouped by their folder, not by each line's ``cwd``: a session may
         ``cd`` elsewhere or run in a worktree (``.../fix`` in two projects must not merge
         them). The folder is the launch directory with every non-alphanumeric character
-        made ``-``, so its readable name is the last part of a ``cwd`` that encodes to it;
-        without one, the folder's last ``-``-separated part."""
-        for cwd in cwds:
-            if isinstance(cwd, str) and _ENCODED.sub("-", cwd) == folder:
-                self._projects[folder] = project_name(cwd, folder)
-                return
+        made ``-``, so its readable name is the last part of a ``cwd`` (or of a directory
+        above it: a worktree or subdirectory of the project) that encodes to it; without
+        one, the folder's last ``-``-separated part."""
+        for cwd in sorted({c for c in cwds if isinstance(c, str) and c}):
+            pure = PureWindowsPath(cwd) if "\\" in cwd else PurePosixPath(cwd)
+            for place in (pure, *pure.parents):
+                if _ENCODED.sub("-", str(place)) == folder and place.name:
+                    self._projects[folder] = place.name
+                    return
