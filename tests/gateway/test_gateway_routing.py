@@ -15,6 +15,7 @@ from tests.gateway.test_gateway import (
     anthropic_deployment,
     openai_client,
     openai_deployment,
+    raw_http,
     records,
 )
 from tests.gateway.upstreams import Upstream, openai_upstream
@@ -201,3 +202,9 @@ def test_a_key_created_just_after_a_reload_works_at_once(
             assert reply.choices[0].message.content == "Hello from mock"
         with pytest.raises(openai.AuthenticationError, match="invalid or revoked"):
             ask(gw)  # and a key that does not exist is still refused
+        # In the endpoint's own error shape, even from a client that sends no
+        # anthropic-version header (it used to be OpenAI's).
+        refused = raw_http("POST", gw.url + "/v1/messages", b'{"model": "fast"}')
+    assert refused.status_code == 401
+    assert refused.json()["type"] == "error"
+    assert refused.json()["error"]["type"] == "authentication_error"

@@ -55,6 +55,8 @@ litellm_settings:
   success_callback: ["langfuse"]
 general_settings:
   master_key: sk-1234
+  database_url: postgresql://litellm@db/litellm
+  alerting: [slack]
 environment_variables:
   ANTHROPIC_KEY: from-file
 """
@@ -102,6 +104,8 @@ def test_a_litellm_config_maps_to_aliases_and_routing(tmp_path: Path) -> None:
         "litellm_settings.drop_params",
         "litellm_settings.success_callback",
         "general_settings.master_key",
+        "general_settings.database_url",
+        "general_settings.alerting",
         "model_list[2].litellm_params.max_retries",
     ):
         assert name in ignored

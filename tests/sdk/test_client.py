@@ -5,6 +5,10 @@ server in between, and every call lands in a real database."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +237,29 @@ def test_closing_the_client_ends_calls_left_open_and_records_them(
     [rec] = stored(sqlite_db, recorder)
     # Whether the gateway had relayed it all or was cut short, the call is on record.
     assert rec["request_model"] == "solo" and rec["attributes"]["stream"] is True
+
+
+def test_a_client_left_open_is_closed_at_exit_and_its_calls_are_recorded(
+    oai: Upstream, tmp_path: Path
+) -> None:
+    """No close(): the interpreter's exit closes it (threads can no longer be started
+    then; the last calls used to be lost with a traceback)."""
+    config = tmp_path / "tokenomy.yaml"
+    config.write_text(yaml.safe_dump({"models": {"fast": [openai_deployment(oai)]}}))
+    script = textwrap.dedent(
+        f"""
+        import tokenomy
+        tc = tokenomy.Client({str(config)!r}, project="atexit")
+        tc.openai().chat.completions.create(model="fast", messages={HI!r})
+        """
+    )
+    env = {**os.environ, "TOKENOMY_HOME": str(tmp_path), "TOKENOMY_DB": str(tmp_path / "t.db")}
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 and "Error" not in run.stderr, run.stderr
+    db = open_database(f"sqlite:///{tmp_path / 't.db'}")
+    try:
+        assert db.query("SELECT project FROM calls") == [("atexit",)]
+    finally:
+        db.close()

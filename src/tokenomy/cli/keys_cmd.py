@@ -177,8 +177,9 @@ def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> 
 
     if not keys:
         console.print(
-            "No keys. Create one with `tokenomy keys create --project P --user U`; "
-            "until then the gateway serves loopback only."
+            "No active keys. Create one with `tokenomy keys create --project P --user U`. "
+            "(A gateway that never had a key serves loopback only; once one was created, "
+            "every request needs an active key.)"
         )
         return
     table = Table(

@@ -29,6 +29,7 @@ from tokenomy.gateway.budget_guard import BudgetGuard, Ticket
 from tokenomy.gateway.config import Deployment, GatewayConfig
 from tokenomy.gateway.errors import error_body
 from tokenomy.gateway.monitor import GatewayMonitor
+from tokenomy.gateway.off_loop import run_blocking
 from tokenomy.gateway.providers import Operation, Protocol
 from tokenomy.gateway.proxy import ClientError, Proxy, Request
 from tokenomy.gateway.recorder import CallTrace, Recorder
@@ -155,7 +156,7 @@ class Gateway:
             self._own_db.close()
         if self.recorder is not None:
             # Every recorded call reaches the database before the process ends.
-            await asyncio.to_thread(self.recorder.close)
+            await run_blocking(self.recorder.close)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -202,7 +203,14 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
-        client_protocol: Protocol = "anthropic" if "anthropic-version" in headers else "openai"
+        # The protocol whose error shape the client reads: its endpoint's, known before any
+        # check (a 401 on /v1/messages is Anthropic's even without anthropic-version).
+        known = _ROUTES.get(path)
+        client_protocol: Protocol = (
+            known[0]
+            if known is not None
+            else ("anthropic" if "anthropic-version" in headers else "openai")
+        )
         try:
             # HEAD as GET: load balancers and uptime checks probe with it (the server
             # sends no body for a HEAD).

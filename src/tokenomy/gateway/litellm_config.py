@@ -127,10 +127,17 @@ def parse_litellm_config(raw: dict[str, Any], path: Path, env: dict[str, str]) -
             config.aliases[alias] = [
                 d if d.timeout != 600.0 else _with_timeout(d, float(timeout)) for d in deployments
             ]
-    if "master_key" in (raw.get("general_settings") or {}):
-        config.warnings.append(
-            f"{path}: general_settings.master_key: ignored; create keys with `tokenomy keys create`"
+    general = raw.get("general_settings") or {}
+    for key in sorted(general) if isinstance(general, dict) else ():
+        # LiteLLM's own database, alerting, UI...: nothing here reads them; say so.
+        hint = (
+            "create keys with `tokenomy keys create`"
+            if key == "master_key"
+            else "a LiteLLM proxy setting; Tokenomy keeps its data in TOKENOMY_DB"
+            if key in ("database_url", "store_model_in_db", "database_connection_pool_limit")
+            else "a LiteLLM proxy setting"
         )
+        config.warnings.append(f"{path}: general_settings.{key}: ignored; {hint}")
     return config
 
 

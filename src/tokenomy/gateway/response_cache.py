@@ -22,6 +22,7 @@ from tokenomy.cache.entry import CachedResponse
 from tokenomy.cache.keys import key_of, params_hash
 from tokenomy.cache.settings import MODES, CacheSettings, Mode
 from tokenomy.cache.stores import CacheStore, MemoryStore, RedisStore, SQLiteStore
+from tokenomy.gateway.off_loop import run_blocking
 from tokenomy.gateway.proxy import ClientError, Request
 from tokenomy.gateway.recorder import CallTrace
 from tokenomy.record import TokenUsage
@@ -285,7 +286,7 @@ class ResponseCache:
     async def close(self) -> None:
         await self.store.close()
         if self.semantic is not None:
-            await asyncio.to_thread(self.semantic.save)
+            await run_blocking(self.semantic.save)
 
 
 def _wants_usage(body: dict[str, Any]) -> bool:

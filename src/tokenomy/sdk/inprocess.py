@@ -287,7 +287,8 @@ class _GatewayThread:
             exchange.leave()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         await self.gateway.shutdown()  # closes the session and flushes the recorder
-        await self._loop.shutdown_default_executor()
+        with contextlib.suppress(RuntimeError):  # at the interpreter's exit: no executor
+            await self._loop.shutdown_default_executor()
 
 
 # -- transports -------------------------------------------------------------------------------

@@ -410,9 +410,15 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
+# A constant key for PostgreSQL's advisory lock that serialises migrations.
+_MIGRATION_LOCK = 7_461_521_093
+
+
 def migrate(db: Database) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction; return the names."""
     with db.transaction() as cur:
+        if db.dialect != "sqlite":  # two CREATE ... IF NOT EXISTS at once can still collide
+            cur.execute(db.sql("SELECT pg_advisory_xact_lock(?)"), (_MIGRATION_LOCK,))
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
@@ -424,8 +430,16 @@ def migrate(db: Database) -> list[str]:
         if version in done:
             continue
         with db.transaction() as cur:
+            # Under the write lock, and checked again: workers of one `serve --workers N`
+            # (or replicas on one PostgreSQL) start together and would otherwise both apply
+            # the same migration ("duplicate column", a worker gone).
             if db.dialect == "sqlite":
-                cur.execute("BEGIN")  # sqlite3 would otherwise run DDL outside a transaction
+                cur.execute("BEGIN IMMEDIATE")  # also: sqlite3 would run DDL outside it
+            else:
+                cur.execute(db.sql("SELECT pg_advisory_xact_lock(?)"), (_MIGRATION_LOCK,))
+            cur.execute(db.sql("SELECT 1 FROM schema_migrations WHERE version = ?"), (version,))
+            if cur.fetchall():
+                continue  # another process applied it meanwhile
             migration(cur, db.dialect)
             cur.execute(
                 db.sql(
