@@ -92,7 +92,7 @@ def test_create_refuses_bad_budgets(keys: Run, capsys: pytest.CaptureFixture[str
 
 
 def test_list_shows_ids_and_prefixes_never_secrets(keys: Run) -> None:
-    assert "No keys" in keys("list").stdout
+    assert "No active keys" in keys("list").stdout
     assert orjson.loads(keys("list", "--json").stdout) == {"keys": []}
     a = orjson.loads(keys("create", "--project", "a", "--json").stdout)
     b = orjson.loads(keys("create", "--project", "b", "--budget", "3", "--json").stdout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,6 +89,21 @@ WRITER_CACHE_MB = 4
 _PASSIVE_CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 
 
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new database to WAL. The switch needs the database to itself, and SQLite
+    answers "locked" at once rather than waiting when another connection holds it (workers
+    of one `serve --workers N` opening a new database together): wait and try again."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_connect(path: Path | None, cache_mb: int = DEFAULT_CACHE_MB) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path) if path else ":memory:",
@@ -97,7 +113,7 @@ def _sqlite_connect(path: Path | None, cache_mb: int = DEFAULT_CACHE_MB) -> sqli
     )
     # WAL lets reports read while an import or the gateway writes; NORMAL sync is durable at
     # checkpoints and may lose only the last transactions on power loss, never corrupts.
-    conn.execute("PRAGMA journal_mode=WAL")
+    _set_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
