@@ -6,6 +6,7 @@ import gc
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,27 +45,47 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db.close()
 
 
-@pytest.fixture
-def postgres_db() -> Iterator[Database]:
-    """A fresh schema in the test PostgreSQL database, dropped afterwards."""
+@contextmanager
+def _fresh_schema_url() -> Iterator[str]:
+    """The URL of a new, empty schema in the test PostgreSQL database, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("TOKENOMY_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Database(POSTGRES_URL)
     _run(admin, f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in POSTGRES_URL else "?"
-    db = open_database(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
     try:
-        yield db
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
-        db.close()
         _run(admin, f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A fresh schema in the test PostgreSQL database, migrated, dropped afterwards."""
+    with _fresh_schema_url() as url:
+        db = open_database(url)
+        try:
+            yield db
+        finally:
+            db.close()
 
 
 def _run(db: Database, sql: str) -> None:
     with db.transaction() as cur:
         cur.execute(sql)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database with no tables at all (SQLite, and a fresh PostgreSQL schema
+    dropped afterwards): for what happens before and during the first migration."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    with _fresh_schema_url() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

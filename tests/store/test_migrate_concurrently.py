@@ -5,10 +5,8 @@ database at the same moment: each migration is applied once (one worker used to 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
-from tests.conftest import POSTGRES_URL
 
 from tokenomy.store import open_database
 from tokenomy.store.db import Database
@@ -39,35 +37,10 @@ def _versions(db: Database) -> list[int]:
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_sqlite_workers_opening_a_new_database_together(tmp_path: Path, round_: int) -> None:
-    url = f"sqlite:///{tmp_path / f'new-{round_}.db'}"
-    assert _open_together(url) == []
-    db = Database(url)
+def test_workers_opening_a_new_database_together(blank_url: str, round_: int) -> None:
+    assert _open_together(blank_url) == []
+    db = Database(blank_url)
     try:
         assert _versions(db) == list(range(1, len(MIGRATIONS) + 1))
     finally:
         db.close()
-
-
-def test_postgres_replicas_opening_a_new_schema_together() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("TOKENOMY_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
-    import uuid
-
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = Database(POSTGRES_URL)
-    with admin.transaction() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    url = f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    try:
-        assert _open_together(url) == []
-        db = Database(url)
-        try:
-            assert _versions(db) == list(range(1, len(MIGRATIONS) + 1))
-        finally:
-            db.close()
-    finally:
-        with admin.transaction() as cur:
-            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()

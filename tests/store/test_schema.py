@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -104,30 +101,12 @@ def test_api_keys_hash_is_unique(db: Database) -> None:
     assert ["key_hash"] in _indexes(db, "api_keys").values()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def blank_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+@pytest.fixture
+def blank_db(blank_url: str) -> Iterator[Database]:
     """A database with no tables at all, to build an old version in."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
-        yield db
-        db.close()
-        return
-    url = os.environ.get("TOKENOMY_TEST_POSTGRES_URL", "")
-    if not url:
-        pytest.skip("TOKENOMY_TEST_POSTGRES_URL is not set (PostgreSQL tests run in CI)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = Database(url)
-    with admin.transaction() as cur:
-        cur.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in url else "?"
-    db = Database(f"{url}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield db
-    finally:
-        db.close()
-        with admin.transaction() as cur:
-            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    db = Database(blank_url)
+    yield db
+    db.close()
 
 
 def _at_version_1(db: Database) -> None:
