@@ -4,8 +4,10 @@ used to be dropped, and the API answered 500, until the process was restarted)."
 
 from __future__ import annotations
 
+import socket
 import time
 
+import pytest
 from tests.conftest import POSTGRES_URL
 
 from tokenomy.record import CallRecord, TokenUsage
@@ -52,3 +54,22 @@ def test_records_written_while_the_connection_was_lost_are_kept(postgres_db: Dat
     keys = sorted(r[0] for r in postgres_db.query("SELECT dedupe_key FROM calls"))
     assert keys == ["before", "during-1", "during-2"]
     assert stats.errors == 1  # the one failed try, retried on a new connection
+
+
+def test_records_wait_while_the_database_cannot_be_reached(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing listens on this port: every connection attempt fails, as during a restart.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    writer = BatchWriter(Database(f"postgresql://postgres@127.0.0.1:{port}/x"), flush_interval=0.05)
+    writer.put_many([_call("a"), _call("b")])
+    deadline = time.monotonic() + 10
+    while writer.stats.errors < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert writer.pending == 2  # kept, not dropped
+    stats = writer.close()  # the last try fails too: now they are lost, and said so
+    assert stats.written == 0
+    assert "2 call records could not be written and are lost" in caplog.text

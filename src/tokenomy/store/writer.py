@@ -322,6 +322,7 @@ class BatchWriter:
         self.stats = WriterStats()
         self._retry_after = 0.0  # monotonic: no write before this, the database being away
         self._final = False  # closing: the last try, nothing kept after it
+        self._outage = False  # records are being kept for a database that is away
         self._thread = threading.Thread(target=self._run, name="tokenomy-writer", daemon=True)
         self._thread.start()
 
@@ -391,9 +392,12 @@ class BatchWriter:
                 return
 
     def _flush(self, batch: list[CallRecord]) -> None:
+        away = False  # the database cannot be reached (a restart, the network): try later
         try:
             if self._conn is None:
+                away = True  # until the connection is made
                 self._conn = self._db.connect()
+                away = False
             cur = self._conn.cursor()
             try:
                 write_records(self._db, batch, cur)
@@ -405,22 +409,28 @@ class BatchWriter:
                 cur.close()
             self.stats.written += len(batch)
             self.stats.batches += 1
+            if self._outage:
+                self._outage = False
+                log.warning("database reachable again: the call records kept are written")
         except Exception as exc:  # keep serving; the error is counted and reported
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            if self._conn is not None and broken(self._conn) and not self._final:
-                # The database went away: connect again next time, and keep the batch for
-                # it (in front, so calls stay in order) while there is room.
+            if self._conn is not None and broken(self._conn):
                 with contextlib.suppress(Exception):
                     self._conn.close()
-                self._conn = None
-                if len(self._pending) + len(batch) <= self._max_queue:
-                    self._pending.extendleft(reversed(batch))
+                self._conn = None  # connect again next time
+                away = True
+            if away and not self._final and len(self._pending) + len(batch) <= self._max_queue:
+                # Kept for the next try, in front, so the calls stay in order.
+                self._pending.extendleft(reversed(batch))
+                self._retry_after = time.monotonic() + RETRY_SECONDS
+                if not self._outage:  # said once an outage, not every second of it
+                    self._outage = True
                     log.warning(
-                        "database unreachable, %d call records kept to write again: %s",
-                        len(batch),
+                        "database unreachable: call records are kept in memory (up to %d) "
+                        "and written when it answers: %s",
+                        self._max_queue,
                         exc,
                     )
-                    self._retry_after = time.monotonic() + RETRY_SECONDS
-                    return
+                return
             log.error("%d call records could not be written and are lost: %s", len(batch), exc)
