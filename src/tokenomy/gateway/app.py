@@ -289,6 +289,8 @@ class Gateway:
                 await self._refresh_keys()
 
             reload = self._reload = asyncio.ensure_future(run())
+            self._tasks.add(reload)  # cancelled at shutdown like the other background tasks
+            reload.add_done_callback(self._tasks.discard)
         await asyncio.shield(reload)
 
     def gateway_state(self) -> dict[str, Any]:
