@@ -44,6 +44,13 @@ def ask(c: openai.OpenAI, **kw: Any) -> Any:
     return c.chat.completions.with_raw_response.create(model="fast", messages=HI, **kw)
 
 
+def cached_gateway(up: Upstream, db: Database) -> RunningGateway:
+    """A gateway whose one alias, `fast`, is the OpenAI emulator with the exact cache on."""
+    return RunningGateway(
+        {"fast": [openai_deployment(up)]}, db, cache={"aliases": {"fast": "exact"}}
+    )
+
+
 @pytest.fixture
 def oai() -> Iterator[Upstream]:
     with openai_upstream() as up:
@@ -131,9 +138,7 @@ def test_a_stream_with_usage_is_kept_apart_from_one_without(
 ) -> None:
     # With include_usage the stream ends with a usage chunk (choices: []); without it the
     # gateway hides that chunk. A replay must give each client the stream it asked for.
-    with RunningGateway(
-        {"fast": [openai_deployment(oai)]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
-    ) as gw:
+    with cached_gateway(oai, sqlite_db) as gw:
         seen = []
         for usage in (False, True, True, False):
             options = {"stream_options": {"include_usage": True}} if usage else {}
@@ -180,9 +185,7 @@ def test_requests_opt_in_and_out_and_cache_control_is_honoured(
 def test_an_alias_opted_in_can_still_be_refused_per_request(
     oai: Upstream, sqlite_db: Database
 ) -> None:
-    with RunningGateway(
-        {"fast": [openai_deployment(oai)]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
-    ) as gw:
+    with cached_gateway(oai, sqlite_db) as gw:
         off = client(gw, **{"x-tokenomy-cache": "off"})
         ask(off)
         ask(off)

@@ -279,7 +279,7 @@ class Proxy:
         stream = (
             None
             if prepared.translator is None
-            else prepared.translator.stream(trace.alias, include_usage=_wants_usage(request.json))
+            else prepared.translator.stream(trace.alias, include_usage=wants_usage(request.json))
         )
         await _relay_events(
             response,
@@ -353,11 +353,11 @@ def _added_usage(request: Request) -> bool:
         request.protocol == "openai"
         and request.operation == "chat"
         and request.json.get("stream") is True
-        and not _wants_usage(request.json)
+        and not wants_usage(request.json)
     )
 
 
-def _wants_usage(body: dict[str, Any]) -> bool:
+def wants_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
 

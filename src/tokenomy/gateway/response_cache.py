@@ -10,6 +10,7 @@ cost, so the savings show in reports. What is stored is exactly what the client 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -23,7 +24,7 @@ from tokenomy.cache.keys import key_of, params_hash
 from tokenomy.cache.settings import MODES, CacheSettings, Mode
 from tokenomy.cache.stores import CacheStore, MemoryStore, RedisStore, SQLiteStore
 from tokenomy.gateway.off_loop import run_blocking
-from tokenomy.gateway.proxy import ClientError, Request
+from tokenomy.gateway.proxy import ClientError, Request, wants_usage
 from tokenomy.gateway.recorder import CallTrace
 from tokenomy.record import TokenUsage
 
@@ -164,7 +165,7 @@ class ResponseCache:
         # An OpenAI stream with include_usage ends with a usage chunk (choices: []), one
         # without has none: the replayed bytes differ, so the two are kept apart. (Folded
         # into the key, not the request: the prompt hash stays the prompt's.)
-        usage = stream and request.protocol == "openai" and _wants_usage(body)
+        usage = stream and request.protocol == "openai" and wants_usage(body)
         plan = Plan(
             mode=mode,
             read="no-cache" not in control,
@@ -289,23 +290,14 @@ class ResponseCache:
             await run_blocking(self.semantic.save)
 
 
-def _wants_usage(body: dict[str, Any]) -> bool:
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
-
-
-_warned: list[bool] = []
-
-
+@functools.cache  # said once: the first call logs, the next ones are cached no-ops
 def _warn_no_semantic_index() -> None:
-    """Said once: a request asked for the semantic cache, which this gateway has not
-    opened (no alias uses it and there is no ``cache.semantic`` section)."""
-    if not _warned:
-        _warned.append(True)
-        log.warning(
-            "x-tokenomy-cache: semantic asked, but the semantic cache is not open (set an "
-            "alias to semantic, or add a cache.semantic section): using the exact cache"
-        )
+    """A request asked for the semantic cache, which this gateway has not opened (no alias
+    uses it and there is no ``cache.semantic`` section)."""
+    log.warning(
+        "x-tokenomy-cache: semantic asked, but the semantic cache is not open (set an "
+        "alias to semantic, or add a cache.semantic section): using the exact cache"
+    )
 
 
 def _semantic_key(

@@ -9,12 +9,12 @@ one quick query however large the store grows.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import orjson
 
 from tokenomy.predict.model import quantile
+from tokenomy.pricing._names import undated
 from tokenomy.store.db import Database
 
 LIMIT = 2000
@@ -77,14 +77,11 @@ def load(
     return summarize(outputs, inputs)
 
 
-_RELEASE_DATE = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
-
-
 def _same_model(recorded: str | None, asked: str) -> bool:
     """``recorded`` is ``asked``, or ``asked`` with a release date (-20251001, -2024-08-06)."""
     if recorded is None:
         return False
-    return recorded == asked or _RELEASE_DATE.sub("", recorded) == asked
+    return recorded == asked or undated(recorded) == asked
 
 
 def _family(attributes: str | None) -> str | None:

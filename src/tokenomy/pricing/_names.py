@@ -22,6 +22,11 @@ _BEDROCK = re.compile(
 _DATE_SUFFIX = re.compile(r"(?:[-@]20\d{6}|-20\d{2}-\d{2}-\d{2})$")
 
 
+def undated(model: str) -> str:
+    """``model`` without a snapshot date (claude-haiku-4-5-20251001 -> claude-haiku-4-5)."""
+    return _DATE_SUFFIX.sub("", model)
+
+
 class Naming:
     def __init__(self, inference: Sequence[tuple[re.Pattern[str], str]], providers: list[Provider]):
         self._inference = inference
@@ -55,7 +60,7 @@ class Naming:
         def add(pid: str | None, mid: str) -> None:
             if pid is None and given is not None:
                 return  # a provider-less attempt would match any provider's override
-            for candidate in (mid, _DATE_SUFFIX.sub("", mid)):
+            for candidate in (mid, undated(mid)):
                 if candidate and (pid, candidate) not in out:
                     out.append((pid, candidate))
 
