@@ -12,6 +12,7 @@ import pytest
 from tests.gateway.running import RunningGateway
 from tests.gateway.test_gateway import (
     UPSTREAM_KEY,
+    anthropic_client,
     anthropic_deployment,
     openai_client,
     openai_deployment,
@@ -208,3 +209,54 @@ def test_a_key_created_just_after_a_reload_works_at_once(
     assert refused.status_code == 401
     assert refused.json()["type"] == "error"
     assert refused.json()["error"]["type"] == "authentication_error"
+
+
+def test_a_body_cut_off_before_the_client_saw_anything_is_retried(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    oai.cut_next_body()
+    with RunningGateway(
+        {"fast": [openai_deployment(oai)]}, sqlite_db, router={"retries": 1, "backoff": 0}
+    ) as gw:
+        reply = ask(gw)
+    assert reply.choices[0].message.content == "Hello from mock"
+    assert len(oai.seen) == 2
+    [rec] = records(sqlite_db)
+    assert (rec["status"], rec["http_status"]) == ("ok", 200)
+    assert rec["attributes"]["attempts"] == 2
+
+
+@pytest.mark.parametrize("status", [None, 500])
+def test_a_body_cut_off_every_time_is_a_502_in_the_clients_shape(
+    oai: Upstream, ant: Upstream, sqlite_db: Database, status: int | None
+) -> None:
+    oai.cut_next_body(times=2, status=status)
+    ant.cut_next_body(times=2, status=status)
+    deployments = {"fast": [openai_deployment(oai)], "claude": [anthropic_deployment(ant)]}
+    with RunningGateway(deployments, sqlite_db, router={"retries": 1, "backoff": 0}) as gw:
+        with pytest.raises(openai.APIStatusError) as oai_caught:
+            ask(gw)
+        with pytest.raises(anthropic.APIStatusError) as ant_caught:
+            anthropic_client(gw).messages.create(model="claude", max_tokens=10, messages=HI)
+    for caught in (oai_caught.value, ant_caught.value):
+        assert caught.status_code == 502
+        assert "connection failed" in caught.message
+    assert oai_caught.value.body["type"] == "server_error"  # type: ignore[index]
+    assert ant_caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert len(oai.seen) == 2 and len(ant.seen) == 2  # one try and one retry each
+    rows = records(sqlite_db)
+    assert [(r["status"], r["error_type"], r["http_status"]) for r in rows] == [
+        ("error", "connection_error", 502)
+    ] * 2
+    assert all(r["attributes"]["attempts"] == 2 for r in rows)
+
+
+def test_a_body_stalled_past_the_timeout_is_a_504(oai: Upstream, sqlite_db: Database) -> None:
+    oai.cut_next_body(stall=5)
+    deployment = {**openai_deployment(oai), "timeout": 0.5}
+    with RunningGateway({"fast": [deployment]}, sqlite_db, router={"retries": 0}) as gw:
+        with pytest.raises(openai.APIStatusError) as caught:
+            ask(gw)
+    assert caught.value.status_code == 504
+    [rec] = records(sqlite_db)
+    assert (rec["status"], rec["error_type"], rec["http_status"]) == ("error", "timeout", 504)

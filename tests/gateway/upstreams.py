@@ -165,6 +165,7 @@ class Upstream:
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
+        self._body_cuts: deque[tuple[int | None, float]] = deque()
         self._counter = 0
         self._base_url = ""
         self._thread: threading.Thread | None = None
@@ -202,11 +203,22 @@ class Upstream:
         with self._lock:
             self._stream_faults.append(_StreamFault(after_events, status))
 
+    def cut_next_body(
+        self, times: int = 1, *, status: int | None = None, stall: float = 0.0
+    ) -> None:
+        """The next ``times`` finished (not streamed) responses send their headers, with the
+        whole body's Content-Length, then half the body, wait ``stall`` seconds and close
+        the connection; with ``status``, the response is that error (in the provider's
+        shape) cut the same way."""
+        with self._lock:
+            self._body_cuts.extend([(status, stall)] * times)
+
     def reset(self) -> None:
         """Forget recorded requests, scripted behaviour and delays."""
         with self._lock:
             self._failures.clear()
             self._stream_faults.clear()
+            self._body_cuts.clear()
         self.seen.clear()
         self.first_byte_delay = 0.0
         self.latency = 0.0
@@ -316,8 +328,32 @@ class Upstream:
         if self.first_byte_delay > 0:
             await asyncio.sleep(self.first_byte_delay)
         if isinstance(reply, web.Response):
+            with self._lock:
+                cut = self._body_cuts.popleft() if self._body_cuts else None
+            if cut is not None:
+                status, stall = cut
+                if status is not None:
+                    reply = self._error(status, None)
+                return await self._cut_body(request, reply, stall)
             return reply
         return await self._stream(request, reply)
+
+    async def _cut_body(
+        self, request: web.Request, reply: web.Response, stall: float
+    ) -> web.StreamResponse:
+        body = bytes(reply.body) if isinstance(reply.body, bytes | bytearray) else b""
+        resp = web.StreamResponse(status=reply.status)
+        resp.content_type = "application/json"
+        resp.content_length = len(body)
+        try:
+            await resp.prepare(request)
+            await resp.write(body[: len(body) // 2])
+            await asyncio.sleep(max(stall, 0.05))  # the half reaches the client before the close
+        except ConnectionError:
+            return resp
+        if request.transport is not None:
+            request.transport.close()
+        return resp
 
     async def _dispatch(self, request: web.Request, body: bytes, parsed: Any) -> _Reply:
         with self._lock:

@@ -191,38 +191,53 @@ class Proxy:
                         prepared.url, data=prepared.body, headers=prepared.headers, timeout=timeout
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                self.router.failed(deployment)
-                kind = "timeout" if isinstance(exc, TimeoutError) else "connection_error"
-                text = "timed out" if kind == "timeout" else f"cannot connect: {exc}"
-                message = f"{deployment.label}: {text}"
-                trace.fail(kind, message, 504 if kind == "timeout" else 502)
-                status = 504 if kind == "timeout" else 502
-                return Failure(status, error_body(request.protocol, status, message), [])
+                return self._transport_failure(exc, request, deployment, trace)
             async with response:
+                content_type = response.headers.get("content-type", "")
+                streamed = response.status == 200 and content_type.startswith("text/event-stream")
+                body = b""
+                if not streamed:
+                    # The whole body is read before the client sees anything, so a body cut
+                    # off or stalled past the timeout is a failure that can still be retried.
+                    try:
+                        body = await response.read()
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        return self._transport_failure(exc, request, deployment, trace)
                 if response.status in RETRYABLE:
-                    return await self._failed(response, request, deployment, prepared, trace)
+                    return self._failed(response, body, request, deployment, prepared, trace)
                 trace.status, trace.error_type, trace.error = response.status, None, None
                 if response.status < 500:
                     self.router.succeeded(deployment)  # it answered: it is up
-                content_type = response.headers.get("content-type", "")
-                if response.status == 200 and content_type.startswith("text/event-stream"):
+                if streamed:
                     await self._relay_stream(response, request, deployment, prepared, trace, send)
                 else:
-                    await self._relay_body(response, request, deployment, prepared, trace, send)
+                    await self._relay_body(response, body, deployment, prepared, trace, send)
                 tokens = trace.usage.total if trace.usage is not None else 0
                 return None
         finally:
             self.router.finished(deployment, tokens=tokens)
 
-    async def _failed(
+    def _transport_failure(
+        self, exc: Exception, request: Request, deployment: Deployment, trace: CallTrace
+    ) -> Failure:
+        """No answer, or no whole answer: a connection error or a timeout, worth a retry."""
+        self.router.failed(deployment)
+        kind = "timeout" if isinstance(exc, TimeoutError) else "connection_error"
+        text = "timed out" if kind == "timeout" else f"connection failed: {exc}"
+        message = f"{deployment.label}: {text}"
+        status = 504 if kind == "timeout" else 502
+        trace.fail(kind, message, status)
+        return Failure(status, error_body(request.protocol, status, message), [])
+
+    def _failed(
         self,
         response: aiohttp.ClientResponse,
+        body: bytes,
         request: Request,
         deployment: Deployment,
         prepared: Prepared,
         trace: CallTrace,
     ) -> Failure:
-        body = await response.read()
         retry_after = retry_after_seconds(response.headers)
         if response.status == 429 and retry_after is None:
             # Rate limited without saying for how long: park it for one backoff step rather
@@ -237,13 +252,12 @@ class Proxy:
     async def _relay_body(
         self,
         response: aiohttp.ClientResponse,
-        request: Request,
+        body: bytes,
         deployment: Deployment,
         prepared: Prepared,
         trace: CallTrace,
         send: Send,
     ) -> None:
-        body = await response.read()
         trace.first_byte()
         if response.status < 400:
             with contextlib.suppress(orjson.JSONDecodeError):
