@@ -3,6 +3,7 @@ uvicorn in between, and the records it writes to a real database."""
 
 from __future__ import annotations
 
+import logging
 import http.client
 import json
 import socket
@@ -335,7 +336,12 @@ def test_a_stream_cut_mid_way_ends_with_an_error_event_and_is_recorded_failed(
 
 def test_a_client_that_leaves_cancels_the_upstream_call(oai: Upstream, db: Database) -> None:
     oai.first_byte_delay = 3.0  # the provider is slow to answer
-    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+    running = RunningGateway({"fast": [openai_deployment(oai)]}, db)
+    # uvicorn's own logger (set up by the gateway's config just made; it does not
+    # propagate): where an error that escaped the gateway is logged.
+    errors = _ErrorLog()
+    logging.getLogger("uvicorn.error").addHandler(errors)
+    with running as gw:
         client = close_after_test(
             openai.OpenAI(base_url=gw.url + "/v1", api_key="k", max_retries=0, timeout=0.3)
         )
@@ -347,6 +353,18 @@ def test_a_client_that_leaves_cancels_the_upstream_call(oai: Upstream, db: Datab
     assert (rec["error_type"], rec["http_status"]) == ("client_disconnected", 499)
     # Recorded when the client left, not when the provider would have answered.
     assert rec["duration_ms"] < 3000
+    # A client leaving is an everyday event, not a server error with a traceback.
+    logging.getLogger("uvicorn.error").removeHandler(errors)
+    assert errors.messages == []
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def test_a_client_that_leaves_after_the_last_event_has_its_answer(

@@ -520,7 +520,8 @@ async def _unless_client_leaves(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    job.result()
+    if not job.cancelled():  # cancelled: the client left, which is recorded, not an error
+        job.result()
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
