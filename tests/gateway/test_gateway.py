@@ -246,8 +246,15 @@ def test_gateway_errors_use_the_client_protocol_shape(oai: Upstream, db: Databas
             gw.url + "/v1/chat/completions",
             b'{"model": "fast", "stream": true, "stream_options": "yes", "messages": []}',
         )
+        deep = b'{"model": "fast", "messages": [], "metadata": ' + b"[" * 260 + b"]" * 260 + b"}"
+        nested = raw_http("POST", gw.url + "/v1/chat/completions", deep)
+        deep_messages = raw_http("POST", gw.url + "/v1/messages", deep)
         models = openai_client(gw).models.list()
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+    # Valid JSON that orjson reads but cannot write back: was a plain-text 500.
+    assert nested.status_code == 400 and "more than 200 levels" in nested.json()["error"]["message"]
+    assert nested.json()["error"]["code"] == "invalid_json"
+    assert deep_messages.status_code == 400 and deep_messages.json()["type"] == "error"
     assert big.status_code == 413 and "over 2000 bytes" in big.json()["error"]["message"]
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "invalid_request_error"
     assert health.json() == {"status": "ok"}
@@ -445,3 +452,17 @@ def test_content_is_stored_only_with_capture_on(oai: Upstream, sqlite_db: Databa
     assert json.loads(plain_response)["choices"][0]["message"]["content"] == "Hello from mock"
     assert '"stream":true' in stream_attrs.replace(" ", "")
     assert streamed.count("data: ") >= 3 and "[DONE]" in streamed
+
+
+def test_json_depth_limit_counts_containers_only() -> None:
+    from tokenomy.gateway.app import _deeper_than
+
+    def nest(n: int) -> dict[str, object]:
+        value: object = "leaf"
+        for i in range(n - 1):
+            value = [value] if i % 2 else {"k": value}
+        return {"root": value}
+
+    assert not _deeper_than(nest(200), 200)
+    assert _deeper_than(nest(201), 200)
+    assert not _deeper_than({"messages": [{"content": "x" * 10_000}] * 1000}, 3)
