@@ -344,3 +344,46 @@ def test_the_in_process_sdk_client_caches_too(oai: Upstream, sqlite_db: Database
     assert len(oai.seen) == 1
     rows = sqlite_db.query("SELECT source, cache_hit FROM calls ORDER BY started_at")
     assert rows == [("sdk", "none"), ("sdk", "exact"), ("sdk", "exact")]
+
+
+def test_a_repeat_sent_the_moment_a_stream_ends_hits_though_the_provider_ends_late(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    """The cache entry (and the budget's settlement) are done before the answer's last
+    event goes out, not when the provider gets round to ending its body."""
+    oai.end_delay = 3.0
+    with cached_gateway(oai, sqlite_db) as gw:
+        c = client(gw)
+        started = time.monotonic()
+        first = c.chat.completions.create(model="fast", messages=HI, stream=True)
+        assert "".join(ch.choices[0].delta.content or "" for ch in first if ch.choices)
+        assert time.monotonic() - started < 2.0  # the client had its answer at once
+        repeat = c.chat.completions.with_raw_response.create(model="fast", messages=HI, stream=True)
+        assert repeat.headers["x-tokenomy-cache"] == "hit-exact"
+        assert len(oai.seen) == 1
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_stream_with_an_event_that_is_not_json_is_failed_and_never_cached(
+    provider: str, sqlite_db: Database
+) -> None:
+    """Relayed as it came to a client of the same protocol (its SDK decides), ended with an
+    error event where it is being translated (an OpenAI client of an Anthropic deployment:
+    never a silently shortened answer); recorded as failed, so never replayed."""
+    upstream = openai_upstream() if provider == "openai" else anthropic_upstream()
+    with upstream as up:
+        deployment = openai_deployment(up) if provider == "openai" else anthropic_deployment(up)
+        with RunningGateway(
+            {"fast": [deployment]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
+        ) as gw:
+            c = client(gw)
+            up.garble_next_stream(2)
+            with pytest.raises((ValueError, openai.APIError)):
+                list(c.chat.completions.create(model="fast", messages=HI, stream=True))
+            again = c.chat.completions.create(model="fast", messages=HI, stream=True)
+            assert "".join(ch.choices[0].delta.content or "" for ch in again if ch.choices) == (
+                "Hello from mock"
+            )
+            assert len(up.seen) == 2  # the broken stream was not kept
+    rows = sqlite_db.query("SELECT status, error_type, cache_hit FROM calls ORDER BY started_at")
+    assert [tuple(r) for r in rows] == [("error", "malformed_stream", "none"), ("ok", None, "none")]

@@ -109,6 +109,7 @@ class _Failure:
 class _StreamFault:
     after_events: int
     error_status: int | None  # None: cut the connection; else send the provider's error event
+    garble: bool = False  # send an event whose data is not JSON there, then the rest
 
 
 # A route answers with a finished response or with the SSE events of a streamed one.
@@ -212,6 +213,12 @@ class Upstream:
         shape) cut the same way."""
         with self._lock:
             self._body_cuts.extend([(status, stall)] * times)
+
+    def garble_next_stream(self, after_events: int) -> None:
+        """The next streamed response sends, after ``after_events`` events, one event whose
+        data is not JSON (its framing intact), then the rest of the stream as usual."""
+        with self._lock:
+            self._stream_faults.append(_StreamFault(after_events, None, garble=True))
 
     def reset(self) -> None:
         """Forget recorded requests, scripted behaviour and delays."""
@@ -390,6 +397,12 @@ class Upstream:
             n = max(0, min(fault.after_events, len(events) - 1))
             for event in events[:n]:
                 await resp.write(event)
+            if fault.garble:
+                await resp.write(self._garbled_event())
+                for event in events[n:]:
+                    await resp.write(event)
+                await resp.write_eof()
+                return resp
             if fault.error_status is not None:
                 await resp.write(self._stream_error_event(fault.error_status))
                 await resp.write_eof()
@@ -406,6 +419,9 @@ class Upstream:
 
     def _stream_headers(self) -> dict[str, str]:
         return {"Cache-Control": "no-cache"}
+
+    def _garbled_event(self) -> bytes:
+        return b"data: {not json\n\n"
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         raise NotImplementedError

@@ -429,21 +429,35 @@ async def _relay_events(
     # converts; only a pass-through stream needs its own reader, so no event is parsed twice.
     passthrough = StreamUsage(provider_protocol)
     seen: StreamUsage | StreamTranslator = passthrough if stream is None else stream
+    # The answer's last events go out with the end of the response, after the budget is
+    # settled and the answer cached (_TrackedSend.before_end): a client that has its answer
+    # may send its next request at once, and it must find both done. Anthropic and OpenAI
+    # mark their end; nothing after it is for the client, so the provider's own end of
+    # body (which can come late) is not waited for. Gemini's last chunk is not marked.
+    ends_at_marker = provider_protocol != "gemini"
+    last: list[bytes] = []
     try:
         async for chunk in response.content.iter_any():
             trace.first_byte()
             out: list[bytes] = []
             for event in reader.feed(chunk):
                 trace.capture_event(event.raw)
+                if trace.error_type is None and _malformed(event.data):
+                    _mark_malformed(trace, event.data)
+                    if stream is not None:  # it cannot be translated: the answer is broken
+                        raise _MalformedEventError
                 if stream is not None:
                     out.extend(stream.feed(event.name, event.data))
                 else:
                     usage_only = passthrough.see(event.name, event.data)
                     if not (strip_usage and usage_only):
                         out.append(event.raw)
+            trace.answered = seen.finished
+            if seen.finished and ends_at_marker:
+                last = out
+                break
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
-            trace.answered = seen.finished
         if stream is not None and stream.error is not None:
             # The provider reported an error inside the stream; the translator has already
             # sent the client its error event.
@@ -451,22 +465,16 @@ async def _relay_events(
         elif not seen.finished:
             raise aiohttp.ClientPayloadError("the stream ended before its last event")
         elif stream is not None:
-            tail = stream.finish()
-            if tail:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
-                )
+            last += stream.finish()
+    except _MalformedEventError:
+        last = [stream_error_event(client_protocol, trace.error or "malformed stream")]
     except (aiohttp.ClientError, TimeoutError) as exc:
         if seen.finished and (stream is None or stream.error is None):
             # The last event was relayed; only the connection's close failed (or came after
             # the timeout). The answer is whole: an error event after [DONE] / message_stop
             # would break the protocol, and the call is a success.
             log.info("upstream closed late after a complete stream: %r", exc)
-            tail = stream.finish() if stream is not None else []
-            if tail:
-                await send(
-                    {"type": "http.response.body", "body": b"".join(tail), "more_body": True}
-                )
+            last += stream.finish() if stream is not None else []
         else:
             detail = str(exc) or (
                 "the provider sent nothing within the timeout"
@@ -475,18 +483,32 @@ async def _relay_events(
             )
             message = f"upstream stream failed: {detail}"
             trace.fail("stream_interrupted", message)
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": stream_error_event(client_protocol, message),
-                    "more_body": True,
-                }
-            )
+            last.append(stream_error_event(client_protocol, message))
     finally:
         trace.usage = passthrough.total() if stream is None else stream.token_usage()
         trace.response_model = seen.model or trace.response_model
         trace.finish_reason = seen.finish_reason
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await send({"type": "http.response.body", "body": b"".join(last), "more_body": False})
+
+
+class _MalformedEventError(Exception):
+    """A provider event that is not a JSON object, in a stream being translated."""
+
+
+def _malformed(data: bytes) -> bool:
+    """An event whose data is not a JSON object (OpenAI's ``[DONE]`` aside)."""
+    if not data or data == b"[DONE]":
+        return False
+    try:
+        return not isinstance(orjson.loads(data), dict)
+    except orjson.JSONDecodeError:
+        return True
+
+
+def _mark_malformed(trace: CallTrace, data: bytes) -> None:
+    """Failed, so it is never cached and shows among the failures; its tokens still count."""
+    shown = data[:80].decode("utf-8", "replace")
+    trace.fail("malformed_stream", f"the provider sent an event that is not JSON: {shown!r}")
 
 
 def _refused(
