@@ -107,8 +107,8 @@ def test_status_table_reads_redis_and_shows_what_is_in_flight(
 
     async def spend() -> None:
         ledger = RedisLedger(redis_url)
-        await ledger.seed(claim, 1_500_000_000)
-        await ledger.reserve([claim], 250_000_000)
+        await ledger.seed(claim, 1_500_000_000, 0)
+        await ledger.reserve([claim], 250_000_000, "t1")
         await ledger.close()
 
     asyncio.run(spend())

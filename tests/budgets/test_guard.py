@@ -28,7 +28,7 @@ def test_a_reload_keeps_an_in_memory_ledger_and_its_counts() -> None:
         old = BudgetGuard(BudgetSettings(rules=(BUDGET,)), CATALOG, ledger=ledger)
         hooks = old.alert_hooks
         claim = Claim(BUDGET, window("daily", BUDGET.zone))
-        await ledger.seed(claim, 7)
+        await ledger.seed(claim, 7, 0)
         new = old.successor(BudgetSettings(rules=(BUDGET,), default_max_tokens=10))
         await asyncio.sleep(0)
         assert new.ledger is ledger and new.alert_hooks is hooks and ledger.closed == 0
@@ -43,13 +43,14 @@ def test_a_new_ledger_place_closes_the_old_one_after_its_last_call() -> None:
         ledger = CountingLedger()
         old = BudgetGuard(BudgetSettings(rules=(BUDGET,)), CATALOG, ledger=ledger)
         claim = Claim(BUDGET, window("daily", BUDGET.zone))
-        await ledger.seed(claim, 0)
-        await ledger.reserve([claim], 5)
+        await ledger.seed(claim, 0, 0)
+        await ledger.reserve([claim], 5, "t1")
         old._open_tickets = 1  # one call admitted and still in flight
         new = old.successor(BudgetSettings(rules=(BUDGET,), redis_url="redis://127.0.0.1:1/0"))
         await asyncio.sleep(0)
         assert new.ledger is not ledger and ledger.closed == 0
-        await old.settle(Ticket((claim,), 5, reserved=True), CallTrace("chat", "fast"), None)
+        ticket = Ticket((claim,), 5, reserved=True, id="t1")
+        await old.settle(ticket, CallTrace("chat", "fast"), None)
         for _ in range(3):
             await asyncio.sleep(0)
         assert ledger.closed == 1

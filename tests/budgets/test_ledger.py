@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,7 @@ from tokenomy.budgets import (
     Unseeded,
     window,
 )
-from tokenomy.budgets.ledger import GRACE_MS
+from tokenomy.budgets.ledger import GRACE_MS, Settlement
 from tokenomy.budgets.redis_ledger import RedisLedger
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -65,13 +66,13 @@ def test_an_unseeded_entry_reserves_nothing_until_seeded(
     async def go() -> None:
         ledger = make_ledger()
         a, b = claim(f"a-{tag}", 10 * USD), claim(f"b-{tag}", 10 * USD)
-        assert await ledger.reserve([a, b], USD) == Unseeded((0, 1))
-        await ledger.seed(a, 3 * USD)
-        assert await ledger.reserve([a, b], USD) == Unseeded((1,))
+        assert await ledger.reserve([a, b], USD, "t1") == Unseeded((0, 1))
+        await ledger.seed(a, 3 * USD, 0)
+        assert await ledger.reserve([a, b], USD, "t2") == Unseeded((1,))
         assert await ledger.balance(b) is None
-        await ledger.seed(b, 0)
-        await ledger.seed(a, 9 * USD)  # already seeded: a second seed changes nothing
-        assert await ledger.reserve([a, b], USD) == Admitted((3 * USD, 0))
+        await ledger.seed(b, 0, 0)
+        await ledger.seed(a, 9 * USD, 0)  # already seeded: a second seed changes nothing
+        assert await ledger.reserve([a, b], USD, "t3") == Admitted((3 * USD, 0))
         balance = await ledger.balance(a)
         assert balance is not None and (balance.spent, balance.reserved) == (3 * USD, USD)
         await ledger.close()
@@ -85,15 +86,15 @@ def test_all_budgets_or_none(make_ledger: Callable[[], Ledger], tag: str) -> Non
         roomy, tight = claim(f"roomy-{tag}", 100 * USD), claim(f"tight-{tag}", 5 * USD)
         soft = claim(f"soft-{tag}", USD, mode="soft")
         for c in (roomy, tight, soft):
-            await ledger.seed(c, 0)
-        assert isinstance(await ledger.reserve([roomy, tight, soft], 4 * USD), Admitted)
+            await ledger.seed(c, 0, 0)
+        assert isinstance(await ledger.reserve([roomy, tight, soft], 4 * USD, "t4"), Admitted)
         # The tight budget has 1 left: refused there, and nothing reserved on the others.
-        assert await ledger.reserve([roomy, tight, soft], 2 * USD) == Refused(1, 0, 4 * USD)
+        assert await ledger.reserve([roomy, tight, soft], 2 * USD, "t5") == Refused(1, 0, 4 * USD)
         for c, reserved in ((roomy, 4 * USD), (tight, 4 * USD), (soft, 4 * USD)):
             balance = await ledger.balance(c)
             assert balance is not None and balance.reserved == reserved
         # A soft budget never refuses, even far over its limit.
-        assert isinstance(await ledger.reserve([soft], 50 * USD), Admitted)
+        assert isinstance(await ledger.reserve([soft], 50 * USD, "t6"), Admitted)
         await ledger.close()
 
     run(go())
@@ -105,15 +106,15 @@ def test_settle_returns_the_estimate_and_adds_the_cost(
     async def go() -> None:
         ledger = make_ledger()
         c = claim(f"s-{tag}", 10 * USD)
-        await ledger.seed(c, USD)
-        await ledger.reserve([c], 3 * USD)
-        await ledger.reserve([c], 3 * USD)
-        await ledger.settle([c], 3 * USD, 2 * USD)  # cheaper than estimated
-        await ledger.settle([c], 3 * USD, 0)  # failed before any tokens: released
+        await ledger.seed(c, USD, 0)
+        await ledger.reserve([c], 3 * USD, "t7")
+        await ledger.reserve([c], 3 * USD, "t8")
+        await ledger.settle([c], Settlement.now("t7", 2 * USD))  # cheaper than estimated
+        await ledger.settle([c], Settlement.now("t8", 0))  # failed before any tokens: released
         balance = await ledger.balance(c)
         assert balance is not None and (balance.spent, balance.reserved) == (3 * USD, 0)
-        # Served without a reservation (the ledger was away): estimate 0, cost added.
-        await ledger.settle([c], 0, USD)
+        # Served without a reservation (the ledger was away): nothing held, cost added.
+        await ledger.settle([c], Settlement.now("unchecked", USD))
         balance = await ledger.balance(c)
         assert balance is not None and balance.spent == 4 * USD
         await ledger.close()
@@ -127,12 +128,12 @@ def test_each_threshold_is_announced_once_per_period(
     async def go() -> None:
         replica_a, replica_b = make_ledger(), make_ledger()
         c = claim(f"alerts-{tag}", 10 * USD, mode="soft", alert_at=("0.5", "0.8", "1"))
-        await replica_a.seed(c, 0)
-        assert await replica_a.settle([c], 0, 4 * USD) == []
-        crossed = await replica_b.settle([c], 0, 5 * USD)  # 9: past 50% and 80% at once
+        await replica_a.seed(c, 0, 0)
+        assert await replica_a.settle([c], Settlement.now("a", 4 * USD)) == []
+        crossed = await replica_b.settle([c], Settlement.now("b", 5 * USD))  # 9: past 50%, 80%
         assert [(x.permille, x.spent) for x in crossed] == [(500, 9 * USD), (800, 9 * USD)]
-        assert await replica_a.settle([c], 0, 0) == []  # already announced, by B
-        crossed = await replica_a.settle([c], 0, 2 * USD)
+        assert await replica_a.settle([c], Settlement.now("c", 0)) == []  # announced by B
+        crossed = await replica_a.settle([c], Settlement.now("d", 2 * USD))
         assert [(x.permille, x.claim.budget.name) for x in crossed] == [(1000, c.budget.name)]
         await replica_a.close()
         if replica_b is not replica_a:
@@ -147,8 +148,8 @@ def test_an_entry_seeded_past_a_threshold_announces_it_at_its_first_settlement(
     async def go() -> None:
         ledger = make_ledger()
         c = claim(f"seeded-{tag}", 10 * USD, mode="soft", alert_at=("0.5",))
-        await ledger.seed(c, 7 * USD)
-        assert [x.permille for x in await ledger.settle([c], 0, 1)] == [500]
+        await ledger.seed(c, 7 * USD, 0)
+        assert [x.permille for x in await ledger.settle([c], Settlement.now("t", 1))] == [500]
         await ledger.close()
 
     run(go())
@@ -159,8 +160,8 @@ def test_redis_entries_expire_after_their_period(redis_url: str, tag: str) -> No
 
     async def go() -> None:
         ledger = RedisLedger(redis_url)
-        await ledger.seed(c, 0)
-        await ledger.reserve([c], 1)
+        await ledger.seed(c, 0, 0)
+        await ledger.reserve([c], 1, "t9")
         await ledger.close()
 
     run(go())
@@ -178,12 +179,12 @@ def test_settling_an_entry_that_vanished_does_not_resurrect_it(redis_url: str, t
 
     async def go() -> None:
         ledger = RedisLedger(redis_url)
-        await ledger.seed(c, 0)
-        await ledger.reserve([c], 100)
+        await ledger.seed(c, 0, 0)
+        await ledger.reserve([c], 100, "t10")
         client = redis.Redis.from_url(redis_url)
         client.delete(c.key)  # Redis restarted without persistence, or flushed
         client.close()
-        await ledger.settle([c], 100, 50)
+        await ledger.settle([c], Settlement.now("t10", 50))
         # Left for the next call to seed from the database (which has this call too).
         assert await ledger.balance(c) is None
         await ledger.close()
@@ -209,7 +210,7 @@ def test_concurrent_reservations_from_threads_never_exceed_the_limit(
             start.wait()
             won = 0
             for _ in range(40):
-                if isinstance(await ledger.reserve([c], estimate), Admitted):
+                if isinstance(await ledger.reserve([c], estimate, uuid.uuid4().hex), Admitted):
                     won += 1
             if isinstance(ledger, RedisLedger):
                 await ledger.close()
@@ -230,7 +231,7 @@ def test_concurrent_reservations_from_threads_never_exceed_the_limit(
 
 
 async def _seed(ledger: Ledger, c: Claim) -> None:
-    await ledger.seed(c, 0)
+    await ledger.seed(c, 0, 0)
     if isinstance(ledger, RedisLedger):
         await ledger.close()
 
@@ -246,7 +247,55 @@ async def _balance(ledger: Ledger, c: Claim) -> tuple[int, int]:
 def test_memory_entries_are_swept_after_their_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = MemoryLedger()
     c = claim("old", USD)
-    run(ledger.seed(c, 5))
+    run(ledger.seed(c, 5, 0))
     later = c.expire_at_ms / 1000 + 61
     monkeypatch.setattr(time, "time", lambda: later)
-    assert run(ledger.reserve([c], 1)) == Unseeded((0,))
+    assert run(ledger.reserve([c], 1, "t12")) == Unseeded((0,))
+
+
+def test_settling_gives_back_what_the_ticket_holds_not_what_the_caller_believes(
+    make_ledger: Callable[[], Ledger], tag: str
+) -> None:
+    """A reservation whose answer timed out (the caller served the call unchecked) was
+    still made by the ledger: settling by its ticket gives it back. A ticket that holds
+    nothing gives nothing back, so `reserved` never goes below zero."""
+
+    async def go() -> None:
+        ledger = make_ledger()
+        c = claim(f"held-{tag}", 10 * USD)
+        await ledger.seed(c, 0, 0)
+        await ledger.reserve([c], 3 * USD, "timed-out")
+        await ledger.settle([c], Settlement.now("timed-out", USD))
+        await ledger.settle([c], Settlement.now("never-reserved", USD))
+        await ledger.settle([c], Settlement.now("timed-out", USD))  # twice: held nothing now
+        balance = await ledger.balance(c)
+        assert balance is not None and (balance.spent, balance.reserved) == (3 * USD, 0)
+        await ledger.close()
+
+    run(go())
+
+
+def test_an_entry_seeded_after_a_call_was_recorded_does_not_count_it_again(
+    make_ledger: Callable[[], Ledger], tag: str
+) -> None:
+    """The ledger lost its data while calls were in flight or served unchecked; the next
+    call seeds it from the database, whose sum already has the calls recorded by then.
+    Their settlements, applied late, must not add them a second time, nor give back
+    reservations made on the entry that was lost."""
+
+    async def go() -> None:
+        ledger = make_ledger()
+        c = claim(f"reseeded-{tag}", 10 * USD)
+        ended_ms = int(time.time() * 1000) - 60_000  # a minute ago, recorded since
+        recorded = Settlement("lost-reservation", 2 * USD, ended_ms + 2_000)
+        unchecked = Settlement("unchecked", USD, ended_ms + 2_000)
+        await ledger.seed(c, 3 * USD, ended_ms + 30_000)  # the sum has both calls
+        await ledger.settle([c], recorded)
+        await ledger.settle([c], unchecked)
+        # A call that ended after the seed was read is not in its sum: it counts.
+        await ledger.settle([c], Settlement.now("in-flight", USD))
+        balance = await ledger.balance(c)
+        assert balance is not None and (balance.spent, balance.reserved) == (4 * USD, 0)
+        await ledger.close()
+
+    run(go())

@@ -26,6 +26,7 @@ from tokenomy.budgets import (
     LedgerUnavailableError,
     MemoryLedger,
     Scope,
+    Settlement,
     window,
 )
 from tokenomy.gateway.budget_guard import BudgetGuard, Ticket
@@ -110,10 +111,10 @@ class FlakyLedger(MemoryLedger):
         super().__init__()
         self.down = False
 
-    async def settle(self, claims: Sequence[Claim], estimate: int, actual: int) -> list[Crossing]:
+    async def settle(self, claims: Sequence[Claim], settlement: Settlement) -> list[Crossing]:
         if self.down:
             raise LedgerUnavailableError("ConnectionError: connection refused")
-        return await super().settle(claims, estimate, actual)
+        return await super().settle(claims, settlement)
 
 
 def test_settlements_made_while_the_ledger_is_away_are_applied_when_it_returns() -> None:
@@ -123,15 +124,15 @@ def test_settlements_made_while_the_ledger_is_away_are_applied_when_it_returns()
     guard = BudgetGuard(BudgetSettings(rules=(budget,)), CATALOG, ledger=ledger)
 
     async def go() -> tuple[int, int]:
-        await ledger.seed(claim, 0)
-        await ledger.reserve([claim], 500)
+        await ledger.seed(claim, 0, 0)
+        await ledger.reserve([claim], 500, "t1")
         ledger.down = True
         trace = CallTrace(operation="chat", alias="fast")
         guard._open_tickets = 2  # two calls reserved for: one before, one during the outage
-        await guard.settle(Ticket((claim,), 500, reserved=True), trace, None)
-        await guard.settle(Ticket((claim,), 0, reserved=False), trace, None)
+        await guard.settle(Ticket((claim,), 500, reserved=True, id="t1"), trace, None)
+        await guard.settle(Ticket((claim,), 0, reserved=False, id="t2"), trace, None)
         ledger.down = False
-        await guard.settle(Ticket((claim,), 0, reserved=False), trace, None)
+        await guard.settle(Ticket((claim,), 0, reserved=False, id="t3"), trace, None)
         found = await ledger.balance(claim)
         assert found is not None
         return found.spent, found.reserved

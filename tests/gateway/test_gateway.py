@@ -3,9 +3,9 @@ uvicorn in between, and the records it writes to a real database."""
 
 from __future__ import annotations
 
-import logging
 import http.client
 import json
+import logging
 import socket
 import time
 from typing import Any

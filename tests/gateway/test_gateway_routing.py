@@ -254,9 +254,11 @@ def test_a_body_cut_off_every_time_is_a_502_in_the_clients_shape(
 def test_a_body_stalled_past_the_timeout_is_a_504(oai: Upstream, sqlite_db: Database) -> None:
     oai.cut_next_body(stall=5)
     deployment = {**openai_deployment(oai), "timeout": 0.5}
-    with RunningGateway({"fast": [deployment]}, sqlite_db, router={"retries": 0}) as gw:
-        with pytest.raises(openai.APIStatusError) as caught:
-            ask(gw)
+    with (
+        RunningGateway({"fast": [deployment]}, sqlite_db, router={"retries": 0}) as gw,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        ask(gw)
     assert caught.value.status_code == 504
     [rec] = records(sqlite_db)
     assert (rec["status"], rec["error_type"], rec["http_status"]) == ("error", "timeout", 504)

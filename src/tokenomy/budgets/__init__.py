@@ -15,6 +15,7 @@ from tokenomy.budgets.ledger import (
     LedgerUnavailableError,
     MemoryLedger,
     Refused,
+    Settlement,
     Unseeded,
 )
 from tokenomy.budgets.periods import PERIODS, Period, Window, window
@@ -36,6 +37,7 @@ __all__ = [
     "Period",
     "Refused",
     "Scope",
+    "Settlement",
     "Unseeded",
     "Who",
     "Window",

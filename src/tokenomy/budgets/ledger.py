@@ -7,6 +7,14 @@ not known yet (the first call of a period, or a ledger that lost its data) is re
 as unseeded instead of being assumed zero: the caller reads the spend so far from the
 database and seeds it, set only if still absent, so replicas never count it twice.
 
+Each reservation is held under its ticket's id, and settling gives back what that ticket
+holds, not what the caller believes it reserved: a reservation whose answer timed out
+(but which the ledger made) is still given back, and one made on an entry since lost is
+never taken from the entry that replaced it. A call that holds nothing on an entry (it
+was served while the ledger was away, or the entry was seeded again meanwhile) adds its
+cost only if the entry was seeded from the database before the call's record could have
+been written there (``Settlement.counted_before_ms``); otherwise the seed counted it.
+
 Two implementations with the same semantics: :class:`MemoryLedger` (this process only)
 here and :class:`~tokenomy.budgets.redis_ledger.RedisLedger` (shared by replicas).
 """
@@ -25,6 +33,9 @@ from tokenomy.budgets.periods import Window
 # Entries live this long after their period ends: a call that started in the period may
 # settle after it, and `tokenomy budgets` can still read the period just ended.
 GRACE_MS = 24 * 3600 * 1000
+# A call's record is in the database this long after the call ends, at the latest (the
+# gateway's batch writer flushes every 0.2 s): a seed read later than that has counted it.
+RECORDED_WITHIN_MS = 2_000
 KEY_PREFIX = "tokenomy:{budgets}:"  # one hash slot, so a script may touch every budget
 
 
@@ -69,6 +80,20 @@ ReserveResult = Admitted | Refused | Unseeded
 
 
 @dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a finished call settles: the ticket whose reservation it gives back, and the
+    cost it adds, unless a seed read at or after ``counted_before_ms`` counted it."""
+
+    ticket: str
+    actual: int
+    counted_before_ms: int
+
+    @classmethod
+    def now(cls, ticket: str, actual: int) -> Settlement:
+        return cls(ticket, actual, int(time.time() * 1000) + RECORDED_WITHIN_MS)
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     spent: int
     reserved: int
@@ -87,13 +112,14 @@ class Ledger(Protocol):
     # Whether every gateway process sees the same entries (Redis) or only this one.
     shared: bool
 
-    async def reserve(self, claims: Sequence[Claim], estimate: int) -> ReserveResult: ...
+    async def reserve(
+        self, claims: Sequence[Claim], estimate: int, ticket: str
+    ) -> ReserveResult: ...
 
-    async def seed(self, claim: Claim, spent: int) -> None: ...
+    async def seed(self, claim: Claim, spent: int, read_at_ms: int) -> None:
+        """``spent``: the database's sum, read at ``read_at_ms``."""
 
-    async def settle(
-        self, claims: Sequence[Claim], estimate: int, actual: int
-    ) -> list[Crossing]: ...
+    async def settle(self, claims: Sequence[Claim], settlement: Settlement) -> list[Crossing]: ...
 
     async def balance(self, claim: Claim) -> Balance | None: ...
 
@@ -104,7 +130,9 @@ class Ledger(Protocol):
 class _Entry:
     spent: int
     expire_at_ms: int
+    seeded_at_ms: int
     reserved: int = 0
+    held: dict[str, int] = field(default_factory=dict)  # ticket -> its reservation
     alerted: set[int] = field(default_factory=set)
 
 
@@ -121,7 +149,7 @@ class MemoryLedger:
         self._lock = threading.Lock()
         self._swept_at = 0.0
 
-    async def reserve(self, claims: Sequence[Claim], estimate: int) -> ReserveResult:
+    async def reserve(self, claims: Sequence[Claim], estimate: int, ticket: str) -> ReserveResult:
         with self._lock:
             self._sweep()
             entries = [self._entries.get(c.key) for c in claims]
@@ -135,21 +163,26 @@ class MemoryLedger:
                     return Refused(i, entry.spent, entry.reserved)
             for entry in present:
                 entry.reserved += estimate
+                entry.held[ticket] = estimate
             return Admitted(tuple(e.spent for e in present))
 
-    async def seed(self, claim: Claim, spent: int) -> None:
+    async def seed(self, claim: Claim, spent: int, read_at_ms: int) -> None:
         with self._lock:
-            self._entries.setdefault(claim.key, _Entry(spent, claim.expire_at_ms))
+            self._entries.setdefault(claim.key, _Entry(spent, claim.expire_at_ms, read_at_ms))
 
-    async def settle(self, claims: Sequence[Claim], estimate: int, actual: int) -> list[Crossing]:
+    async def settle(self, claims: Sequence[Claim], settlement: Settlement) -> list[Crossing]:
         crossed: list[Crossing] = []
         with self._lock:
             for claim in claims:
                 entry = self._entries.get(claim.key)
                 if entry is None:  # lost meanwhile: the next call seeds from the database
                     continue
-                entry.reserved -= estimate
-                entry.spent += actual
+                held = entry.held.pop(settlement.ticket, None)
+                if held is not None:
+                    entry.reserved -= held
+                elif entry.seeded_at_ms >= settlement.counted_before_ms:
+                    continue  # seeded after the call was recorded: the seed counted it
+                entry.spent += settlement.actual
                 for permille, amount in claim.budget.thresholds():
                     if entry.spent >= amount and permille not in entry.alerted:
                         entry.alerted.add(permille)

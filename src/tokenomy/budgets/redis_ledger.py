@@ -1,11 +1,13 @@
 """The ledger in Redis, shared by every gateway replica.
 
 Each budget and period is one hash, ``tokenomy:{budgets}:<name>:<period id>``, with the
-fields ``spent`` and ``reserved`` (integer nano-dollars) and ``alert:<per mille>`` for
-thresholds already announced. Reserving and settling are each one Lua script, which Redis
-runs with nothing else interleaved: a check and the reservation it allows can never be
-split by another replica's call. The ``{budgets}`` hash tag puts every entry in one
-cluster slot, which a script touching several budgets needs on Redis Cluster.
+fields ``spent`` and ``reserved`` (integer nano-dollars), ``seeded_at`` (when the spend
+it was seeded with was read from the database, ms), ``r:<ticket>`` for each reservation
+held (its estimate) and ``alert:<per mille>`` for thresholds already announced. Reserving
+and settling are each one Lua script, which Redis runs with nothing else interleaved: a
+check and the reservation it allows can never be split by another replica's call. The
+``{budgets}`` hash tag puts every entry in one cluster slot, which a script touching
+several budgets needs on Redis Cluster.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from tokenomy.budgets.ledger import (
     LedgerUnavailableError,
     Refused,
     ReserveResult,
+    Settlement,
     Unseeded,
 )
 
-# KEYS: one hash per claim. ARGV: estimate, then (limit, hard, expire_at_ms) per claim.
+# KEYS: one hash per claim. ARGV: estimate, ticket, then (limit, hard, expire_at_ms) per
+# claim.
 # Returns {0, spent...} (reserved), {1, index, spent, reserved} (refused, 1-based index)
 # or {2, index...} (entries whose spend is not known yet: nothing reserved).
 RESERVE = """
@@ -39,7 +43,7 @@ if #missing > 0 then
 end
 local spent = {}
 for i, key in ipairs(KEYS) do
-  local base = 2 + (i - 1) * 3
+  local base = 3 + (i - 1) * 3
   local values = redis.call('HMGET', key, 'spent', 'reserved')
   spent[i] = tonumber(values[1])
   local reserved = tonumber(values[2] or '0')
@@ -49,26 +53,40 @@ for i, key in ipairs(KEYS) do
 end
 for i, key in ipairs(KEYS) do
   redis.call('HINCRBY', key, 'reserved', ARGV[1])
-  redis.call('PEXPIREAT', key, ARGV[2 + (i - 1) * 3 + 2])
+  redis.call('HSET', key, 'r:' .. ARGV[2], ARGV[1])
+  redis.call('PEXPIREAT', key, ARGV[3 + (i - 1) * 3 + 2])
 end
 table.insert(spent, 1, 0)
 return spent
 """
 
-# KEYS: one hash per claim. ARGV: -estimate, actual, then per claim: expire_at_ms, the
-# number of thresholds n, and n pairs (per mille, amount). An entry that vanished since
-# the reservation is left alone: the next call seeds it from the database, which has this
-# call too. Returns flat triples (1-based claim index, per mille, spent) of thresholds
-# crossed now, each reported once per period whichever replica crosses it.
+# KEYS: one hash per claim. ARGV: ticket, actual, counted_before_ms, then per claim:
+# expire_at_ms, the number of thresholds n, and n pairs (per mille, amount). An entry that
+# vanished since the reservation is left alone: the next call seeds it from the database,
+# which has this call too. The reservation given back is the one the ticket holds on the
+# entry (none: the call was served unchecked, or the entry was seeded again since; then
+# its cost counts only if the seed was read before counted_before_ms, ledger.py).
+# Returns flat triples (1-based claim index, per mille, spent) of thresholds crossed now,
+# each reported once per period whichever replica crosses it.
 SETTLE = """
 local crossed = {}
-local p = 3
+local p = 4
 for i, key in ipairs(KEYS) do
   local expire_at = ARGV[p]
   local n = tonumber(ARGV[p + 1])
   p = p + 2
-  if redis.call('HEXISTS', key, 'spent') == 1 then
-    redis.call('HINCRBY', key, 'reserved', ARGV[1])
+  local counts = redis.call('HEXISTS', key, 'spent') == 1
+  if counts then
+    local held = redis.call('HGET', key, 'r:' .. ARGV[1])
+    if held then
+      redis.call('HDEL', key, 'r:' .. ARGV[1])
+      if held ~= '0' then redis.call('HINCRBY', key, 'reserved', '-' .. held) end
+    else
+      local seeded_at = redis.call('HGET', key, 'seeded_at')
+      counts = seeded_at == false or tonumber(seeded_at) < tonumber(ARGV[3])
+    end
+  end
+  if counts then
     local spent = redis.call('HINCRBY', key, 'spent', ARGV[2])
     redis.call('PEXPIREAT', key, expire_at)
     for j = 0, n - 1 do
@@ -89,6 +107,7 @@ return crossed
 # Set only if absent: two replicas seeding the same period at once count it once.
 SEED = """
 if redis.call('HSETNX', KEYS[1], 'spent', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'seeded_at', ARGV[3])
   redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 end
 return 0
@@ -118,8 +137,8 @@ class RedisLedger:
         self._settle = self._redis.register_script(SETTLE)
         self._seed = self._redis.register_script(SEED)
 
-    async def reserve(self, claims: Sequence[Claim], estimate: int) -> ReserveResult:
-        args: list[int | str] = [estimate]
+    async def reserve(self, claims: Sequence[Claim], estimate: int, ticket: str) -> ReserveResult:
+        args: list[int | str] = [estimate, ticket]
         for claim in claims:
             args += [claim.budget.limit_nanos, int(claim.budget.hard), claim.expire_at_ms]
         reply = await self._run(self._reserve, [c.key for c in claims], args)
@@ -130,13 +149,17 @@ class RedisLedger:
             return Refused(rest[0] - 1, rest[1], rest[2])
         return Unseeded(tuple(i - 1 for i in rest))
 
-    async def seed(self, claim: Claim, spent: int) -> None:
-        await self._run(self._seed, [claim.key], [spent, claim.expire_at_ms])
+    async def seed(self, claim: Claim, spent: int, read_at_ms: int) -> None:
+        await self._run(self._seed, [claim.key], [spent, claim.expire_at_ms, read_at_ms])
 
-    async def settle(self, claims: Sequence[Claim], estimate: int, actual: int) -> list[Crossing]:
+    async def settle(self, claims: Sequence[Claim], settlement: Settlement) -> list[Crossing]:
         # Amounts go to HINCRBY as the strings given: Lua would print a large number
         # as 1e+15, which HINCRBY refuses.
-        args: list[int | str] = [-estimate, actual]
+        args: list[int | str] = [
+            settlement.ticket,
+            settlement.actual,
+            settlement.counted_before_ms,
+        ]
         for claim in claims:
             thresholds = claim.budget.thresholds()
             args += [claim.expire_at_ms, len(thresholds)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from tokenomy.budgets.ledger import (
     MemoryLedger,
     Refused,
     ReserveResult,
+    Settlement,
     Unseeded,
 )
 from tokenomy.budgets.periods import window
@@ -57,6 +59,9 @@ class Ticket:
     claims: tuple[Claim, ...]
     estimate: int
     reserved: bool  # False when served without a reservation (ledger away, fail open)
+    # The reservation's id in the ledger. A reservation whose answer timed out may still
+    # have been made: settling by id gives it back all the same.
+    id: str = ""
     settled: bool = False
 
 
@@ -85,7 +90,7 @@ class BudgetGuard:
         self.alert_hooks: list[AlertHook] = alert_hooks if alert_hooks is not None else []
         where = redact(settings.redis_url) if settings.redis_url else "in memory"
         self._outage = _Outage(where, settings.on_redis_error)
-        self._backlog: collections.deque[tuple[tuple[Claim, ...], int, int]] = collections.deque(
+        self._backlog: collections.deque[tuple[tuple[Claim, ...], Settlement]] = collections.deque(
             maxlen=MAX_BACKLOG
         )
         self._flushing = asyncio.Lock()
@@ -127,8 +132,9 @@ class BudgetGuard:
         estimate = price(
             self.catalog, first.provider.name, first.model, usage, int(now.timestamp() * 1000)
         )
+        ticket = secrets.token_hex(8)
         try:
-            result = await self._reserve(claims, estimate)
+            result = await self._reserve(claims, estimate, ticket)
         except LedgerUnavailableError as exc:
             self._outage.failed(str(exc))
             if self.settings.on_redis_error == "closed":
@@ -142,18 +148,20 @@ class BudgetGuard:
                 ) from exc
             trace.attributes["budgets"] = "unchecked"
             self._open_tickets += 1
-            return Ticket(claims, 0, reserved=False)
+            return Ticket(claims, 0, reserved=False, id=ticket)
         self._outage.recovered()
         if isinstance(result, Refused):
             claim = claims[result.index]
             trace.attributes["budget"] = claim.budget.name
             raise _refusal(claim, result, estimate, now)
         self._open_tickets += 1
-        return Ticket(claims, estimate, reserved=True)
+        return Ticket(claims, estimate, reserved=True, id=ticket)
 
-    async def _reserve(self, claims: tuple[Claim, ...], estimate: int) -> ReserveResult:
+    async def _reserve(
+        self, claims: tuple[Claim, ...], estimate: int, ticket: str
+    ) -> ReserveResult:
         for _ in range(SEED_ATTEMPTS):
-            result = await self.ledger.reserve(claims, estimate)
+            result = await self.ledger.reserve(claims, estimate, ticket)
             if not isinstance(result, Unseeded):
                 return result
             await asyncio.gather(*(self._seed(claims[i]) for i in result.indexes))
@@ -175,6 +183,7 @@ class BudgetGuard:
 
     async def _read_and_seed(self, claim: Claim) -> None:
         spent = 0
+        read_at_ms = int(time.time() * 1000)  # the sum has every call recorded by now
         if self.db is not None:
             try:
                 spent = await asyncio.to_thread(
@@ -184,7 +193,7 @@ class BudgetGuard:
                 raise LedgerUnavailableError(
                     f"cannot read the spend so far from the database: {exc}"
                 ) from exc
-        await self.ledger.seed(claim, spent)
+        await self.ledger.seed(claim, spent, read_at_ms)
 
     def _warn_if_local(self) -> None:
         if not self._warned_local and not self.ledger.shared:
@@ -204,9 +213,8 @@ class BudgetGuard:
         if ticket.settled:
             return
         ticket.settled = True
-        actual = self.actual_cost(trace, record)
-        estimate = ticket.estimate if ticket.reserved else 0
-        task = asyncio.ensure_future(self._settle(ticket.claims, estimate, actual))
+        settlement = Settlement.now(ticket.id, self.actual_cost(trace, record))
+        task = asyncio.ensure_future(self._settle(ticket.claims, settlement))
         self._settling.add(task)
         task.add_done_callback(self._settled)
         await asyncio.shield(task)
@@ -228,13 +236,13 @@ class BudgetGuard:
         model = trace.response_model or trace.deployment_model
         return price(self.catalog, trace.provider, model, usage, trace.started_ms)
 
-    async def _settle(self, claims: tuple[Claim, ...], estimate: int, actual: int) -> None:
+    async def _settle(self, claims: tuple[Claim, ...], settlement: Settlement) -> None:
         try:
             if self._backlog:
                 await self._flush_backlog()
-            crossings = await self.ledger.settle(claims, estimate, actual)
+            crossings = await self.ledger.settle(claims, settlement)
         except LedgerUnavailableError as exc:
-            self._backlog.append((claims, estimate, actual))
+            self._backlog.append((claims, settlement))
             self._outage.failed(f"{exc} (settlement kept to apply later)", counted=False)
             return
         announce(crossings, self.alert_hooks)
