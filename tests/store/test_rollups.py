@@ -119,6 +119,27 @@ def test_a_replaced_record_is_counted_once_with_its_new_values(db: Database) -> 
     assert _calls(db) == 51
 
 
+def test_a_better_copy_at_another_time_leaves_its_old_hour(db: Database) -> None:
+    """Re-imported with more tokens and another start: the old hour must forget the call
+    (it was counted in both, and in the failed calls' copy, until a rebuild)."""
+    write_records(db, _records(50, 3))
+    first = CallRecord(
+        "csv", "moved", T0 + 2 * HOUR_MS, TokenUsage(input_tokens=10), status=Status.ERROR
+    )
+    write_records(db, [first])
+    refresh(db)
+    better = CallRecord(
+        "csv", "moved", T0 + 40 * HOUR_MS, TokenUsage(input_tokens=10, output_tokens=5)
+    )
+    write_records(db, [better])
+    assert pending_hours(db) == 2  # the new hour and the old one
+    refresh(db)
+    assert _rollup(db) == _direct(db)
+    assert _calls(db) == 51
+    failed = db.query("SELECT COUNT(*) FROM rollup_failed_calls")[0][0]
+    assert failed == db.query("SELECT COUNT(*) FROM calls WHERE status = 'error'")[0][0]
+
+
 def test_a_reprice_marks_the_hours_it_changed(db: Database) -> None:
     records = [
         CallRecord(

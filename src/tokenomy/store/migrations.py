@@ -396,6 +396,34 @@ def m007_failure_and_cache_rollups(cur: Cursor, dialect: str) -> None:
     )
 
 
+def m008_moved_calls_mark_their_old_hour(cur: Cursor, dialect: str) -> None:
+    """A better copy of a call (same source and dedupe key, more tokens) can carry another
+    ``started_at``: the writer marks the new hour, and this trigger the old one, whose
+    rollups still count the call. Only such rare updates fire it; inserts never do. Each
+    mark is unique, so a move that lands while a refresh runs keeps its mark."""
+    moved = "(old.started_at / 3600000) <> (new.started_at / 3600000)"
+    if dialect == "sqlite":
+        cur.execute(
+            "CREATE TRIGGER calls_moved_hour AFTER UPDATE OF started_at ON calls "
+            f"WHEN {moved} BEGIN "
+            "INSERT OR IGNORE INTO rollup_dirty (hour, mark) "
+            "VALUES ((old.started_at / 3600000) * 3600000, 'moved-' || hex(randomblob(10))); "
+            "END"
+        )
+        return
+    cur.execute(
+        "CREATE FUNCTION tokenomy_mark_moved_hour() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN INSERT INTO rollup_dirty (hour, mark) "
+        "VALUES ((OLD.started_at / 3600000) * 3600000, 'moved-' || gen_random_uuid()::text) "
+        "ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+    )
+    cur.execute(
+        "CREATE TRIGGER calls_moved_hour AFTER UPDATE OF started_at ON calls FOR EACH ROW "
+        f"WHEN ({moved.replace('old.', 'OLD.').replace('new.', 'NEW.')}) "
+        "EXECUTE FUNCTION tokenomy_mark_moved_hour()"
+    )
+
+
 Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
@@ -407,6 +435,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m005_group_rollups,
     m006_evidence_from_copies,
     m007_failure_and_cache_rollups,
+    m008_moved_calls_mark_their_old_hour,
 )
 
 
