@@ -4,6 +4,7 @@ records the test wrote, filters, breakdowns, CSV, and 422s that name the paramet
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import urllib.error
@@ -239,7 +240,7 @@ def test_timeseries_buckets_follow_the_local_clock_west_of_utc(api: RunningGatew
 
 def test_timeseries_splits_by_a_dimension_with_top_and_other(api: RunningGateway) -> None:
     _, t, _ = _get(api, "/api/v1/timeseries?interval=hour&metric=calls&group_by=project&top=1")
-    assert [s["key"] for s in t["series"]] == ["web", "other"]
+    assert [(s["key"], s.get("rest")) for s in t["series"]] == [("web", None), ("other", True)]
     assert t["series"][0]["values"] == [1, 1, 0, 0, 0, 1]
     assert t["series"][1]["values"] == [0, 0, 1, 1, 1, 0]
     status, text, _ = _get(api, "/api/v1/timeseries?interval=hour&metric=calls&format=csv")
@@ -287,3 +288,30 @@ def test_ranked_lists_answer_over_http_and_export_as_csv(api: RunningGateway) ->
 )
 def test_filter_values_split_at_unescaped_commas(text: str, values: list[str]) -> None:
     assert split_escaped(text) == values
+
+
+def test_a_real_value_named_other_is_kept_apart_from_the_rest(db: Database) -> None:
+    """A project called "other" is a series of its own, never overwritten by the sum of the
+    series past the top N; in CSV the remainder is the "(rest)" column or row."""
+    calls = [
+        _call(i, project=project, cost_nanos=1_000)
+        for i, project in enumerate(["other"] * 5 + ["a"] * 4 + ["b"] * 3 + ["c"])
+    ]
+    write_records(db, [dataclasses.replace(c, started_at_ms=T0) for c in calls])
+    with RunningGateway({}, None, api=AnalyticsApi(db, CATALOG)) as gw:
+        query = "/api/v1/timeseries?interval=day&metric=calls&group_by=project&top=2"
+        _, t, _ = _get(gw, query)
+        _, text, _ = _get(gw, query + "&format=csv")
+        _, b, _ = _get(gw, "/api/v1/breakdown?by=project&sort=calls&limit=2")
+        _, b_csv, _ = _get(gw, "/api/v1/breakdown?by=project&sort=calls&limit=2&format=csv")
+    assert [(s["key"], s.get("rest"), s["values"]) for s in t["series"]] == [
+        ("other", None, [5]),
+        ("a", None, [4]),
+        ("other", True, [4]),
+    ]
+    assert text.splitlines() == ["bucket,other,a,(rest)", "2026-11-01T00:00:00+00:00,5,4,4"]
+    assert [(r["key"], r["calls"]) for r in b["rows"]] == [("other", 5), ("a", 4)]
+    assert b["other"]["calls"] == 4
+    rows = list(csv.DictReader(io.StringIO(b_csv)))
+    assert [(r["key"], r["calls"]) for r in rows] == [("other", "5"), ("a", "4"), ("(rest)", "4")]
+    assert sum(int(r["calls"]) for r in rows) == 13  # the CSV adds up to the whole

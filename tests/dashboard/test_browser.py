@@ -131,6 +131,53 @@ def test_a_chart_bar_drills_down_to_the_calls_of_its_bucket(
     assert page.locator("main table tbody tr").count() == 5
 
 
+def test_each_part_of_a_split_bar_opens_its_own_series(page: Any, server: RunningGateway) -> None:
+    """Every series of a bucket is listed when a stacked bar is clicked ("index" mode), the
+    first series first: the part under the pointer must be the one opened."""
+    open_view(page, server, RANGE + "&page=costs&group=project")
+    page.wait_for_function(
+        "() => Chart.getChart(document.querySelector('main canvas')) !== undefined"
+    )
+    target = page.evaluate(
+        """() => {
+        const canvas = document.querySelector('main canvas');
+        const chart = Chart.getChart(canvas);
+        const box = canvas.getBoundingClientRect();
+        for (let d = chart.data.datasets.length - 1; d > 0; d--) {
+          const meta = chart.getDatasetMeta(d);
+          for (let i = 0; i < meta.data.length; i++) {
+            const bar = meta.data[i];
+            if (chart.data.datasets[d].data[i] > 0 && Math.abs(bar.base - bar.y) > 4) {
+              return {label: chart.data.datasets[d].label, x: box.left + bar.x,
+                      y: box.top + (bar.y + bar.base) / 2};
+            }
+          }
+        }
+        return null;
+    }"""
+    )
+    assert target is not None, "no bar of a series other than the first to click"
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_url(re.compile(r"page=calls"))
+    assert f"project={target['label']}" in page.url
+
+
+def test_the_chart_numbers_open_the_same_calls_by_keyboard(
+    page: Any, server: RunningGateway
+) -> None:
+    open_view(page, server, RANGE + "&page=costs&group=project")
+    numbers = page.locator("main details.data").first
+    numbers.locator("summary").focus()
+    page.keyboard.press("Enter")
+    link = numbers.locator("tbody a[href*='project=api']").first
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"page=calls"))
+    page.wait_for_selector("main table tbody tr")
+    assert "project=api" in page.url
+    assert set(page.locator("main table tbody tr td:nth-child(3)").all_inner_texts()) == {"api"}
+
+
 def test_a_failure_group_drills_down_to_its_error_type(page: Any, server: RunningGateway) -> None:
     open_view(page, server, RANGE + "&page=failures")
     groups = page.get_by_role("region", name="Failures by error, provider and model")

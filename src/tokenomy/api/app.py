@@ -109,7 +109,10 @@ class AnalyticsApi:
             result = await asyncio.to_thread(route, params)
             fmt = params.get("format", ["json"])[0]
             if fmt == "csv" and isinstance(result, dict) and "rows" in result:
-                await _send(send, 200, _csv(result["rows"]), b"text/csv; charset=utf-8")
+                rows = result["rows"]
+                if isinstance(result.get("other"), dict):  # a breakdown's values past limit
+                    rows = [*rows, {"key": "(rest)", **result["other"]}]
+                await _send(send, 200, _csv(rows), b"text/csv; charset=utf-8")
             elif fmt == "csv":  # not a list: answering JSON instead would surprise a script
                 raise ApiError(
                     422,
@@ -262,9 +265,14 @@ class AnalyticsApi:
 
 
 def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """A timeseries as rows (one per bucket, a column per series) for CSV."""
+    """A timeseries as rows (one per bucket, a column per series) for CSV. The remainder's
+    column is "(rest)", apart from a real value named "other"; no value's is "(none)"."""
+
+    def column(s: dict[str, Any]) -> str:
+        return "(rest)" if s.get("rest") else "(none)" if s["key"] is None else str(s["key"])
+
     return [
-        {"bucket": b, **{str(s["key"]): s["values"][i] for s in result["series"]}}
+        {"bucket": b, **{column(s): s["values"][i] for s in result["series"]}}
         for i, b in enumerate(result["buckets"])
     ]
 

@@ -98,13 +98,13 @@ def timeseries(
     for row in sums(db, bounded, keys, METRICS[metric]):
         series = values.setdefault(value(row[1]) if group_by is not None else None, [0] * count)
         series[int(row[0]) - first] += sum(row[len(keys) :])
+    rest: list[int] | None = None  # the series past the top N, summed (never a real value's)
     if group_by is not None and len(values) > top:
         ranked = sorted(values, key=lambda k: (-sum(values[k]), k is None, str(k)))
         rest = [0] * count
         for k in ranked[top:]:
             rest = [a + b for a, b in zip(rest, values.pop(k), strict=True)]
-        values[OTHER] = rest
-    order = sorted(values, key=lambda k: (k == OTHER, -sum(values[k]), k is None, str(k)))
+    order = sorted(values, key=lambda k: (-sum(values[k]), k is None, str(k)))
 
     def scale(n: int) -> float | int:
         return round(n / NANOS_PER_USD, 9) if metric == "cost" else n
@@ -117,5 +117,7 @@ def timeseries(
         "series": [
             {"key": k if group_by is not None else "total", "values": [scale(v) for v in values[k]]}
             for k in order
-        ],
+        ]
+        # "rest" tells the remainder from a real value named "other" (a project, say).
+        + ([{"key": OTHER, "rest": True, "values": [scale(v) for v in rest]}] if rest is not None else []),
     }

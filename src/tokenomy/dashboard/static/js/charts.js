@@ -58,8 +58,12 @@ function mount(box, config, onClick) {
     return;
   }
   if (onClick) {
-    config.options.onClick = (_event, elements) => {
-      if (elements.length) onClick(elements[0].index, elements[0].datasetIndex);
+    config.options.onClick = (event, elements, chart) => {
+      // In "index" mode every series at the bucket is listed, the first series first: the
+      // part under the pointer is the one clicked (else the bucket's first, as before).
+      const under = chart.getElementsAtEventForMode(event, "point", { intersect: true }, false);
+      const hit = under.length ? under[0] : elements[0];
+      if (hit) onClick(hit.index, hit.datasetIndex);
     };
     config.options.onHover = (event, elements) => {
       event.native.target.style.cursor = elements.length ? "pointer" : "default";
@@ -69,12 +73,15 @@ function mount(box, config, onClick) {
 }
 
 // A timeseries answer from the API as a stacked bar chart (or lines), one dataset per series.
-export function seriesChart(ts, { title, money = false, type = "bar", stacked = true, onPoint,
-  short = false } = {}) {
+// `pointUrl(i, series)`: the calls behind bucket i (of one series, or of all with null),
+// opened by a click on the chart and by the links in its table of numbers (for keyboards).
+export function seriesChart(ts, { title, money = false, type = "bar", stacked = true, pointUrl,
+  navigate, short = false } = {}) {
   const labels = ts.buckets.map((b) => bucketLabel(b, ts.interval));
+  const name = (s) => (s.rest ? "other" : s.key === null ? "(none)" : String(s.key));
   const datasets = ts.series.map((s, i) => {
-    const colour = s.key === "other" ? OTHER : PALETTE[i % PALETTE.length];
-    return { label: s.key === null ? "(none)" : String(s.key), data: s.values,
+    const colour = s.rest ? OTHER : PALETTE[i % PALETTE.length];
+    return { label: name(s), data: s.values,
       backgroundColor: colour, borderColor: colour, borderWidth: type === "line" ? 2 : 0,
       pointRadius: type === "line" ? 0 : undefined, fill: false };
   });
@@ -83,15 +90,20 @@ export function seriesChart(ts, { title, money = false, type = "bar", stacked = 
     `total ${money ? usd(total) : count(total)}.`;
   const canvas = h("canvas", { role: "img", "aria-label": summary });
   const box = h("div", { class: short ? "chart-box short" : "chart-box" }, canvas);
+  const drills = pointUrl && navigate;
   mount(box, { type, data: { labels, datasets }, options: baseOptions(money, stacked) },
-    onPoint ? (i, d) => onPoint(i, ts.series[d]) : null);
+    drills ? (i, d) => navigate(pointUrl(i, ts.series[d])) : null);
+  const shown = (v) => (money ? usd(v) : count(v));
+  const cell = (b, s, v) => {
+    const url = drills && v ? pointUrl(b, s) : null;
+    return url ? h("a", { href: url, "data-nav": "1" }, shown(v)) : shown(v);
+  };
   const columns = [{ label: ts.interval, value: (r) => r.label },
-    ...ts.series.map((s, i) => ({ label: s.key === null ? "(none)" : String(s.key), num: true,
-      value: (r) => (money ? usd(r.values[i]) : count(r.values[i])) }))];
-  const rows = labels.map((label, b) => ({ label, values: ts.series.map((s) => s.values[b]) }));
+    ...ts.series.map((s, i) => ({ label: name(s), num: true, value: (r) => cell(r.b, s, r.values[i]) }))];
+  const rows = labels.map((label, b) => ({ b, label, values: ts.series.map((s) => s.values[b]) }));
   return h("div", { "data-testid": "chart" }, box,
     h("details", { class: "data" }, h("summary", {}, "Show the numbers"),
-      table(columns, rows, { caption: title })));
+      table(columns, rows, { caption: title, link: drills ? (r) => pointUrl(r.b, null) : null })));
 }
 
 // Horizontal bars: one per labelled value.

@@ -46,7 +46,7 @@ function makeContext(state) {
     drill: (ts, i, series, filters = {}) => {
       const dim = ts.group_by;
       const pick = {};
-      if (dim && series && series.key !== null && series.key !== "other") pick[dim] = String(series.key);
+      if (dim && series && series.key !== null && !series.rest) pick[dim] = String(series.key);
       for (const [k, v] of Object.entries(filters)) if (v) pick[k] = v;
       return viewUrl({ page: "calls", ...PAGE_OPTIONS, range: "custom", since: ts.buckets[i],
         until: ts.buckets[i + 1] || (state.range === "custom" ? state.until : null), ...pick });

@@ -83,7 +83,7 @@ export async function gateway(ctx) {
   renderLive(ctx, holder, state);
   const chart = card("Gateway calls per minute, last hour", seriesChart(traffic, {
     title: "Gateway calls per minute", short: true,
-    onPoint: (i, s) => ctx.navigate(ctx.drill(traffic, i, s, { source: "gateway" })) }));
+    pointUrl: (i, s) => ctx.drill(traffic, i, s, { source: "gateway" }), navigate: ctx.navigate }));
   return {
     nodes: [holder, h("div", { class: "grid" }, chart)],
     live: { gateway: true, onTick: (tick) => tick.gateway && renderLive(ctx, holder, tick.gateway) },

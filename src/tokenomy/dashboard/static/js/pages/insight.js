@@ -64,11 +64,12 @@ export async function failures(ctx) {
   const ts = { interval: data.interval, buckets: data.buckets,
     series: top.map((r) => ({ key: label(r), values: r.counts })) };
   const chart = card("Failures over time", seriesChart(ts, { title: "Failures over time",
-    onPoint: (i, s) => {
-      const row = top[ts.series.indexOf(s)];
-      ctx.navigate(ctx.drill(ts, i, null, { status: "error", model: row && row.model ? row.model : null,
+    navigate: ctx.navigate,
+    pointUrl: (i, s) => {
+      const row = s ? top[ts.series.indexOf(s)] : null;  // null: the bucket's failures, all kinds
+      return ctx.drill(ts, i, null, { status: "error", model: row && row.model ? row.model : null,
         provider: row && row.provider ? row.provider : null,
-        error_type: row && row.error_type ? row.error_type : null }));
+        error_type: row && row.error_type ? row.error_type : null });
     } }));
   const columns = [
     { label: "Error", value: (r) => r.error_type || "(unnamed)" },

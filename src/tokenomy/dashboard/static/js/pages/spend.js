@@ -44,7 +44,7 @@ export function noCalls(ctx) {
 export async function seriesCard(ctx, title, params, opts = {}) {
   const ts = await api("timeseries", withParams(ctx.scope, { interval: ctx.scope.interval, ...params }));
   const chart = seriesChart(ts, { title, money: params.metric === "cost", ...opts,
-    onPoint: (i, series) => ctx.navigate(ctx.drill(ts, i, series)) });
+    pointUrl: (i, series) => ctx.drill(ts, i, series), navigate: ctx.navigate });
   return card(title, chart, { span: opts.span || 12,
     actions: exportButtons("timeseries", withParams(ctx.scope, { interval: ctx.scope.interval, ...params }), title.toLowerCase().replace(/\W+/g, "-")) });
 }
@@ -110,7 +110,8 @@ export async function costs(ctx) {
     forecastCard(ctx),
   ]);
   const tokenCard = card("Tokens over time by category",
-    seriesChart(tokens, { title: "Tokens by category", onPoint: (i) => ctx.navigate(ctx.drill(tokens, i, null)) }));
+    seriesChart(tokens, { title: "Tokens by category", pointUrl: (i) => ctx.drill(tokens, i, null),
+      navigate: ctx.navigate }));
   return [h("div", { class: "toolbar" }, picker), kpis(summary),
     h("div", { class: "grid" }, cost, forecast, tokenCard, table)];
 }
