@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from tokenomy.anomalies import DetectorSettings, detect, score_series
 
@@ -150,3 +152,22 @@ def test_weekends_are_compared_with_weekends() -> None:
     assert verdict.index == saturday and abs(verdict.expected - 45) < 5
     both = DetectorSettings(min_change=10, both_ways=True)
     assert detect(values, both, 14 * 24, monday) == []
+
+
+def test_days_and_weekends_are_the_users_not_utcs() -> None:
+    """A team in Los Angeles spends the same every working hour (Mon-Fri 09-18 local) and
+    nothing at weekends, for seven weeks across the end of DST. On UTC days its Friday
+    afternoon falls on a UTC Saturday, compared with weekend hours, and every DST change
+    shifts its day an hour: false anomalies every week. On its own clock: none."""
+    zone = ZoneInfo("America/Los_Angeles")
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    epoch_hour = int(start.timestamp()) // 3600
+    values: list[float | None] = []
+    for h in range(52 * 24):
+        local = datetime.fromtimestamp((epoch_hour + h) * 3600, zone)
+        working = local.weekday() < 5 and 9 <= local.hour < 18
+        values.append(2.0 if working else 0.0)
+    settings = DetectorSettings(min_change=0.5)
+    on_utc = detect(values, settings, 21 * 24, epoch_hour)
+    assert len(on_utc) >= 4  # what the team was paged with before
+    assert detect(values, settings, 21 * 24, epoch_hour, zone=zone) == []

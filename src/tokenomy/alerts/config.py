@@ -9,6 +9,7 @@ alerts:
             to: [ops@example.com], starttls: false, username_env: SMTP_USER,
             password_env: SMTP_PASSWORD}
   cooldown: 3600           # seconds before one rule and scope may alert again
+  timezone: America/New_York  # the team's clock for anomalies (default: this machine's)
   rules:
     - {name: daily-spend, kind: threshold, metric: cost, window: 1d, above: 50, project: web}
     - {name: spend-jump, kind: rate_of_change, metric: cost, window: 1h, increase_pct: 200}
@@ -22,12 +23,14 @@ and the key, as the gateway's do.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.anomalies.check import AnomalySettings
 from tokenomy.anomalies.series import METRICS as ANOMALY_METRICS
@@ -45,7 +48,7 @@ WINDOW_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
 RULE_METRICS = ("cost", "tokens", "calls", "failed_calls", "error_rate")
 FILTER_KEYS = ("project", "model", "provider", "user", "key", "org", "source")
 KINDS = ("threshold", "rate_of_change", "anomaly", "budget")
-_TOP = ("notify", "cooldown", "rules")
+_TOP = ("notify", "cooldown", "timezone", "rules")
 _RULE_KEYS: dict[str, tuple[str, ...]] = {
     "threshold": ("name", "kind", "metric", "window", "above", *FILTER_KEYS),
     "rate_of_change": ("name", "kind", "metric", "window", "increase_pct", *FILTER_KEYS),
@@ -122,6 +125,7 @@ class AlertsConfig:
     rules: tuple[Rule, ...] = ()
     budgets: BudgetSettings = field(default_factory=BudgetSettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    timezone: str | None = None  # alerts.timezone as written; None: the machine's zone
 
 
 def load_alerts(path: Path) -> AlertsConfig:
@@ -148,6 +152,17 @@ def parse_alerts(raw: Any, path: Path, budgets: BudgetSettings | None = None) ->
     if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
         fail("alerts.cooldown", f"expected a whole number of seconds (0 or more), got {cooldown!r}")
     targets = _targets(raw.get("notify"), fail)
+    zone_name = raw.get("timezone")
+    anomaly = AnomalySettings()
+    if zone_name is not None:
+        try:
+            anomaly = AnomalySettings(zone=ZoneInfo(str(zone_name)))
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            fail(
+                "alerts.timezone",
+                f"{zone_name!r} is not a known time zone; use an IANA name such as "
+                "Europe/Berlin or America/New_York",
+            )
     rules_raw = raw.get("rules") or []
     if not isinstance(rules_raw, list):
         fail("alerts.rules", "expected a list of rules (each with name and kind)")
@@ -158,7 +173,15 @@ def parse_alerts(raw: Any, path: Path, budgets: BudgetSettings | None = None) ->
         if any(r.name == rule.name for r in rules):
             fail(f"alerts.rules[{i}].name", f"{rule.name!r} is used twice; names must be unique")
         rules.append(rule)
-    return AlertsConfig(path, targets, cooldown, tuple(rules), budgets)
+    return AlertsConfig(
+        path,
+        targets,
+        cooldown,
+        tuple(rules),
+        budgets,
+        anomaly,
+        None if zone_name is None else str(zone_name),
+    )
 
 
 def _unknown(entry: Mapping[Any, Any], allowed: tuple[str, ...], where: str, fail: Fail) -> None:
@@ -325,7 +348,10 @@ def _rule(entry: Any, where: str, budget_names: set[str], fail: Fail) -> Rule:
             )
         threshold = entry.get("threshold")
         if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not math.isfinite(threshold)  # .nan and .inf: a rule that can never fire
+            or threshold <= 0
         ):
             fail(f"{where}.threshold", f"expected a positive score such as 6, got {threshold!r}")
         return Rule(

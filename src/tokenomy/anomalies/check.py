@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +28,8 @@ class AnomalySettings:
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     min_change: Mapping[str, float] = field(default_factory=lambda: dict(MIN_CHANGE))
     min_calls: int = 20  # calls in an hour for its error rate and p95 latency to count
+    # The users' clock: "the same hour yesterday" and weekends are local (anomalies/clock.py).
+    zone: tzinfo = UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,11 @@ class Anomaly:
     observed: float
     expected: float
     score: float
+    zone: tzinfo = UTC  # shown on this clock
 
     @property
     def hour(self) -> str:
-        return datetime.fromtimestamp(self.hour_ms / 1000, UTC).isoformat()
+        return datetime.fromtimestamp(self.hour_ms / 1000, self.zone).isoformat()
 
     @property
     def scope(self) -> str:
@@ -52,7 +55,7 @@ class Anomaly:
     @property
     def link(self) -> str:
         """The analytics API query for the hour's calls of this project and model."""
-        params = {"since": self.hour, "until": _iso(self.hour_ms + HOUR_MS)}
+        params = {"since": self.hour, "until": _iso(self.hour_ms + HOUR_MS, self.zone)}
         if self.project:
             params["project"] = self.project
         if self.model:
@@ -81,8 +84,8 @@ class Anomaly:
         }
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+def _iso(ms: int, zone: tzinfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, zone).isoformat()
 
 
 def fmt(metric: str, x: float) -> str:
@@ -126,6 +129,7 @@ def find_anomalies(
                 epoch_hour,
                 calls=hourly.calls,
                 rate=metric == "error_rate",
+                zone=settings.zone,
             )
             for v in found:
                 out.append(
@@ -137,6 +141,7 @@ def find_anomalies(
                         v.observed,
                         v.expected,
                         v.score,
+                        settings.zone,
                     )
                 )
     out.sort(key=lambda a: (-a.score, a.hour_ms, a.metric, a.project or "", a.model or ""))

@@ -2,10 +2,11 @@
 
 The expected value of an hour is the median of the same hour of the day over the previous
 ``days`` days, of the same kind (weekday or weekend) when the series' dates are known and
-at least two such days exist: LLM traffic follows the working week, so a Saturday 3 pm is
-compared with weekend 3 pms, and a median ignores a past spike that a mean would carry
-forward. (Two, not ``min_history``: 14 days hold only 4 weekend days, and falling back to
-weekdays would expect a Saturday to be as busy as a Tuesday.)
+at least two such days exist, both on the user's clock (``zone``, clock.py): LLM traffic
+follows the working week, so a Saturday 3 pm is compared with weekend 3 pms, and a
+median ignores a past spike that a mean would carry forward. (Two, not ``min_history``:
+14 days hold only 4 weekend days, and falling back to weekdays would expect a Saturday to
+be as busy as a Tuesday.)
 
 How far off an hour is is measured against the series' own noise (see noise.py):
 - level metrics (cost, tokens, p95 latency): the relative residual (observed / expected
@@ -31,7 +32,9 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
+from tokenomy.anomalies.clock import LocalClock, local_clock
 from tokenomy.anomalies.noise import MAD_TO_SIGMA, binomial_z, for_hour, mad, per_call, spread
 from tokenomy.anomalies.runs import run_scores
 
@@ -78,6 +81,7 @@ class Verdict:
 
 
 def weekend(epoch_hour: int) -> bool:
+    """On UTC days (a series with a clock uses its own: LocalClock.weekend)."""
     return (epoch_hour // HOURS_PER_DAY + 3) % 7 >= 5  # 1970-01-01 was a Thursday
 
 
@@ -85,25 +89,34 @@ def baseline(
     values: Sequence[float | None],
     i: int,
     days: int,
-    epoch_hour: int | None = None,
-    min_history: int = 0,
+    clock: LocalClock | None = None,
+    same_kind: int | None = None,
 ) -> list[float]:
-    """The values at the same hour of the day over the ``days`` days before ``i``; given
-    where the series starts (``epoch_hour``: hours since 1970-01-01 UTC of ``values[0]``),
-    only the days of the same kind (weekday or weekend), when there are ``min_history`` of
-    them: a Saturday is compared with Saturdays and Sundays, not with Fridays."""
+    """The values at the same hour of the day over the ``days`` days before ``i``: on the
+    series' local clock when it has one (else 24-hour steps back). With ``same_kind``
+    and a clock, only the days of the same kind (weekday or weekend), when there are that
+    many of them: a Saturday is compared with Saturdays and Sundays, not with Fridays."""
     out: list[float] = []
     same: list[float] = []
     for d in range(1, days + 1):
-        j = i - d * HOURS_PER_DAY
-        if j < 0:
+        if clock is None:
+            j: int | None = i - d * HOURS_PER_DAY
+            if j is not None and j < 0:
+                break
+        elif clock.before_start(i, d):
             break
+        else:
+            j = clock.same_hour(i, d)
+        if j is None:  # a DST change skipped that hour on that day
+            continue
         v = values[j]
         if v is not None:
             out.append(v)
-            if epoch_hour is not None and weekend(epoch_hour + j) == weekend(epoch_hour + i):
+            if clock is not None and clock.weekend(j) == clock.weekend(i):
                 same.append(v)
-    return same if epoch_hour is not None and len(same) >= min_history else out
+    if clock is not None and same_kind is not None and len(same) >= same_kind:
+        return same
+    return out
 
 
 def _relative(observed: float, expected: float, floor: float) -> float:
@@ -111,15 +124,15 @@ def _relative(observed: float, expected: float, floor: float) -> float:
 
 
 def _expected(
-    values: Sequence[float | None], settings: DetectorSettings, epoch_hour: int | None
+    values: Sequence[float | None], settings: DetectorSettings, clock: LocalClock | None
 ) -> list[float | None]:
     """The seasonal median of every hour that has ``min_history`` earlier values."""
     out: list[float | None] = []
     for i, v in enumerate(values):
-        if v is None or len(baseline(values, i, settings.days)) < settings.min_history:
+        if v is None or len(baseline(values, i, settings.days, clock)) < settings.min_history:
             out.append(None)
             continue
-        out.append(statistics.median(baseline(values, i, settings.days, epoch_hour, MIN_SAME_KIND)))
+        out.append(statistics.median(baseline(values, i, settings.days, clock, MIN_SAME_KIND)))
     return out
 
 
@@ -174,6 +187,7 @@ def _level_scores(
     expected: list[float | None],
     settings: DetectorSettings,
     first: int,
+    clock: LocalClock | None,
 ) -> list[float | None]:
     floor = max(settings.min_change, 1e-12)
 
@@ -197,7 +211,7 @@ def _level_scores(
         # The same hour of the day has about this hour's call count: where the noise does
         # not shrink with traffic as the per-call model assumes, it is wider and wins.
         # (Its MAD only: a 90th percentile of 14 values is too unsteady.)
-        same = [r for r in baseline(unit, i, settings.days) if r is not None]
+        same = [r for r in baseline(unit, i, settings.days, clock) if r is not None]
         if len(same) >= settings.min_history:
             sigma = max(sigma, mad(same)[1])
         noise = max(for_hour(sigma, n(i)), settings.min_relative_noise)
@@ -213,20 +227,24 @@ def score_series(
     *,
     calls: Sequence[int] | None = None,
     rate: bool = False,
+    zone: tzinfo = UTC,
 ) -> list[Verdict]:
     """A verdict for every hour from ``start`` that has enough history (None: no data).
 
-    ``calls``: the call count of every hour (same length as ``values``), for the noise
-    models; ``rate``: the values are shares of those calls that failed (binomial)."""
+    ``epoch_hour``: hours since 1970-01-01 UTC of ``values[0]``, which puts the series on
+    the clock of ``zone`` (days and weekends are local; without it, 24-hour steps and no
+    weekends). ``calls``: the call count of every hour (same length as ``values``), for the
+    noise models; ``rate``: the values are shares of those calls that failed (binomial)."""
     if calls is not None and len(calls) != len(values):
         raise ValueError("calls must have one count per value")
     start = max(start, 0)
     first = max(0, start - settings.run_hours)  # a run ending at start begins before it
-    expected = _expected(values, settings, epoch_hour)
+    clock = None if epoch_hour is None else local_clock(epoch_hour, len(values), zone)
+    expected = _expected(values, settings, clock)
     if rate and calls is not None:
         z = _rate_scores(values, calls, expected, settings, first)
     else:
-        z = _level_scores(values, calls, expected, settings, first)
+        z = _level_scores(values, calls, expected, settings, first, clock)
     ups = run_scores(z, settings.run_hours, settings.run_floor, settings.run_clip)
     flipped = [None if x is None else -x for x in z]
     downs = run_scores(flipped, settings.run_hours, settings.run_floor, settings.run_clip)
@@ -258,7 +276,8 @@ def detect(
     *,
     calls: Sequence[int] | None = None,
     rate: bool = False,
+    zone: tzinfo = UTC,
 ) -> list[Verdict]:
     """The anomalous hours from ``start`` on (see :func:`score_series`)."""
-    verdicts = score_series(values, settings, start, epoch_hour, calls=calls, rate=rate)
+    verdicts = score_series(values, settings, start, epoch_hour, calls=calls, rate=rate, zone=zone)
     return [v for v in verdicts if anomalous(v, settings)]

@@ -119,5 +119,9 @@ def timeseries(
             for k in order
         ]
         # "rest" tells the remainder from a real value named "other" (a project, say).
-        + ([{"key": OTHER, "rest": True, "values": [scale(v) for v in rest]}] if rest is not None else []),
+        + (
+            [{"key": OTHER, "rest": True, "values": [scale(v) for v in rest]}]
+            if rest is not None
+            else []
+        ),
     }

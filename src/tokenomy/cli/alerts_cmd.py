@@ -18,6 +18,8 @@ from tokenomy.cli.context import (
     add_config_and_now,
     find_config,
     instant_ms,
+    local_zone,
+    parse_zone,
 )
 from tokenomy.config import Paths
 
@@ -43,6 +45,20 @@ def _load(path: Path | None) -> Any:
         raise UsageError(str(exc)) from None
 
 
+def _on_the_users_clock(config: Any, timezone: str | None) -> Any:
+    """The config with the clock anomalies are judged on: -z, else alerts.timezone, else
+    this machine's zone (a team's weekends are its own, not UTC's)."""
+    from dataclasses import replace
+
+    if timezone:
+        zone = parse_zone(timezone)
+    elif config.timezone is not None:
+        return config
+    else:
+        zone = local_zone()
+    return replace(config, anomaly=replace(config.anomaly, zone=zone))
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -52,7 +68,9 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
     from tokenomy.anomalies import find_anomalies
 
     paths = Paths.from_env()
-    config = _load(find_config(args.config, paths, missing=None))
+    config = _on_the_users_clock(
+        _load(find_config(args.config, paths, missing=None)), args.timezone
+    )
     now = instant_ms(args.now, "--now")
     since = instant_ms(args.since, "--since") if args.since else now - 24 * 3_600_000
     if since >= now:
@@ -85,7 +103,7 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
 
     paths = Paths.from_env()
     path = find_config(args.config, paths, missing=_DECLARE_ALERTS)
-    config = _load(path)
+    config = _on_the_users_clock(_load(path), args.timezone)
     if not config.rules:
         sys.stderr.write(f"{path} declares no alert rules (add `alerts: rules:`)\n")
         return 0
@@ -156,6 +174,14 @@ def add_alerts_parser(sub: Any, command: Any) -> None:
     ):
         p = command(inner, name, func)
         add_config_and_now(p, "alerts", now=name != "test")
+        if name != "test":
+            p.add_argument(
+                "-z",
+                "--timezone",
+                metavar="ZONE",
+                help="IANA time zone whose days and weekends anomalies are judged on "
+                "(default: alerts.timezone, else this machine's)",
+            )
         if name == "check":
             p.add_argument(
                 "--since",
