@@ -116,6 +116,21 @@ def test_sent_once_and_cooled_down(sqlite_db: Database, tmp_path: Path) -> None:
     assert len(hook.received) == 1
 
 
+def test_alerts_only_listed_are_delivered_once_a_notifier_is_added(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    seed(sqlite_db)
+    cfg = config(tmp_path / "t.yaml")
+    state = AlertState(tmp_path / "alerts")
+    listed = run_alerts(sqlite_db, cfg, [], state, NOW)
+    assert listed and {o.status for o in listed} == {"listed"}
+    with webhook() as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        sent = run_alerts(sqlite_db, cfg, [notifier], state, NOW + 60_000)
+        assert {o.status for o in sent} == {"sent"}
+        assert len(hook.received) == len(listed)
+
+
 def test_failed_delivery_is_retried_next_run(sqlite_db: Database, tmp_path: Path) -> None:
     seed(sqlite_db)
     cfg = config(tmp_path / "t.yaml")

@@ -33,7 +33,7 @@ class Delivery:
 @dataclass(slots=True)
 class Outcome:
     alert: Alert
-    status: str  # sent | failed | duplicate | cooling_down
+    status: str  # sent | failed | duplicate | cooling_down | listed (no notifier)
     deliveries: list[Delivery] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -74,9 +74,13 @@ def dispatch(
                 out.append(Outcome(alert, "duplicate"))
             elif last is not None and now_ms - last < cooldown_s * 1000:
                 out.append(Outcome(alert, "cooling_down"))
+            elif not notifiers:
+                # Only listed: nothing is remembered, so the first run with a notifier
+                # still delivers it.
+                out.append(Outcome(alert, "listed"))
             else:
                 deliveries = deliver(alert, notifiers)
-                ok = any(d.ok for d in deliveries) or not notifiers
+                ok = any(d.ok for d in deliveries)
                 if ok:
                     sent.alerts[alert.key] = now_ms
                     sent.last[alert.cooldown_key] = now_ms
