@@ -35,6 +35,9 @@ SHORT_WIDEN = 1.5
 BAND_SCALE = 1.5
 # Relative errors assumed when there is not even a week of history (wide on purpose).
 DEFAULT_LOW, DEFAULT_HIGH = -0.6, 0.9
+# A day that spent this many times more than any other day of the history is a lone spike
+# (an incident, a one-off batch): not a rate to carry forward (chosen, not tuned).
+LONE_SPIKE = 10.0
 LOW_Q, HIGH_Q = 0.1, 0.9
 # A total's band in log terms without any past errors (about -50%, +90%), and the smallest
 # actual / expected ratio a past error counts as (a total of 0 would be log 0).
@@ -132,9 +135,12 @@ def level_and_trend(values: Sequence[float]) -> tuple[float, float, int]:
     days = min(n, LEVEL_DAYS)
     if days >= 7:
         days -= days % 7
-    window = values[n - days :]
+    window = list(values[n - days :])
     if not window:
         return 0.0, 0.0, 0
+    spike = lone_spike(values)
+    if spike is not None and spike[0] >= n - days:
+        window[spike[0] - (n - days)] = spike[1]
     mean = sum(window) / days
     if days < MIN_SEASON_DAYS or TREND_DAMP == 0:
         return mean, 0.0, days
@@ -142,6 +148,19 @@ def level_and_trend(values: Sequence[float]) -> tuple[float, float, int]:
     spread = sum((i - middle) ** 2 for i in range(days))
     slope = sum((i - middle) * (v - mean) for i, v in enumerate(window)) / spread
     return mean, slope * TREND_DAMP, days
+
+
+def lone_spike(values: Sequence[float]) -> tuple[int, float] | None:
+    """(index, the largest other day) when one day spent over LONE_SPIKE times as much as
+    any other day of the history: the level counts it as that other day. A spike that
+    recurs (a weekly or monthly batch) has its like elsewhere in the history and stays."""
+    if len(values) < 7:
+        return None
+    top = max(range(len(values)), key=values.__getitem__)
+    others = max((v for i, v in enumerate(values) if i != top), default=0.0)
+    if others > 0 and values[top] > LONE_SPIKE * others:
+        return top, others
+    return None
 
 
 def point(values: Sequence[float], first_weekday: int, horizon: int) -> tuple[list[float], bool]:
@@ -249,7 +268,25 @@ def forecast(
         bands[h] = Band(
             exp_total * math.exp(-w * spread), exp_total, exp_total * math.exp(w * spread)
         )
+    recur = _spike_rate(values)
+    if recur > 0:
+        notes.append(
+            "one day spent over 10x any other: not carried forward in the expected value; "
+            "the upper bounds allow for it recurring"
+        )
+        days = [Band(b.low, b.expected, b.high + recur) for b in days]
+        bands = {h: Band(b.low, b.expected, b.high + recur * h) for h, b in bands.items()}
     return Forecast(days, _consistent(bands, max(values)), n, weekly, factors, notes)
+
+
+def _spike_rate(values: Sequence[float]) -> float:
+    """Per day, what a lone spike in the level's window adds if it recurs as often (the
+    excess over the day it is counted as, spread over the window)."""
+    spike = lone_spike(values)
+    _, _, days = level_and_trend(values)
+    if spike is None or days == 0 or spike[0] < len(values) - days:
+        return 0.0
+    return (values[spike[0]] - spike[1]) / days
 
 
 def _consistent(bands: dict[int, Band], busiest_day: float) -> dict[int, Band]:
@@ -262,7 +299,9 @@ def _consistent(bands: dict[int, Band], busiest_day: float) -> dict[int, Band]:
     floor = Band(0.0, 0.0, 0.0)
     for h in sorted(bands):
         b = bands[h]
-        high = min(b.high, max(b.expected, h * busiest_day))
+        # Never below the default band's width: a flat history's busiest day is its mean.
+        cap = max(b.expected * (1 + DEFAULT_HIGH), h * busiest_day)
+        high = min(b.high, cap)
         floor = Band(max(b.low, floor.low), b.expected, max(high, floor.high))
         out[h] = floor
     return out
