@@ -149,3 +149,21 @@ def test_the_cli_says_what_to_do_with_nothing_stored(
     out = capsys.readouterr().out
     assert "tokenomy import" in out
     assert main(["forecast", "--history", "3"]) == 2
+
+
+def test_calls_without_a_price_are_named_not_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path))
+    monkeypatch.delenv("TOKENOMY_DB", raising=False)
+    db = open_database(Paths.from_env().database_url)
+    end = datetime.now(ZoneInfo("UTC")).date() - timedelta(days=1)
+    at = int(datetime(end.year, end.month, end.day, 12, tzinfo=ZoneInfo("UTC")).timestamp())
+    write_records(db, [call(f"u{i}", at * 1000 - i, cost_nanos=None) for i in range(3)])
+    db.close()
+    assert main(["forecast", "-z", "UTC"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # as read, not as the terminal wrapped it
+    assert "3 calls there have no known price" in out and "tokenomy prices check" in out
+    assert "tokenomy import" not in out
+    assert main(["forecast", "--json", "-z", "UTC"]) == 0
+    assert json.loads(capsys.readouterr().out)["unknown_cost_calls"] == 3

@@ -56,6 +56,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console(highlight=False)
+    if not result["has_history"] and result["unknown_cost_calls"]:
+        console.print(
+            f"No known spend in the last {args.history} days to forecast from: "
+            f"{result['unknown_cost_calls']:,} calls there have no known price for their "
+            "model. `tokenomy prices check` lists the models; add their prices to "
+            "~/.tokenomy/prices.toml, then `tokenomy reprice` and `tokenomy forecast` again."
+        )
+        return 0
     if not result["has_history"]:
         console.print(
             "No spend in the last "
@@ -65,16 +73,14 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table(
-        "Project",
-        "7 days low",
-        "7 days expected",
-        "7 days high",
-        "30 days low",
-        "30 days expected",
-        "30 days high",
         title=f"Spend forecast from {result['first_forecast_day']} ({result['timezone']}), "
         "80% intervals",
     )
+    table.add_column("Project", overflow="fold")
+    for head in ("7 days", "30 days"):
+        for what in ("low", "expected", "high"):
+            # Folded, never cut: "$217,000…" would read as another amount.
+            table.add_column(f"{head} {what}", justify="right", overflow="fold")
     for series in [result["total"], *result["projects"]]:
         name = "Total" if series is result["total"] else series["key"]
         table.add_row(name, *_band(series["totals"]["7"]), *_band(series["totals"]["30"]))

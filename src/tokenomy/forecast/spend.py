@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from tokenomy.api.params import Scope
+from tokenomy.api.sums import sums
 from tokenomy.api.timeseries import timeseries
 from tokenomy.forecast.model import LEVEL_DAYS, Forecast, forecast
 from tokenomy.store.db import Database
@@ -85,7 +86,10 @@ def spend_forecast(
     ts = timeseries(db, bounded, "day", "cost", "project", top)
     by_key: dict[str, list[float]] = {}
     for s in ts["series"]:
-        key = "(none)" if s["key"] is None else str(s["key"])
+        # The projects past the top N, apart from a project named "other".
+        key = (
+            "(other projects)" if s.get("rest") else "(none)" if s["key"] is None else str(s["key"])
+        )
         by_key[key] = [float(v) for v in s["values"]]
     total = [sum(vals) for vals in zip(*by_key.values(), strict=True)] if by_key else []
     if len(total) != count:
@@ -103,6 +107,13 @@ def spend_forecast(
         "total": total_json,
         "projects": projects,
         "has_history": total_fc.history_days > 0,
+        # Calls in the window whose cost is unknown (no price for their model): a forecast
+        # of nothing then says why, rather than asking for logs that are already there.
+        "unknown_cost_calls": _unknown_cost_calls(db, bounded),
         "method": f"level: mean of the last {LEVEL_DAYS} days, times shrunk median weekday "
         "factors; 80% intervals from the model's own past errors (docs/forecast.md)",
     }
+
+
+def _unknown_cost_calls(db: Database, scope: Scope) -> int:
+    return int(sums(db, scope, (), ("unknown_cost_calls",))[0][0] or 0)
