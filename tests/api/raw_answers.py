@@ -68,7 +68,8 @@ def failures_from_calls(
     )
     rows = db.query(
         f"SELECT {group}, COUNT(*), MIN(c.started_at), MAX(c.started_at), "
-        f"COALESCE(SUM(c.cost_nanos), 0), COUNT(DISTINCT c.session_id) "
+        f"COALESCE(SUM(c.cost_nanos), 0), COUNT(DISTINCT c.session_id), "
+        f"COUNT(*) - COUNT(c.cost_nanos) "
         f"FROM calls c{fwhere} GROUP BY {group} ORDER BY COUNT(*) DESC, "
         f"(c.error_type IS NULL), c.error_type, (c.provider IS NULL), c.provider, "
         f"({MODEL} IS NULL), {MODEL} LIMIT ?",
@@ -105,7 +106,7 @@ def failures_from_calls(
     out = []
     for row in rows:
         g = tuple(row[:3])
-        n, first_at, last_at, cost, sessions = (int(v) for v in row[3:])
+        n, first_at, last_at, cost, sessions, unknown = (int(v) for v in row[3:])
         out.append(
             {
                 "error_type": g[0],
@@ -115,6 +116,7 @@ def failures_from_calls(
                 "share": round(n / calls, 6),
                 "http_statuses": sorted(statuses.get(g, ())),
                 "cost_usd": usd(cost),
+                "unknown_cost_calls": unknown,
                 "sessions": sessions,
                 "first_at": iso_utc(first_at),
                 "last_at": iso_utc(last_at),

@@ -113,8 +113,9 @@ def test_top_sessions_have_measures_models_tools_and_evidence(top_db: Database) 
         "2026-11-01T03:00:00.000Z",
     )
     assert s1["models"] == [
-        {"model": SONNET, "calls": 3, "cost_usd": 8_000 / 1e9},
-        {"model": "gpt-4o", "calls": 1, "cost_usd": 1_000 / 1e9},
+        # a04's cost is unknown: one of the three, counted apart, never as 0.
+        {"model": SONNET, "calls": 3, "cost_usd": 8_000 / 1e9, "unknown_cost_calls": 1},
+        {"model": "gpt-4o", "calls": 1, "cost_usd": 1_000 / 1e9, "unknown_cost_calls": 0},
     ]
     assert s1["tools"] == [
         {"name": "Bash", "mcp_server": None, "uses": 2},
@@ -154,7 +155,12 @@ def test_top_users_and_prompts(top_db: Database) -> None:
         ("bob", 20_000 / 1e9, 1, 1),
     ]
     assert users[0]["evidence"] == ["a06", "a01", "a02"]
-    assert users[0]["models"][0] == {"model": SONNET, "calls": 4, "cost_usd": 108_000 / 1e9}
+    assert users[0]["models"][0] == {
+        "model": SONNET,
+        "calls": 4,
+        "cost_usd": 108_000 / 1e9,
+        "unknown_cost_calls": 1,  # a04
+    }
     prompts = top(top_db, scope(), "prompts", 10)["rows"]
     # p2: 20,000; p1: a01 + a02 = 8,000; p0: 1,000. Calls with no hash are not a prompt.
     assert [(r["key"], r["calls"], r["cost_usd"]) for r in prompts] == [
@@ -254,7 +260,9 @@ def test_top_commands_group_runner_records_by_family(db: Database) -> None:
     assert (fix["cost_usd"], fix["avg_cost_usd"]) == (12_000 / 1e9, 4_000 / 1e9)
     assert fix["evidence"] == ["r03", "r01", "r02"]
     assert (fix["first_at"], fix["last_at"]) == (iso(T0), iso(T0 + 2 * HOUR))
-    assert fix["models"] == [{"model": SONNET, "calls": 3, "cost_usd": 12_000 / 1e9}]
+    assert fix["models"] == [
+        {"model": SONNET, "calls": 3, "cost_usd": 12_000 / 1e9, "unknown_cost_calls": 0}
+    ]
     # One run of the summary has no known cost: the average is over the other one.
     assert (summary["family"], summary["runs"], summary["unknown_cost_calls"]) == (
         "summarise the changelog",

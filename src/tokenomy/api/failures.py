@@ -66,14 +66,15 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
     # One pass per group, bucket and HTTP status: each group's figures, counts per bucket
     # and statuses seen.
     figures: dict[int, _Group] = {}
-    for number, b, status, n, low, high, cost in db.query(
+    for number, b, status, n, low, high, cost, unknown in db.query(
         f"SELECT c.failure_group, {bucket}, c.http_status, COUNT(*), MIN(c.started_at), "
-        f"MAX(c.started_at), COALESCE(SUM(c.cost_nanos), 0) FROM {table}{where} "
+        f"MAX(c.started_at), COALESCE(SUM(c.cost_nanos), 0), "
+        f"SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END) FROM {table}{where} "
         f"GROUP BY c.failure_group, {bucket}, c.http_status",
         params,
     ):
         f = figures.setdefault(int(number), _Group([0] * count))
-        f.add(int(b) - first, status, int(n), int(low), int(high), int(cost))
+        f.add(int(b) - first, status, int(n), int(low), int(high), int(cost), int(unknown))
     names = failed_calls.groups(db)
     ranked = sorted(figures, key=lambda g: (-figures[g].calls, *_none_last(*names[g])))
     total["groups"] = len(ranked)
@@ -102,6 +103,7 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
                 "share": round(f.calls / calls, 6),
                 "http_statuses": sorted(f.statuses),
                 "cost_usd": usd(f.cost),
+                "unknown_cost_calls": f.unknown_cost,
                 "sessions": int(sessions[number]),
                 "first_at": iso_utc(f.first_at),
                 "last_at": iso_utc(f.last_at),
@@ -119,14 +121,18 @@ class _Group:
     counts: list[int]
     calls: int = 0
     cost: int = 0
+    unknown_cost: int = 0  # calls whose cost is unknown (no price): not free
     first_at: int = 2**63 - 1
     last_at: int = -(2**63)
     statuses: set[int] = field(default_factory=set)
 
-    def add(self, bucket: int, status: Any, n: int, low: int, high: int, cost: int) -> None:
+    def add(
+        self, bucket: int, status: Any, n: int, low: int, high: int, cost: int, unknown: int
+    ) -> None:
         self.counts[bucket] += n
         self.calls += n
         self.cost += cost
+        self.unknown_cost += unknown
         self.first_at, self.last_at = min(self.first_at, low), max(self.last_at, high)
         if status is not None:
             self.statuses.add(int(status))

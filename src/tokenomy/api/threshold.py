@@ -60,7 +60,10 @@ PAGE_MAX = 4_096
 
 
 # (model, calls, cost in nano-dollars) of a key's calls in scope.
-ModelSums = tuple[tuple[Any, int, int], ...]
+# Calls whose cost is unknown (no price for their model), summed in SQL.
+UNKNOWN_COST = "SUM(CASE WHEN c.cost_nanos IS NULL THEN 1 ELSE 0 END)"
+# (model, calls, cost in nanos, calls whose cost is unknown) per model.
+ModelSums = tuple[tuple[Any, int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,13 +233,14 @@ def _costs(db: Database, grouping: Grouping, scope: Scope, keys: Sequence[Leader
         else:
             cond, values = calls_of(grouping, list(chosen.values()))
         rows = db.query(
-            f"SELECT {column}, {MODEL}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0) FROM {table} c"
+            f"SELECT {column}, {MODEL}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0), "
+            f"{UNKNOWN_COST} FROM {table} c"
             f"{where_and(where, cond)} GROUP BY {column}, {MODEL}",
             [*params, *values],
         )
-        models: dict[str, list[tuple[Any, int, int]]] = {}
-        for key, model, calls, cost in rows:
-            models.setdefault(key, []).append((model, int(calls), int(cost)))
+        models: dict[str, list[tuple[Any, int, int, int]]] = {}
+        for key, model, calls, cost, unknown in rows:
+            models.setdefault(key, []).append((model, int(calls), int(cost), int(unknown)))
         out += [
             Leader(key, sum(m[2] for m in ms), heavy, chosen[key].at, tuple(ms))
             for key, ms in models.items()

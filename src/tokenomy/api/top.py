@@ -28,7 +28,7 @@ from tokenomy.api.ranked import (
     rank,
     where_and,
 )
-from tokenomy.api.threshold import ModelSums
+from tokenomy.api.threshold import UNKNOWN_COST, ModelSums
 from tokenomy.record import TOKEN_FIELDS
 from tokenomy.store.db import Database
 from tokenomy.store.key_rollups import PROMPTS, SESSIONS, Grouping
@@ -195,22 +195,23 @@ def _models(
     """The most expensive models of each key (calls and cost per model)."""
     cond, values = key_in(key, keys)
     rows = db.query(
-        f"SELECT {key}, {MODEL}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0) "
+        f"SELECT {key}, {MODEL}, COUNT(*), COALESCE(SUM(c.cost_nanos), 0), {UNKNOWN_COST} "
         f"FROM {table} c{where_and(where, cond)} GROUP BY {key}, {MODEL}",
         [*params, *values],
     )
-    per_key: dict[Any, list[tuple[Any, int, int]]] = {}
-    for k, model, calls, cost in rows:
-        per_key.setdefault(k, []).append((model, int(calls), int(cost)))
+    per_key: dict[Any, list[tuple[Any, int, int, int]]] = {}
+    for k, model, calls, cost, unknown in rows:
+        per_key.setdefault(k, []).append((model, int(calls), int(cost), int(unknown)))
     return {k: _model_list(v) for k, v in per_key.items()}
 
 
-def _model_list(models: Iterable[tuple[Any, int, int]]) -> list[dict[str, Any]]:
-    """(model, calls, cost) -> the most expensive ``MODELS_SHOWN``, as JSON."""
+def _model_list(models: Iterable[tuple[Any, int, int, int]]) -> list[dict[str, Any]]:
+    """(model, calls, cost, unknown-cost calls) -> the most expensive ``MODELS_SHOWN``, as
+    JSON. A model without a price shows its calls of unknown cost: never a cost of 0."""
     ranked = sorted(models, key=lambda m: (-m[2], -m[1], m[0] is None, str(m[0])))
     return [
-        {"model": model, "calls": calls, "cost_usd": usd(cost)}
-        for model, calls, cost in ranked[:MODELS_SHOWN]
+        {"model": model, "calls": calls, "cost_usd": usd(cost), "unknown_cost_calls": unknown}
+        for model, calls, cost, unknown in ranked[:MODELS_SHOWN]
     ]
 
 
@@ -252,7 +253,8 @@ class _Family:
     first_ms: int
     last_ms: int
     commands: set[str] = field(default_factory=set)
-    models: dict[Any, list[int]] = field(default_factory=dict)  # model -> [calls, cost]
+    # model -> [calls, cost, calls of unknown cost]
+    models: dict[Any, list[int]] = field(default_factory=dict)
 
 
 def _family_of(attributes: str | None, command: str) -> tuple[str, str | None]:
@@ -302,9 +304,10 @@ def _top_commands(db: Database, scope: Scope, limit: int) -> list[dict[str, Any]
             fam.first_ms, fam.last_ms = min(fam.first_ms, int(first)), max(fam.last_ms, int(last))
             fam.text = fam.text or text
         fam.commands.add(command)
-        per_model = fam.models.setdefault(model, [0, 0])
+        per_model = fam.models.setdefault(model, [0, 0, 0])
         per_model[0] += m.calls
         per_model[1] += m.cost_nanos
+        per_model[2] += m.unknown_cost_calls
     chosen = sorted(families, key=lambda k: rank(families[k].measures.cost_nanos, k))[:limit]
     evidence = _command_evidence(db, where, params, family_of_command, set(chosen))
     out = []
@@ -323,7 +326,7 @@ def _top_commands(db: Database, scope: Scope, limit: int) -> list[dict[str, Any]
                 "avg_cost_usd": usd(_div_round(m.cost_nanos, known)) if known else None,
                 "first_at": iso_utc(fam.first_ms),
                 "last_at": iso_utc(fam.last_ms),
-                "models": _model_list((k, v[0], v[1]) for k, v in fam.models.items()),
+                "models": _model_list((k, *v) for k, v in fam.models.items()),
                 "evidence": evidence.get(key, []),
             }
         )
