@@ -60,6 +60,33 @@ def test_images_count_as_images_not_as_their_base64() -> None:
         assert count.tokens == text + image + 4 + 3, part["type"]
 
 
+def test_files_and_audio_are_not_read_as_words() -> None:
+    """A base64 PDF or audio clip was counted as ~1 token per 2.75 characters (73,000 for a
+    200 kB PDF); only what such a part holds as text counts."""
+    blob = "JVBERi0xLjQK" * 20_000  # 240 kB of base64
+    question = {"type": "text", "text": "Summarise this."}
+    pdf = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": blob},
+        "title": "Annual report",
+    }
+    audio = {"type": "input_audio", "input_audio": {"data": blob, "format": "wav"}}
+    file = {"type": "file", "file": {"file_data": blob, "filename": "a.pdf"}}
+    plain = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The grass is green."},
+    }
+    base = text_tokens("Summarise this.") + 4 + 3
+    for part, text in (
+        (pdf, "Annual report"),
+        (audio, ""),
+        (file, ""),
+        (plain, "The grass is green."),
+    ):
+        count = count_messages([{"role": "user", "content": [question, part]}])
+        assert count.tokens == base + (text_tokens(text) if text else 0), part["type"]
+
+
 def _model() -> tokenomy.predict.model.LengthModel:
     samples = []
     for i in range(40):

@@ -128,9 +128,31 @@ def _content_tokens(value: Any) -> int:
             image = _image_tokens(item)
             if image is not None:
                 tokens += image
+            elif item.get("type") in _BINARY_PARTS:
+                stack.extend(_readable(item))
             else:
                 stack.extend(v for k, v in item.items() if k not in ("role", "type", "name"))
     return tokens
+
+
+# Parts that carry a file: a PDF (Anthropic ``document``), audio (OpenAI ``input_audio``),
+# any file (``file``, ``input_file``). Their base64 is not words, and their tokens (a PDF
+# is billed by page, audio by its length) cannot be told from their size: only what they
+# hold as text is counted (docs/predict.md).
+_BINARY_PARTS = frozenset({"document", "input_audio", "audio", "file", "input_file"})
+
+
+def _readable(part: Mapping[str, Any]) -> list[Any]:
+    """What a file part holds as text: a plain-text document's data or content blocks, a
+    title or context; never base64."""
+    out: list[Any] = [part[k] for k in ("title", "context") if isinstance(part.get(k), str)]
+    source = part.get("source")
+    if isinstance(source, Mapping):
+        if source.get("type") == "text" and isinstance(source.get("data"), str):
+            out.append(source["data"])
+        elif source.get("type") == "content":
+            out.append(source.get("content"))
+    return out
 
 
 def count_messages(messages: Any) -> TokenCount:
