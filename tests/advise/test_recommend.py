@@ -3,6 +3,7 @@ out by hand, ranked, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tests.api.insight_records import T0, scope
 from tokenomy.advise.recommend import load_evals, recommend
 from tokenomy.advise.recommend.evals import compare
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CallRecord, TokenUsage
+from tokenomy.record import CallRecord, CostSource, TokenUsage
 from tokenomy.store import Database, write_records
 
 CATALOG = PriceCatalog.load(None)
@@ -114,6 +115,23 @@ def test_long_prompts_are_priced_as_if_cut_to_100k(db: Database) -> None:
     assert full is not None and short is not None
     assert row["savings_usd"] == pytest.approx(2 * (full - short) / 1e9, abs=2e-9)
     assert "/compact" in row["advice"]  # Claude Code sessions get agent advice
+
+
+def test_long_prompts_quote_the_cost_the_calls_recorded(db: Database) -> None:
+    """Calls that reported their own cost (a negotiated price, say) are quoted at it, as
+    the calls page shows them, and their saving is the same share of it."""
+    calls = [
+        dataclasses.replace(c, cost_nanos=50 * 10**9, cost_source=CostSource.REPORTED)
+        for c in long_contexts()
+    ]
+    write_records(db, calls)
+    [row] = advise(db, "long_context")["rows"]
+    assert "costing $100.00" in row["evidence"]
+    cut = TokenUsage(input_tokens=20_000, cache_read_tokens=80_000, output_tokens=1_000)
+    full = CATALOG.cost_nanos("anthropic", "claude-sonnet-4-5", LONG_USAGE, T0)
+    short = CATALOG.cost_nanos("anthropic", "claude-sonnet-4-5", cut, T0)
+    assert full is not None and short is not None
+    assert row["savings_usd"] == pytest.approx(100 * (full - short) / full, rel=1e-6)
 
 
 def test_a_cheaper_model_that_scores_as_well_is_advised(db: Database, tmp_path: Path) -> None:

@@ -76,11 +76,11 @@ def find_long_contexts(ctx: Context, trim_to: int = TRIM_TO) -> list[Recommendat
     rows = ctx.db.query(
         f"SELECT c.project, c.provider, {MODEL}, c.source, c.session_id, c.id, c.started_at, "
         "c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, c.cache_write_1h_tokens, "
-        f"c.output_tokens FROM calls c{where}",
+        f"c.output_tokens, c.cost_nanos FROM calls c{where}",
         [*params, trim_to],
     )
     groups: dict[tuple[str | None, str | None, str], _Group] = {}
-    for project, provider, model, source, session, call_id, at, i, r, w, h, o in rows:
+    for project, provider, model, source, session, call_id, at, i, r, w, h, o, recorded in rows:
         price = ctx.catalog.resolve(provider, str(model), int(at))
         if price is None:
             continue  # unpriced: `tokenomy prices check` names it
@@ -93,6 +93,11 @@ def find_long_contexts(ctx: Context, trim_to: int = TRIM_TO) -> list[Recommendat
         )
         cost = price.cost_pico(usage)
         saving = cost - price.cost_pico(trimmed(usage, trim_to))
+        if recorded is not None and cost > 0:
+            # What the call cost as recorded (a reported or negotiated price), and the same
+            # share of it saved: the evidence must match the calls it links to.
+            saving = saving * int(recorded) * 1000 // cost
+            cost = int(recorded) * 1000
         g = groups.setdefault((project, provider, str(model)), _Group())
         g.calls += 1
         prompt = int(i) + int(r) + int(w) + int(h)
