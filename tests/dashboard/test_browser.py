@@ -328,6 +328,45 @@ def test_readable_on_a_phone(browser: Any, server: RunningGateway) -> None:
     context.close()
 
 
+def _tip_box(page: Any, button: Any) -> dict[str, float]:
+    """The open tooltip of an (i) button, where it is on the screen."""
+    tip = page.locator(f"#{button.get_attribute('aria-describedby')}")
+    expect(tip).to_be_visible()
+    box: dict[str, float] = tip.bounding_box()
+    return box
+
+
+def test_tooltips_stay_on_screen_beside_their_button_and_close_on_escape(
+    browser: Any, server: RunningGateway
+) -> None:
+    """A KPI's tip at the right edge of a phone ran 114 px off screen; a table header's
+    tip was laid out at the foot of the first screen, over a thousand pixels away."""
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    page = context.new_page()
+    open_view(page, server, RANGE)
+    for button in page.locator("[data-testid^=kpi-] .info").all()[:6]:
+        button.focus()
+        box = _tip_box(page, button)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+        page.keyboard.press("Escape")
+        expect(page.locator(f"#{button.get_attribute('aria-describedby')}")).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 376
+    context.close()
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    open_view(page, server, RANGE + "&page=calls")
+    header = page.locator("main th .info").first
+    header.focus()
+    at = header.bounding_box()
+    box = _tip_box(page, header)
+    assert abs(box["y"] - (at["y"] + at["height"])) < 30 and abs(box["x"] - at["x"]) < 300
+    # Hoverable: the pointer moves from the (i) onto the tip and it stays.
+    header.hover()
+    page.mouse.move(box["x"] + 10, box["y"] + box["height"] / 2, steps=4)
+    page.wait_for_timeout(400)
+    expect(page.locator(f"#{header.get_attribute('aria-describedby')}")).to_be_visible()
+    page.context.close()
+
+
 def test_a_server_with_keys_asks_for_one_and_remembers_it(
     browser: Any, sqlite_db: Database
 ) -> None:

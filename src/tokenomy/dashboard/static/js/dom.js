@@ -27,13 +27,64 @@ function append(el, children) {
 
 let tipCount = 0;
 
-// An (i) button and the tooltip it shows on hover and on keyboard focus. The tooltip is
-// placed under the nearest positioned ancestor (a `.label`, or whatever the page marks).
+// An (i) button and the tooltip it shows on hover and on keyboard focus (installTooltips).
 export function info(question, text) {
   const id = `tip-${++tipCount}`;
   return [h("button", { type: "button", class: "info", "aria-label": question,
     "aria-describedby": id }, "i"),
   h("span", { role: "tooltip", id, class: "tip" }, text)];
+}
+
+// Tooltips placed on the screen, not in the page's flow: beside their (i) wherever it is
+// (a table header scrolls, a KPI sits at the right edge of a phone), kept inside the
+// viewport, open while the pointer is on the (i) or on the tip itself, closed by Escape.
+let openTip = null;
+let closing = 0;
+
+function showTip(button) {
+  const tip = button.nextElementSibling;
+  if (!tip || !tip.classList.contains("tip")) return;
+  clearTimeout(closing);
+  if (openTip && openTip !== tip) openTip.classList.remove("open");
+  openTip = tip;
+  tip.classList.add("open");
+  const at = button.getBoundingClientRect();
+  const size = tip.getBoundingClientRect();
+  const margin = 8;
+  const left = Math.max(margin, Math.min(at.left, window.innerWidth - size.width - margin));
+  const below = at.bottom + 6;
+  const top = below + size.height > window.innerHeight - margin ? at.top - size.height - 6 : below;
+  tip.style.left = `${left}px`;
+  tip.style.top = `${Math.max(margin, top)}px`;
+}
+
+function hideTip(later = false) {
+  clearTimeout(closing);
+  const tip = openTip;
+  if (!tip) return;
+  const close = () => { tip.classList.remove("open"); if (openTip === tip) openTip = null; };
+  if (later) closing = setTimeout(close, 150); else close();
+}
+
+export function installTooltips() {
+  document.addEventListener("mouseover", (e) => {
+    const button = e.target.closest && e.target.closest(".info");
+    if (button) showTip(button);
+    else if (openTip && e.target.closest && e.target.closest(".tip") === openTip) clearTimeout(closing);
+  });
+  document.addEventListener("mouseout", (e) => {
+    const from = e.target.closest && e.target.closest(".info, .tip");
+    if (from && openTip) hideTip(true);
+  });
+  document.addEventListener("focusin", (e) => {
+    if (e.target.classList && e.target.classList.contains("info")) showTip(e.target);
+  });
+  document.addEventListener("focusout", (e) => {
+    if (e.target.classList && e.target.classList.contains("info")) hideTip(true);
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") hideTip(); });
+  window.addEventListener("scroll", () => hideTip(), true);
+  window.addEventListener("resize", () => hideTip());
 }
 
 // A metric's name with an (i) that explains it.
@@ -72,6 +123,7 @@ export function table(columns, rows, { link, caption, sortable } = {}) {
       th.setAttribute("aria-sort", active ? (sortable.order === "asc" ? "ascending" : "descending") : "none");
       th.append(h("button", { type: "button", class: "sort",
         onclick: () => sortable.onSort(c.key) }, c.label, active ? (sortable.order === "asc" ? " ▲" : " ▼") : ""));
+      if (c.tip && GLOSSARY[c.tip]) th.append(" ", ...info(`What is ${c.label.toLowerCase()}?`, GLOSSARY[c.tip]));
     } else if (c.tip) {
       th.append(term(c.label, c.tip));
     } else {

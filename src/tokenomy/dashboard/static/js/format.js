@@ -45,7 +45,7 @@ export const GLOSSARY = {
   error_rate: "Failed calls divided by all calls in the range.",
   tokens: "All tokens: input, cache reads, cache writes and output (including reasoning).",
   latency: "Time from request to the end of the response. p50: half the calls were faster; " +
-    "p95: 95 in 100 were faster. From a histogram, within about 12%.",
+    "p95: 95 in 100 were faster. Read from a histogram of durations: close, not exact.",
   savings: "What provider prompt caching saved (cache reads billed at the cached rate instead " +
     "of the full input price) plus what our response cache saved by answering repeats.",
   unknown: "Calls of a model with no known price: their cost is unknown, never counted as $0. " +
@@ -54,6 +54,11 @@ export const GLOSSARY = {
   duplicates: "Prompts sent again with the same hash; an exact response cache would have " +
     "answered the repeats at no provider cost.",
   in_flight: "Requests this gateway worker is waiting on now.",
+  groups: "Kinds of failure: failed calls grouped by error type, provider and model.",
+  cache_reads: "Input tokens read from the provider's prompt cache, billed at its cached rate.",
+  per_call: "Cost divided by calls: what an average call cost.",
+  duration: "Time from request to the end of the response, for this call.",
+  response_hits: "Calls our response cache answered: no provider call, no provider cost.",
   circuit: "Closed: taking requests. Open: failed repeatedly, skipped until its cool-down " +
     "ends. Half-open: one trial request decides whether it is back.",
   ttft: "Time to the first byte of the answer (streams): what a user waits before text appears.",

@@ -3,7 +3,7 @@
 
 import { api, onKeyNeeded, saveKey, subscribe } from "./api.js";
 import { destroyCharts, drawPending } from "./charts.js";
-import { errorBox, h, loading } from "./dom.js";
+import { errorBox, h, installTooltips, loading } from "./dom.js";
 import { advice } from "./pages/advice.js";
 import { calls } from "./pages/calls.js";
 import { gateway } from "./pages/gateway.js";
@@ -258,4 +258,5 @@ window.addEventListener("error", () => {
 });
 
 setupControls();
+installTooltips();
 render();

@@ -23,7 +23,7 @@ function columns(ctx) {
     { label: "Session", value: (r) => (r.session_id ? h("span", { class: "mono" }, r.session_id.slice(0, 12)) : "–") },
     { label: "Tokens", num: true, tip: "tokens", value: (r) => short(r.tokens.total) },
     { label: "Cost", num: true, tip: "cost", value: (r) => usd(r.cost_usd) },
-    { label: "Duration", num: true, value: (r) => ms(r.duration_ms) },
+    { label: "Duration", num: true, tip: "duration", value: (r) => ms(r.duration_ms) },
     { label: "Status", value: statusBadge },
     { label: "Source", value: (r) => r.source },
   ];

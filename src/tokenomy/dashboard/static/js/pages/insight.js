@@ -30,7 +30,7 @@ export async function sessions(ctx) {
     { label: "Session", value: (r) => h("span", { class: "mono" }, String(r.key).slice(0, 18)) },
     { label: "Project", value: (r) => r.project || "–" },
     { label: "Cost", num: true, tip: "cost", value: (r) => withBar(usd(r.cost_usd), r.cost_usd || 0, max) },
-    { label: "Calls", num: true, value: (r) => count(r.calls) },
+    { label: "Calls", num: true, tip: "calls", value: (r) => count(r.calls) },
     { label: "Tokens", num: true, value: (r) => short(r.tokens.total) },
     { label: "Models", value: (r) => modelNames(r.models) || "–" },
     { label: "Tools and MCP servers", value: (r) => toolTags(r.tools) },
@@ -53,7 +53,7 @@ export async function failures(ctx) {
   const head = h("div", { class: "kpis" },
     kpi("Failed calls", "failed", count(t.failed_calls), `of ${count(t.calls)} calls`, { bad: t.failed_calls > 0 }),
     kpi("Error rate", "error_rate", pct(t.error_rate), null, { bad: t.error_rate >= 0.05 }),
-    kpi("Kinds of failure", "failed", count(t.groups)));
+    kpi("Kinds of failure", "groups", count(t.groups)));
   if (!t.calls) return [head, noCalls(ctx)];
   if (!data.rows.length) {
     return [head, h("div", { class: "empty", "data-testid": "empty" }, h("h2", {}, "No failures in this range"),
@@ -75,7 +75,7 @@ export async function failures(ctx) {
     { label: "Error", value: (r) => r.error_type || "(unnamed)" },
     { label: "Provider", value: (r) => r.provider || "–" },
     { label: "Model", value: (r) => r.model || "–" },
-    { label: "Calls", num: true, value: (r) => count(r.failed_calls) },
+    { label: "Calls", num: true, tip: "failed", value: (r) => count(r.failed_calls) },
     { label: "Share of calls", num: true, tip: "error_rate", value: (r) => pct(r.share, 2) },
     { label: "HTTP", value: (r) => (r.http_statuses || []).join(", ") || "–" },
     { label: "Sessions", num: true, value: (r) => count(r.sessions) },
@@ -100,7 +100,7 @@ export async function cache(ctx) {
   const head = h("div", { class: "kpis" },
     kpi("Cache-read share", "read_share", pct(s.read_share), `${count(s.calls_with_cache_reads)} calls read the cache`),
     kpi("Prompt-cache savings", "savings", usd(s.savings_usd), `on ${usd(s.cost_usd)} spent`),
-    kpi("Response-cache hits", "savings", count(s.response_cache_hits), `saved ${usd(s.response_cache_savings_usd)}`),
+    kpi("Response-cache hits", "response_hits", count(s.response_cache_hits), `saved ${usd(s.response_cache_savings_usd)}`),
     kpi("Repeated prompts", "duplicates", count(s.duplicates.repeats),
       `${usd(s.duplicates.repeat_cost_usd)} paid for repeats`));
   const models = card("Prompt cache by model", table([
@@ -117,7 +117,7 @@ export async function cache(ctx) {
     { label: "Session", value: (r) => h("span", { class: "mono" }, String(r.key).slice(0, 18)) },
     { label: "Project", value: (r) => r.project || "–" },
     { label: "Read share", num: true, tip: "read_share", value: (r) => pct(r.read_share) },
-    { label: "Calls", num: true, value: (r) => count(r.calls) },
+    { label: "Calls", num: true, tip: "calls", value: (r) => count(r.calls) },
     { label: "Could save", num: true, tip: "potential", value: (r) => usd(r.potential_savings_usd) },
   ], data.poor_reuse_sessions, { caption: "Sessions with poor cache reuse",
     link: (r) => ctx.callsUrl({ session: String(r.key) }) })
@@ -125,7 +125,7 @@ export async function cache(ctx) {
   { span: 6, subtitle: `At least ${count(data.thresholds.min_calls)} calls and ${short(data.thresholds.min_prompt_tokens)} prompt tokens, under ${pct(data.thresholds.max_read_share, 0)} read from cache.` });
   const dups = card("Duplicate prompts", data.duplicate_prompts.length ? table([
     { label: "Prompt hash", value: (r) => h("span", { class: "mono" }, r.key) },
-    { label: "Calls", num: true, value: (r) => count(r.calls) },
+    { label: "Calls", num: true, tip: "calls", value: (r) => count(r.calls) },
     { label: "Repeats", num: true, tip: "duplicates", value: (r) => count(r.repeats) },
     { label: "Paid for repeats", num: true, value: (r) => usd(r.repeat_cost_usd) },
     { label: "Sessions", num: true, value: (r) => count(r.sessions) },
@@ -159,7 +159,7 @@ function adviceCard(ctx, data, params) {
     { label: "Prefix", value: (r) => h("span", { class: "mono", title: `${r.kind} ${r.key}` }, String(r.key).slice(0, 18)) },
     { label: "Model", value: (r) => r.model },
     { label: "Project", value: (r) => r.project || "–" },
-    { label: "Calls", num: true, value: (r) => count(r.calls) },
+    { label: "Calls", num: true, tip: "calls", value: (r) => count(r.calls) },
     { label: "Repeated tokens", num: true, value: (r) => short(r.repeated_tokens) },
     { label: "Prompt cost", num: true, value: (r) => usd(r.prompt_cost_usd) },
     { label: "With advice", num: true, value: (r) => usd(r.advised_prompt_cost_usd) },

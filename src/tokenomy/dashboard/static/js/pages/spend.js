@@ -53,11 +53,11 @@ function breakdownColumns(by) {
   return [
     { label: by, value: (r) => (r.key === null ? "(none)" : String(r.key)), key: "key" },
     { label: "Cost", num: true, key: "cost", tip: "cost", value: (r) => r._bar },
-    { label: "Calls", num: true, key: "calls", value: (r) => count(r.calls) },
-    { label: "Tokens", num: true, key: "tokens", value: (r) => short(r.tokens.total) },
-    { label: "Cache reads", num: true, value: (r) => short(r.tokens.cache_read_tokens) },
-    { label: "Failed", num: true, key: "failed", value: (r) => `${count(r.failed_calls)} (${pct(r.error_rate)})` },
-    { label: "$/call", num: true, value: (r) => usd(r.calls ? r.cost_usd / r.calls : 0) },
+    { label: "Calls", num: true, key: "calls", tip: "calls", value: (r) => count(r.calls) },
+    { label: "Tokens", num: true, key: "tokens", tip: "tokens", value: (r) => short(r.tokens.total) },
+    { label: "Cache reads", num: true, tip: "cache_reads", value: (r) => short(r.tokens.cache_read_tokens) },
+    { label: "Failed", num: true, key: "failed", tip: "failed", value: (r) => `${count(r.failed_calls)} (${pct(r.error_rate)})` },
+    { label: "$/call", num: true, tip: "per_call", value: (r) => usd(r.calls ? r.cost_usd / r.calls : 0) },
   ];
 }
 
