@@ -5,6 +5,7 @@ equal these exactly: same rows, order, measures and evidence."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,13 @@ def failures_from_calls(
     # The buckets span the request's range or, where it is open, that of its calls (failed
     # or not), so quiet days show as zeros, as timeseries does.
     start = scope.start_ms if scope.start_ms is not None else low
-    end = scope.end_ms if scope.end_ms is not None else (None if high is None else int(high) + 1)
+    last = None if high is None else int(high) + 1
+    if scope.end_ms is not None:
+        end = scope.end_ms
+    elif scope.start_ms is not None:  # "since" alone runs to now (or a later call)
+        end = max(int(time.time() * 1000), scope.start_ms + 1, last or 0)
+    else:
+        end = last
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
     start, end = int(start), int(end)

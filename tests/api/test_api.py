@@ -10,6 +10,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -315,3 +316,15 @@ def test_a_real_value_named_other_is_kept_apart_from_the_rest(db: Database) -> N
     rows = list(csv.DictReader(io.StringIO(b_csv)))
     assert [(r["key"], r["calls"]) for r in rows] == [("other", "5"), ("a", "4"), ("(rest)", "4")]
     assert sum(int(r["calls"]) for r in rows) == 13  # the CSV adds up to the whole
+
+
+def test_a_range_with_a_start_and_no_end_runs_to_today(api: RunningGateway) -> None:
+    """"The last 30 days" sends only since: the chart must reach today, zeros where nothing
+    happened, not stop at the last call as if it were today."""
+    _, t, _ = _get(api, "/api/v1/timeseries?interval=day&metric=calls&since=2026-10-30")
+    today = datetime.now(UTC).date().isoformat()
+    assert t["buckets"][0].startswith("2026-10-30") and t["buckets"][-1].startswith(today)
+    values = t["series"][0]["values"]
+    assert values[:3] == [0, 0, 6] and set(values[3:]) <= {0}
+    _, f, _ = _get(api, "/api/v1/failures?interval=day&since=2026-10-30")
+    assert f["buckets"] == t["buckets"]

@@ -19,7 +19,7 @@ from tokenomy.api.params import ApiError, Scope
 from tokenomy.api.queries import usd
 from tokenomy.api.ranked import EVIDENCE, where_and
 from tokenomy.api.sums import sums
-from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span
+from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span, open_end
 from tokenomy.store import failed_calls, rollups
 from tokenomy.store.db import Database
 
@@ -49,10 +49,10 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
     # The buckets span the request's range or, where it is open, that of its calls (failed
     # or not), so quiet days show as zeros, as timeseries does.
     start, end = scope.start_ms, scope.end_ms
-    if calls and (start is None or end is None):
-        low, high = _span(db, where, params)
+    if start is None or end is None:
+        low, high = _span(db, where, params) if calls else (None, None)
         start = low if start is None else start
-        end = high + 1 if end is None else end
+        end = open_end(scope.start_ms, high) if end is None else end
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
     first, count = bucket_span(scope, interval, start, end)

@@ -9,6 +9,7 @@ than ``MAX_BUCKETS`` is refused with the limit named.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +67,16 @@ def bucket_span(scope: Scope, interval: str, start: int, end: int) -> tuple[int,
     return first, count
 
 
+def open_end(start_ms: int | None, last_call_ms: int | None) -> int:
+    """Where a range with no ``until`` ends: after its last call; when it has a ``since``
+    ("the last 30 days"), at least now, so the quiet days since the last call show as zeros
+    rather than the chart stopping at the last call as if it were today."""
+    last = 0 if last_call_ms is None else last_call_ms + 1
+    if start_ms is None:
+        return last
+    return max(last, int(time.time() * 1000), start_ms + 1)
+
+
 def timeseries(
     db: Database,
     scope: Scope,
@@ -79,7 +90,7 @@ def timeseries(
     if start is None or end is None:
         where, params = scope.where()
         span = db.query(f"SELECT MIN(c.started_at), MAX(c.started_at) FROM calls c{where}", params)
-        if span[0][0] is None:  # nothing to chart: the same keys as any other answer
+        if span[0][0] is None and start is None:  # nothing to chart: the usual keys
             return {
                 "interval": interval,
                 "metric": "cost_usd" if metric == "cost" else metric,
@@ -88,7 +99,9 @@ def timeseries(
                 "series": [],
             }
         start = int(span[0][0]) if start is None else start
-        end = int(span[0][1]) + 1 if end is None else end
+        if end is None:
+            last = None if span[0][1] is None else int(span[0][1])
+            end = open_end(scope.start_ms, last)
     first, count = bucket_span(scope, interval, start, end)
     keys = [bucket(scope, step, start, end)]
     if group_by is not None:
