@@ -367,6 +367,37 @@ def test_tooltips_stay_on_screen_beside_their_button_and_close_on_escape(
     page.context.close()
 
 
+def test_sorting_by_keyboard_keeps_the_focus_on_the_column(
+    page: Any, server: RunningGateway
+) -> None:
+    """The view is drawn again after a sort: the focus fell to <body>, and the next Tab
+    started from the top of the page."""
+    open_view(page, server, RANGE + "&page=projects")
+    button = page.locator("main th button.sort", has_text="Calls").first
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"sort=calls"))
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.dataset.focus === 'sort-calls'"
+    )
+
+
+def test_a_key_prompt_closed_with_escape_says_what_is_needed(
+    browser: Any, sqlite_db: Database
+) -> None:
+    seed(sqlite_db)
+    KeyStore(sqlite_db).create(project="p")
+    api = AnalyticsApi(sqlite_db, CATALOG)
+    with RunningGateway({}, None, api=api, load_keys=lambda: KeyRing.load(sqlite_db)) as gw:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{gw.url}/?{RANGE}")
+        expect(page.locator("#key-dialog")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_test_id("error")).to_contain_text("This server asks for a key")
+        context.close()
+
+
 def test_a_server_with_keys_asks_for_one_and_remembers_it(
     browser: Any, sqlite_db: Database
 ) -> None:

@@ -121,7 +121,7 @@ export function table(columns, rows, { link, caption, sortable } = {}) {
     if (sortable && c.key) {
       const active = sortable.sort === c.key;
       th.setAttribute("aria-sort", active ? (sortable.order === "asc" ? "ascending" : "descending") : "none");
-      th.append(h("button", { type: "button", class: "sort",
+      th.append(h("button", { type: "button", class: "sort", "data-focus": `sort-${c.key}`,
         onclick: () => sortable.onSort(c.key) }, c.label, active ? (sortable.order === "asc" ? " ▲" : " ▼") : ""));
       if (c.tip && GLOSSARY[c.tip]) th.append(" ", ...info(`What is ${c.label.toLowerCase()}?`, GLOSSARY[c.tip]));
     } else if (c.tip) {
@@ -161,3 +161,23 @@ export function errorBox(message) {
 
 export const loading = () => h("p", { class: "loading", "aria-busy": "true" }, "Loading…");
 export const code = (text) => h("code", {}, text);
+
+// Where the keyboard's focus is inside `container`, as something that survives the container
+// being drawn again: the element's tag, its name and which of the same it is.
+export function focusKey(container) {
+  const active = document.activeElement;
+  if (!active || active === document.body || !container.contains(active)) return null;
+  const name = (e) => e.dataset.focus || e.getAttribute("aria-label") || e.id ||
+    e.textContent.trim().slice(0, 60);
+  const same = [...container.querySelectorAll(active.tagName)].filter((e) => name(e) === name(active));
+  return { tag: active.tagName, name: name(active), index: same.indexOf(active), of: name };
+}
+
+// Put the focus back on the same control after a redraw (a sort, a live update), so a
+// keyboard user keeps their place instead of starting again from the top.
+export function restoreFocus(container, key) {
+  if (!key) return;
+  const same = [...container.querySelectorAll(key.tag)].filter((e) => key.of(e) === key.name);
+  const target = same[key.index] || same[0];
+  if (target) target.focus({ preventScroll: true });
+}

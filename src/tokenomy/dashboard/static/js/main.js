@@ -3,7 +3,7 @@
 
 import { api, onKeyNeeded, saveKey, subscribe } from "./api.js";
 import { destroyCharts, drawPending } from "./charts.js";
-import { errorBox, h, installTooltips, loading } from "./dom.js";
+import { errorBox, focusKey, h, installTooltips, loading, restoreFocus } from "./dom.js";
 import { advice } from "./pages/advice.js";
 import { calls } from "./pages/calls.js";
 import { gateway } from "./pages/gateway.js";
@@ -56,11 +56,15 @@ function makeContext(state) {
 
 // -- rendering -------------------------------------------------------------------------------
 
+let viewFailed = false; // the view on screen is an error message
+
 async function render({ quiet = false } = {}) {
   const seq = ++renderSeq;
   const state = readState();
   const page = PAGES.find((p) => p[0] === state.page) || PAGES[0];
   syncChrome(state, page[0]);
+  // A control used by keyboard (a sort, a select) redraws the view: its focus comes back.
+  const focused = focusKey(main);
   if (!quiet) {
     destroyCharts();
     main.replaceChildren(loading());
@@ -72,12 +76,16 @@ async function render({ quiet = false } = {}) {
     if (seq !== renderSeq) return;
     destroyCharts();
     main.replaceChildren(h("h1", {}, page[1]), errorBox(e.message || String(e)));
+    viewFailed = true;
+    setLive(page[0], null); // a live page tries again when the server answers again
     return;
   }
+  viewFailed = false;
   if (seq !== renderSeq) return; // a newer view was asked for meanwhile
   const nodes = result && result.nodes ? result.nodes : result;
   if (quiet) destroyCharts();
   main.replaceChildren(h("h1", {}, page[1]), ...[].concat(nodes));
+  restoreFocus(main, focused);
   drawPending();
   lastRefresh = Date.now();
   setLive(page[0], result && result.live);
@@ -104,6 +112,7 @@ function setLive(page, pageLive) {
     if (livePage.onTick) livePage.onTick(tick);
     if (tick.changed) scheduleRefresh(REFRESH_MS[livePage.page]);
   }, (on, why) => {
+    if (on && viewFailed) render({ quiet: true }); // the server is back: read the view again
     indicator.className = on ? "live on" : "live off";
     indicator.querySelector(".live-text").textContent = on ? "Live" : "Reconnecting…";
     indicator.title = on ? "Updates as calls arrive" : `Live updates paused: ${why || "no connection"}`;
@@ -227,6 +236,11 @@ function setupTheme() {
     label();
     render({ quiet: true }); // charts take their colours when drawn
   });
+  // On "automatic" the system may switch light and dark while the page is open: the
+  // stylesheet follows by itself, the charts only when drawn again.
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    if (!document.documentElement.dataset.theme) render({ quiet: true });
+  });
 }
 
 function setupKeyDialog() {
@@ -239,14 +253,23 @@ function setupKeyDialog() {
     e.preventDefault();
     if (!input.value.trim()) return;
     saveKey(input.value.trim());
-    dialog.close();
-    const resolve = waiting;
+    const give = waiting;
     waiting = [];
-    resolve.forEach((r) => r());
+    dialog.close("key");
+    give.forEach(([resolve]) => resolve());
   });
-  onKeyNeeded((message) => new Promise((resolve) => {
-    waiting.push(resolve);
+  // Escape (or the dialog closed without a key): the view says what is needed and how.
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "key") return;
+    const give = waiting;
+    waiting = [];
+    give.forEach(([, reject]) => reject(new Error("This server asks for a key (an API key " +
+      "made with `tokenomy keys create`). Reload the page to enter one.")));
+  });
+  onKeyNeeded((message) => new Promise((resolve, reject) => {
+    waiting.push([resolve, reject]);
     error.textContent = message || "";
+    dialog.returnValue = "";
     if (!dialog.open) { dialog.showModal(); input.focus(); }
   }));
 }

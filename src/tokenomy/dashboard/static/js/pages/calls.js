@@ -66,7 +66,9 @@ export async function calls(ctx) {
   let cursor = first.next_cursor;
   let shown = first.rows.length;
   const more = h("button", { type: "button", class: "primary", hidden: !cursor, onclick: async () => {
-    more.disabled = true;
+    // aria-disabled, not disabled: a disabled button drops the keyboard's focus to <body>.
+    if (more.getAttribute("aria-disabled") === "true") return;
+    more.setAttribute("aria-disabled", "true");
     try {
       const page = await api("calls", withParams(params, { cursor }));
       holder.append(table(cols, page.rows, { caption: "More calls", link }));
@@ -76,7 +78,10 @@ export async function calls(ctx) {
       more.hidden = !cursor;
     } catch (e) {
       status.textContent = `Could not load more: ${e.message}`;
-    } finally { more.disabled = false; }
+    } finally {
+      more.removeAttribute("aria-disabled");
+      if (more.hidden && document.activeElement === document.body) holder.lastChild.querySelector("a")?.focus();
+    }
   } }, "Load more");
   return [search, card("Calls", h("div", {}, holder, h("div", { class: "toolbar" }, more, status)),
     { actions: exportButtons("calls", withParams(params, { limit: 500 }), "calls") })];

@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { seriesChart } from "../charts.js";
-import { card, code, empty, h, kpi, table } from "../dom.js";
+import { card, code, empty, focusKey, h, kpi, restoreFocus, table } from "../dom.js";
 import { count, ms, pct, short, when } from "../format.js";
 
 const CIRCUIT = { closed: "ok", "half-open": "warn", open: "bad" };
@@ -67,9 +67,11 @@ function renderLive(ctx, holder, state) {
       h("p", {}, "then point an SDK at it, e.g. ", code("OPENAI_BASE_URL=http://127.0.0.1:4000/v1"), ".")));
     return;
   }
+  const focused = focusKey(holder); // redrawn every 2 s: the keyboard keeps its place
   holder.replaceChildren(windowKpis(state), h("div", { class: "grid" },
     card("Deployments", deployments(state), { subtitle: `State of worker ${state.worker.pid}, started ${when(state.started_at, ctx.state.tz)}.` }),
     card("Latest calls", recent(ctx, state))));
+  restoreFocus(holder, focused);
 }
 
 export async function gateway(ctx) {

@@ -31,9 +31,14 @@ export function kpis(s) {
 // Nothing in range: say what to do next, not just "no data".
 export function noCalls(ctx) {
   const filtered = Object.keys(ctx.state.filters).length > 0;
+  // Calls may well be stored, only earlier: say so first, with the wider range one click away.
+  const wider = ctx.state.range === "90d" ? null
+    : h("a", { href: ctx.url({ range: "90d", since: null, until: null }), "data-nav": "1" },
+      "the last 90 days");
   return empty("No calls in this range yet",
     h("p", {}, filtered ? "Nothing matches these filters here: widen the range or remove a filter. "
-      : "Record some calls and they show up here within seconds."),
+      : "Nothing was recorded in this range. ", wider ? ["Try ", wider, ", or record some calls: "]
+      : "Record some calls: ", "they show up here within seconds."),
     h("p", {}, "Import your coding agents' logs (Claude Code, Codex, Gemini CLI):"),
     h("pre", {}, "tokenomy import"),
     h("p", {}, "or point an SDK at the gateway (", code("tokenomy serve"), "):"),
