@@ -164,6 +164,17 @@ def test_gateway_state_shows_calls_and_the_circuit_opening(sqlite_db: Database) 
         [tick] = _events(gw.url + "/api/v1/live?gateway=1", 1)
         assert tick["gateway"]["models"][0]["deployments"][0]["circuit"] == "open"
         client.close()
+        # Parameters they cannot use are refused, naming them, as the API's are.
+        for query, param in (
+            ("/api/v1/live?interval=abc", "interval"),
+            ("/api/v1/live?interval=100", "interval"),
+            ("/api/v1/live?gateway=maybe", "gateway"),
+            ("/api/v1/live?bogus=1", "bogus"),
+            ("/api/v1/gateway?bogus=1", "bogus"),
+        ):
+            status, _, body = get(gw.url + query)
+            assert status == 422, query
+            assert json.loads(body)["error"]["param"] == param, query
 
 
 def test_with_keys_the_page_loads_but_the_data_needs_a_key(sqlite_db: Database) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 import aiohttp
 import orjson
 
+from tokenomy.api.params import ApiError
 from tokenomy.asgi_body import BodyTooLargeError, read_body
 from tokenomy.cache.keys import prefix_hash, prompt_hash
 from tokenomy.dashboard import live
@@ -298,15 +299,15 @@ class Gateway:
 
     async def _live(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.api is not None
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        try:
+            with_gateway, interval = _live_params(query, path == GATEWAY_PATH)
+        except ApiError as exc:
+            await _send_json(send, exc.status, exc.to_json())
+            return
         if path == GATEWAY_PATH:
             await _send_json(send, 200, self.gateway_state())
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        with_gateway = query.get("gateway", ["0"])[0] == "1"
-        try:
-            interval = min(30.0, max(0.2, float(query.get("interval", [live.DEFAULT_INTERVAL])[0])))
-        except ValueError:
-            interval = live.DEFAULT_INTERVAL
         await live.stream(
             self.api.db,
             receive,
@@ -522,6 +523,29 @@ async def _unless_client_leaves(
             await watcher
     if not job.cancelled():  # cancelled: the client left, which is recorded, not an error
         job.result()
+
+
+def _live_params(query: dict[str, list[str]], state_only: bool) -> tuple[bool, float]:
+    """``/api/v1/gateway`` takes nothing; ``/api/v1/live`` takes ``gateway`` (0 or 1) and
+    ``interval`` (seconds, 0.2-30): anything else is a 422 naming it, as the API's are."""
+    allowed = () if state_only else ("gateway", "interval")
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) or "no parameters"
+        raise ApiError(
+            422, f"unknown parameter {', '.join(unknown)}; this takes: {takes}", unknown[0]
+        )
+    flag = query.get("gateway", ["0"])[0]
+    if flag not in ("0", "1"):
+        raise ApiError(422, f"gateway must be 0 or 1 (got {flag!r})", "gateway")
+    text = query.get("interval", [str(live.DEFAULT_INTERVAL)])[0]
+    try:
+        interval = float(text)
+    except ValueError:
+        interval = -1.0
+    if not 0.2 <= interval <= 30:
+        raise ApiError(422, f"interval must be 0.2 to 30 seconds (got {text!r})", "interval")
+    return flag == "1", interval
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
