@@ -319,8 +319,8 @@ def test_a_real_value_named_other_is_kept_apart_from_the_rest(db: Database) -> N
 
 
 def test_a_range_with_a_start_and_no_end_runs_to_today(api: RunningGateway) -> None:
-    """"The last 30 days" sends only since: the chart must reach today, zeros where nothing
-    happened, not stop at the last call as if it were today."""
+    """A preset range ("last 30 days") sends only since: the chart must reach today, zeros
+    where nothing happened, not stop at the last call as if it were today."""
     _, t, _ = _get(api, "/api/v1/timeseries?interval=day&metric=calls&since=2026-10-30")
     today = datetime.now(UTC).date().isoformat()
     assert t["buckets"][0].startswith("2026-10-30") and t["buckets"][-1].startswith(today)

@@ -146,7 +146,9 @@ def test_a_rows_calls_link_opens_the_calls_page_filtered_by_its_query(
     page: Any, server: RunningGateway
 ) -> None:
     open_view(page, server, VIEW)
-    recommendation(page, "exact_cache").get_by_role("link", name="3 calls").click()
+    row = recommendation(page, "exact_cache")
+    expect(row.locator(".calls-count")).to_have_text("3 calls")  # what the advice counted
+    row.get_by_role("link", name="open its calls").click()
     page.wait_for_url(re.compile(r"page=calls"))
     assert "project=faq" in page.url and "q=h1" in page.url
     expect(page.locator("#calls-q")).to_have_value("h1")
@@ -161,7 +163,7 @@ def test_a_storms_link_opens_its_minutes_as_a_custom_range(
     page: Any, server: RunningGateway
 ) -> None:
     open_view(page, server, VIEW)
-    recommendation(page, "retry_storm").get_by_role("link", name="11 calls").click()
+    recommendation(page, "retry_storm").get_by_role("link", name="open its calls").click()
     page.wait_for_url(re.compile(r"page=calls"))
     assert "range=custom" in page.url and "status=error" in page.url
     assert "since=2026-11-04T00%3A00%3A00.000Z" in page.url
@@ -278,7 +280,7 @@ def test_names_are_shown_as_text_never_as_markup(page: Any, sqlite_db: Database)
         assert page.evaluate("window.pwned") is None
         assert page.locator("main img").count() == 0
         # Its calls link carries the name as a filter, also shown as text.
-        row.get_by_role("link", name="3 calls").click()
+        row.get_by_role("link", name="open its calls").click()
         page.wait_for_url(re.compile(r"page=calls"))
         expect(page.locator(".chip").first).to_contain_text(f"project: {HOSTILE}")
         expect(page.locator("main table tbody tr")).to_have_count(7)

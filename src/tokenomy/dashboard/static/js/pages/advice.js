@@ -52,8 +52,16 @@ function basisBadge(basis) {
 
 function recommendation(ctx, r, i, range) {
   const query = r.calls_query || {};
-  const callsLink = r.calls ? h("a", { href: adviceCallsUrl(ctx, query), "data-nav": "1",
-    class: "calls-link" }, r.calls === 1 ? "1 call" : `${count(r.calls)} calls`) : null;
+  // The count is what the advice counted; the link opens the Calls page with the advice's
+  // filters, which may list more (a failed first try, a cache hit) or, for a group of
+  // prompt prefixes, only the largest: so it does not claim the count.
+  const filters = Object.entries(query).filter(([k]) => !["since", "until"].includes(k))
+    .map(([k, v]) => `${k} ${v}`).join(", ");
+  const callsLink = r.calls ? [h("span", { class: "calls-count" },
+    r.calls === 1 ? "1 call" : `${count(r.calls)} calls`), " · ",
+  h("a", { href: adviceCallsUrl(ctx, query), "data-nav": "1", class: "calls-link",
+    title: `The Calls page filtered by ${filters || "this advice's range"}` },
+  "open its calls")] : null;
   const examples = (r.examples || []).map((id) => h("a", { href: ctx.callUrl(id), "data-nav": "1",
     class: "mono", title: id, "aria-label": `Example call ${id}` },
   id.length > 14 ? `${id.slice(0, 12)}…` : id));
