@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -150,6 +151,12 @@ def test_gateway_state_shows_calls_and_the_circuit_opening(sqlite_db: Database) 
             1,
         )
         assert state["recent"][0]["status"] == 200 and state["recent"][0]["tokens"] == 17
+        # Each latest call carries its record's id: the Gateway page's rows open the call.
+        call_id = state["recent"][0]["id"]
+        deadline = time.monotonic() + 5
+        while not sqlite_db.query("SELECT 1 FROM calls WHERE id = ?", (call_id,)):
+            assert time.monotonic() < deadline, "the call's record never arrived"
+            time.sleep(0.05)
         oai.fail_next(500, times=2)
         for _ in range(2):
             with pytest.raises(openai.InternalServerError):

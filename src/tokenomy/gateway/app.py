@@ -419,11 +419,11 @@ class Gateway:
             await self._settle(guard, ticket, trace, self._finished(trace))
 
     def _finished(self, trace: CallTrace) -> CallRecord | None:
-        """Shown on the Gateway page, and recorded."""
-        self.monitor.finished(trace)
-        if self.recorder is not None:
-            return self.recorder.record(trace)
-        return None
+        """Recorded, and shown on the Gateway page (with the record's id, so a row there
+        opens the call)."""
+        record = self.recorder.record(trace) if self.recorder is not None else None
+        self.monitor.finished(trace, None if record is None else record.id)
+        return record
 
     @staticmethod
     async def _settle(

@@ -38,6 +38,7 @@ class FinishedCall:
     ttft_ms: int | None
     tokens: int
     attempts: int
+    call_id: str | None = None  # the call record's id (None when nothing is recorded)
 
     @property
     def failed(self) -> bool:
@@ -57,6 +58,7 @@ class FinishedCall:
             "ttft_ms": self.ttft_ms,
             "tokens": self.tokens,
             "attempts": self.attempts,
+            "id": self.call_id,
         }
 
 
@@ -65,7 +67,7 @@ class GatewayMonitor:
         self._recent: deque[FinishedCall] = deque(maxlen=limit)
         self.started_ms = int(time.time() * 1000)
 
-    def finished(self, trace: CallTrace) -> None:
+    def finished(self, trace: CallTrace, call_id: str | None = None) -> None:
         usage = trace.usage
         self._recent.append(
             FinishedCall(
@@ -81,6 +83,7 @@ class GatewayMonitor:
                 ttft_ms=trace.ttft_ms,
                 tokens=usage.total if usage is not None else 0,
                 attempts=trace.attempts,
+                call_id=call_id,
             )
         )
 

@@ -98,6 +98,8 @@ class Recorder:
             cost = self.catalog.cost_nanos(rec.provider, model, rec.usage, rec.started_at_ms)
             if cost is not None:
                 rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
+        # Its id now (the writer would give it one anyway): the Gateway page links to it.
+        rec.id = rec.id or new_ulid(rec.started_at_ms)
         self.writer.put(rec)
         return rec
 

@@ -45,7 +45,7 @@ function recent(ctx, state) {
     { label: "First byte", num: true, tip: "ttft", value: (r) => ms(r.ttft_ms) },
     { label: "Tokens", num: true, value: (r) => short(r.tokens) },
     { label: "Attempts", num: true, value: (r) => count(r.attempts) },
-  ], state.recent, { caption: "Latest calls" });
+  ], state.recent, { caption: "Latest calls", link: (r) => (r.id ? ctx.callUrl(r.id) : null) });
 }
 
 function windowKpis(state) {
