@@ -53,6 +53,14 @@ def open_view(page: Any, server: RunningGateway, query: str) -> None:
     page.wait_for_function("() => !document.querySelector('main .loading')")
 
 
+def open_chart(page: Any, server: RunningGateway, query: str) -> None:
+    """Open a view and wait until its first chart is drawn."""
+    open_view(page, server, query)
+    page.wait_for_function(
+        "() => Chart.getChart(document.querySelector('main canvas')) !== undefined"
+    )
+
+
 def test_overview_figures_equal_the_seeded_calls(page: Any, server: RunningGateway) -> None:
     open_view(page, server, RANGE)
     assert kpi(page, "cost") == "$3.10"
@@ -109,10 +117,7 @@ def test_a_table_row_drills_down_to_its_calls(page: Any, server: RunningGateway)
 def test_a_chart_bar_drills_down_to_the_calls_of_its_bucket(
     page: Any, server: RunningGateway
 ) -> None:
-    open_view(page, server, RANGE + "&page=costs&group=project")
-    page.wait_for_function(
-        "() => Chart.getChart(document.querySelector('main canvas')) !== undefined"
-    )
+    open_chart(page, server, RANGE + "&page=costs&group=project")
     # The bar of the second day for the first series (api: every api call is on day two).
     point = page.evaluate(
         """() => {
@@ -134,10 +139,7 @@ def test_a_chart_bar_drills_down_to_the_calls_of_its_bucket(
 def test_each_part_of_a_split_bar_opens_its_own_series(page: Any, server: RunningGateway) -> None:
     """Every series of a bucket is listed when a stacked bar is clicked ("index" mode), the
     first series first: the part under the pointer must be the one opened."""
-    open_view(page, server, RANGE + "&page=costs&group=project")
-    page.wait_for_function(
-        "() => Chart.getChart(document.querySelector('main canvas')) !== undefined"
-    )
+    open_chart(page, server, RANGE + "&page=costs&group=project")
     target = page.evaluate(
         """() => {
         const canvas = document.querySelector('main canvas');

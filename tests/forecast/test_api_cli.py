@@ -112,14 +112,22 @@ def test_the_forecast_is_in_the_openapi_document(api: RunningGateway) -> None:
     assert "days" in names and "project" in names
 
 
-def test_the_cli_prints_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
+    """The CLI's own database, in a home of the test's."""
     monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path))
     monkeypatch.delenv("TOKENOMY_DB", raising=False)
-    db = open_database(Paths.from_env().database_url)
-    # Ending yesterday (UTC), as the CLI forecasts from today.
-    end = datetime.now(ZoneInfo("UTC")).date() - timedelta(days=1)
+    return open_database(Paths.from_env().database_url)
+
+
+def _yesterday() -> date:
+    """The last day of history: the CLI forecasts from today (UTC here)."""
+    return datetime.now(ZoneInfo("UTC")).date() - timedelta(days=1)
+
+
+def test_the_cli_prints_json(cli_home: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    db = cli_home
+    end = _yesterday()
     calls = []
     for i in range(28):
         day = end - timedelta(days=i)
@@ -152,12 +160,10 @@ def test_the_cli_says_what_to_do_with_nothing_stored(
 
 
 def test_calls_without_a_price_are_named_not_asked_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cli_home: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path))
-    monkeypatch.delenv("TOKENOMY_DB", raising=False)
-    db = open_database(Paths.from_env().database_url)
-    end = datetime.now(ZoneInfo("UTC")).date() - timedelta(days=1)
+    db = cli_home
+    end = _yesterday()
     at = int(datetime(end.year, end.month, end.day, 12, tzinfo=ZoneInfo("UTC")).timestamp())
     write_records(db, [call(f"u{i}", at * 1000 - i, cost_nanos=None) for i in range(3)])
     db.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource, Status, TokenUsage
 from tokenomy.store import Database, write_records
@@ -103,37 +105,29 @@ def test_refresh_builds_exactly_what_the_calls_sum_to(db: Database) -> None:
     assert len(_rollup(db)["rollup_day"]) < len(_rollup(db)["rollup_hour"])
 
 
-def test_a_replaced_record_is_counted_once_with_its_new_values(db: Database) -> None:
+@pytest.mark.parametrize(
+    ("first_hour", "then_hour", "pending"),
+    [(5, 5, 1), (2, 40, 2)],  # the same hour; another start (the old hour must forget it)
+)
+def test_a_replaced_record_is_counted_once_with_its_new_values(
+    db: Database, first_hour: int, then_hour: int, pending: int
+) -> None:
+    """A fuller copy of a call (more tokens), written later, replaces it: counted once, in
+    the hour it now starts in, and no longer in its old one nor in the failed calls' copy
+    (before a trigger marked the old hour, a moved call was counted in both until a rebuild)."""
     write_records(db, _records(50, 2))
     refresh(db)
-    partial = CallRecord("sdk", "late", T0 + 5 * HOUR_MS, TokenUsage(input_tokens=10))
-    write_records(db, [partial])
-    refresh(db)
-    complete = CallRecord(
-        "sdk", "late", T0 + 5 * HOUR_MS, TokenUsage(input_tokens=10, output_tokens=99)
-    )
-    write_records(db, [complete])
-    assert pending_hours(db) == 1  # only the hour that changed is recomputed
-    assert refresh(db) == 1
-    assert _rollup(db) == _direct(db)
-    assert _calls(db) == 51
-
-
-def test_a_better_copy_at_another_time_leaves_its_old_hour(db: Database) -> None:
-    """Re-imported with more tokens and another start: the old hour must forget the call
-    (it was counted in both, and in the failed calls' copy, until a rebuild)."""
-    write_records(db, _records(50, 3))
     first = CallRecord(
-        "csv", "moved", T0 + 2 * HOUR_MS, TokenUsage(input_tokens=10), status=Status.ERROR
+        "sdk", "late", T0 + first_hour * HOUR_MS, TokenUsage(input_tokens=10), status=Status.ERROR
     )
     write_records(db, [first])
     refresh(db)
-    better = CallRecord(
-        "csv", "moved", T0 + 40 * HOUR_MS, TokenUsage(input_tokens=10, output_tokens=5)
+    complete = CallRecord(
+        "sdk", "late", T0 + then_hour * HOUR_MS, TokenUsage(input_tokens=10, output_tokens=99)
     )
-    write_records(db, [better])
-    assert pending_hours(db) == 2  # the new hour and the old one
-    refresh(db)
+    write_records(db, [complete])
+    assert pending_hours(db) == pending  # only the hours that changed are recomputed
+    assert refresh(db) == pending
     assert _rollup(db) == _direct(db)
     assert _calls(db) == 51
     failed = db.query("SELECT COUNT(*) FROM rollup_failed_calls")[0][0]
