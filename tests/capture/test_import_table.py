@@ -326,3 +326,60 @@ def test_a_bad_constant_names_the_option(sqlite_db: Database, tmp_path: Path) ->
     spec = TableSpec(constants={"input_tokens": "lots"})
     with pytest.raises(TableSpecError, match=r"--set input_tokens=lots: input_tokens 'lots'"):
         import_table(sqlite_db, CATALOG, path, spec)
+
+
+def test_a_quote_never_closed_costs_its_own_row_not_every_row_after_it(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """A non-strict reader took every line after an unclosed quote as one field: the rows
+    after it were stored as a project name and reported as nothing."""
+    text = (
+        "started_at,project,input_tokens\n"
+        "2026-11-01T10:00:00Z,a,1\n"  # 2
+        '2026-11-01T10:00:01Z,"a"b,1\n'  # 3: a quote out of place
+        '2026-11-01T10:00:02Z,"two\nlines",1\n'  # 4-5: a quoted newline is fine
+        '2026-11-01T10:00:03Z,"unterminated,1\n'  # 6
+        "2026-11-01T10:00:04Z,c,1\n"  # 7
+        "2026-11-01T10:00:05Z,d,1\n"  # 8
+    )
+    summary = import_table(sqlite_db, CATALOG, _write(tmp_path, "q.csv", text), TableSpec())
+    assert [p.line for p in summary.problems] == [3, 6]
+    assert "not valid CSV" in summary.problems[0].reason
+    assert "never closed" in summary.problems[1].reason
+    projects = [r[0] for r in sqlite_db.query("SELECT project FROM calls ORDER BY started_at")]
+    assert projects == ["a", "two\nlines", "c", "d"]
+    assert (summary.rows, summary.stored) == (6, 4)
+
+
+def test_rows_whose_fields_do_not_line_up_with_the_header_are_named(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    text = (
+        "started_at,project,input_tokens,output_tokens\n"
+        "2026-11-01T10:00:00Z,a,1,2\n"
+        "2026-11-01T10:00:01Z,b,1\n"  # a field short: output would be taken as 0
+        "2026-11-01T10:00:02Z,c,1,2,3\n"  # one too many: a value would be dropped
+    )
+    summary = import_table(sqlite_db, CATALOG, _write(tmp_path, "w.csv", text), TableSpec())
+    assert [(p.line, p.reason[:28]) for p in summary.problems] == [
+        (3, "has 3 fields, the header has"),
+        (4, "has 5 fields, the header has"),
+    ]
+    assert (summary.rows, summary.stored) == (3, 1)
+
+
+def test_a_jsonl_map_to_a_key_no_object_has_is_refused(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    lines = "".join(
+        json.dumps({"timestamp": 1000 * i, "input_length": 10, "output_length": 2}) + "\n"
+        for i in range(1, 4)
+    )
+    path = _write(tmp_path, "t.jsonl", "\ufeff" + lines)  # a BOM, as some editors write
+    typo = TableSpec(mapping={"started_at": "timestamp", "input_tokens": "input_len"})
+    with pytest.raises(TableSpecError, match="no column 'input_len'"):
+        import_table(sqlite_db, CATALOG, path, typo)
+    right = TableSpec(mapping={"started_at": "timestamp", "input_tokens": "input_length"})
+    summary = import_table(sqlite_db, CATALOG, path, right)
+    assert (summary.stored, summary.problems) == (3, [])
+    assert sqlite_db.query("SELECT SUM(input_tokens) FROM calls")[0][0] == 30

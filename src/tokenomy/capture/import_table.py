@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,12 +66,13 @@ def import_table(
     where = str(path)
     try:
         size = path.stat().st_size
-        known = [*FIELDS, *spec.mapping.values()]
-        table = read_rows(path, spec.format, known)
+        table = read_rows(path, spec.format, FIELDS)
     except OSError as exc:
         raise TableSpecError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise TableSpecError(f"{where}: the header is not UTF-8 text ({exc.reason})") from exc
+    except csv.Error as exc:
+        raise TableSpecError(f"{where}: the header is not valid CSV ({exc})") from exc
     try:
         if not table.header:
             raise TableSpecError(f"{where}: empty file, or no header row")
