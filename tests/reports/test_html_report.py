@@ -55,14 +55,14 @@ def test_the_page_shows_the_figures_of_the_calls(db: Database) -> None:
     assert page.table("Cost by model")[1:] == [
         [SONNET, "$3.25", "", "3", "1", "7,600", "0"],
         ["gpt-4o", "$0.50", "", "1", "0", "600", "0"],
-        [EVIL_MODEL, "$0.00", "", "1", "0", "300", "1"],
+        [EVIL_MODEL, "$0.00+", "", "1", "0", "300", "1"],  # no price: not free
     ]
     assert [r[:4] for r in page.table("Cost by project")[1:]] == [
-        ["api", "$2.00", "", "2"],
+        ["api", "$2.00+", "", "2"],  # call d, api's, has no price
         ["web", "$1.25", "", "2"],
         [EVIL_PROJECT, "$0.50", "", "1"],
     ]
-    assert page.table("Cost by source")[1:] == [["sdk", "$3.75", "", "5", "1", "8,500", "1"]]
+    assert page.table("Cost by source")[1:] == [["sdk", "$3.75+", "", "5", "1", "8,500", "1"]]
     sessions = page.table("Top sessions")
     assert [r[:5] for r in sessions[1:]] == [
         ["s3", "api", "$2.00", "1", "2,400"],

@@ -6,6 +6,7 @@ reading. Kept apart from ``cli/format.py`` because reports sit below the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,12 @@ from tokenomy.humanize import tokens as tokens  # re-exported: one formatter for
 
 # How a dimension with no value reads (a call with no project, say).
 NONE_LABEL = "(none)"
+
+
+def cost(row: Mapping[str, Any]) -> str:
+    """A row's ``cost_usd``, followed by "+" when some of its calls have no price: the sum
+    leaves them out (an unpriced model alone reads "$0.00+", never as free)."""
+    return usd(row["cost_usd"]) + ("+" if row.get("unknown_cost_calls") else "")
 
 
 def usd(value: float | Decimal) -> str:

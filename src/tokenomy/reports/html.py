@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tokenomy.reports._format import add_usd, days, label, percent, tokens, usd
+from tokenomy.reports._format import add_usd, cost, days, label, percent, tokens, usd
 from tokenomy.reports.style import CSS
 from tokenomy.reports.svg import Series, bar, esc, series_class, stacked_bars
 
@@ -243,7 +243,7 @@ def _measure_row(key_html: str, r: Mapping[str, Any], total: float, *, muted: bo
     share = r["cost_usd"] / total if total else 0.0
     cls = ' class="name muted"' if muted else ' class="name"'
     return (
-        f"<tr><td{cls}>{key_html}</td><td class='n'>{esc(usd(r['cost_usd']))}</td>"
+        f"<tr><td{cls}>{key_html}</td><td class='n'>{esc(cost(r))}</td>"
         f"<td>{bar(share)}</td><td class='n'>{r['calls']:,}</td>"
         f"<td class='n'>{r['failed_calls']:,}</td><td class='n'>{tokens(r['tokens']['total'])}</td>"
         f"<td class='n'>{r['unknown_cost_calls']:,}</td></tr>"
@@ -269,7 +269,7 @@ def _sessions(rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> str:
         lines.append(
             f"<tr><td class='name'><code>{esc(label(r['key']))}</code></td>"
             f"<td class='name'>{esc(label(r.get('project')))}</td>"
-            f"<td class='n'>{esc(usd(r['cost_usd']))}</td><td class='n'>{r['calls']:,}</td>"
+            f"<td class='n'>{esc(cost(r))}</td><td class='n'>{r['calls']:,}</td>"
             f"<td class='n'>{tokens(r['tokens']['total'])}</td>"
             f"<td class='name'>{esc(models)}</td><td>{esc(_local(r['last_at'], tz))}</td></tr>"
         )

@@ -21,7 +21,7 @@ import orjson
 
 from tokenomy.api.params import Scope
 from tokenomy.pricing import PriceCatalog
-from tokenomy.reports._format import days, label, percent, usd
+from tokenomy.reports._format import cost, days, label, percent
 from tokenomy.reports.config import ScheduledReport
 from tokenomy.reports.data import ReportSpec, collect
 from tokenomy.reports.html import render
@@ -170,15 +170,12 @@ def summary_text(data: dict[str, Any]) -> str:
     s = data["summary"]
     if s["calls"] == 0:
         return "no calls in this range."
-    cost = usd(s["cost_usd"]) + ("+" if s["unknown_cost_calls"] else "")
-    text = f"{cost} over {s['calls']:,} calls"
+    text = f"{cost(s)} over {s['calls']:,} calls"
     if s["failed_calls"]:
         text += f", {s['failed_calls']:,} failed ({percent(s['error_rate'])})"
     models = data["breakdowns"]["model"]["rows"][:3]
     if models:
-        text += ". Top models: " + ", ".join(
-            f"{label(m['key'])} {usd(m['cost_usd'])}" for m in models
-        )
+        text += ". Top models: " + ", ".join(f"{label(m['key'])} {cost(m)}" for m in models)
     unknown = s["unknown_cost_calls"]
     if unknown:
         text += f". {unknown:,} call{' has' if unknown == 1 else 's have'} no price"
