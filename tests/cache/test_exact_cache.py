@@ -318,6 +318,11 @@ def test_replicas_share_entries_through_redis(oai: Upstream, sqlite_db: Database
         ({"ttl": 0}, "cache.ttl: expected a positive number"),
         ({"namespace": "everyone"}, "cache.namespace: expected one of"),
         ({"size": 1}, "cache.size: unknown key"),
+        ({"semantic": {"path": 5}}, "cache.semantic.path: expected a folder path"),
+        (
+            {"semantic": {"embedder": {"base_url": "http://x", "model": "m", "api_key_env": 1}}},
+            "cache.semantic.embedder.api_key_env: expected an environment variable's name",
+        ),
     ],
 )
 def test_a_bad_cache_section_names_the_key_and_the_file(

@@ -126,3 +126,11 @@ def _check_semantic(raw: dict[str, Any], where: str, fail: Fail) -> None:
     entries = raw.get("max_entries", 100_000)
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 1:
         fail(f"{where}.max_entries", f"expected a whole number >= 1, got {entries!r}")
+    if "path" in raw and (not isinstance(raw["path"], str) or not raw["path"].strip()):
+        fail(f"{where}.path", f"expected a folder path (a string), got {raw['path']!r}")
+    key_env = embedder.get("api_key_env") if isinstance(embedder, dict) else None
+    if key_env is not None and not isinstance(key_env, str):
+        fail(
+            f"{where}.embedder.api_key_env",
+            f"expected an environment variable's name, got {key_env!r}",
+        )

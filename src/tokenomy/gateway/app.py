@@ -53,6 +53,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("tokenomy.gateway")
+SEMANTIC_SAVE_SECONDS = 300.0
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 API_PREFIX = "/api/v1"  # the analytics API, when the server was given one
@@ -136,6 +137,8 @@ class Gateway:
         if self._load_keys is not None:
             await self._refresh_keys()
             self._spawn(self._refresh_keys_forever())
+        if self.cache.semantic is not None and self.cache.semantic.path is not None:
+            self._spawn(self._save_semantic_forever())
         if self._load_config is not None:
             # SIGHUP re-reads the config. (With several workers uvicorn's supervisor takes
             # SIGHUP itself and replaces the workers one by one, which reads it too.)
@@ -158,6 +161,18 @@ class Gateway:
         if self.recorder is not None:
             # Every recorded call reaches the database before the process ends.
             await run_blocking(self.recorder.close)
+
+    async def _save_semantic_forever(self) -> None:
+        """The semantic index is saved at shutdown, and every few minutes when it changed:
+        a crash (kill -9, a lost machine) loses only the last minutes' entries."""
+        semantic = self.cache.semantic
+        assert semantic is not None
+        while True:
+            await asyncio.sleep(SEMANTIC_SAVE_SECONDS)
+            try:
+                await asyncio.to_thread(semantic.save_if_changed)
+            except Exception as exc:  # a full disk must not stop the gateway
+                log.error("semantic cache not saved (will try again): %s", exc)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -91,33 +91,48 @@ def open_semantic(settings: CacheSettings) -> SemanticCache | None:
     its index is kept beside the response cache's file across restarts."""
     if not settings.semantic and "semantic" not in settings.aliases.values():
         return None
-    from tokenomy.cache.semantic import (
-        EmbedderUnavailableError,
-        HttpEmbedder,
-        LocalEmbedder,
-        SemanticCache,
-    )
-
+    # Whatever keeps it from opening, the gateway serves on with the exact cache rather
+    # than refuse to start, and says why and what to do.
+    try:
+        from tokenomy.cache.semantic import (
+            EmbedderUnavailableError,
+            EmbeddingError,
+            HttpEmbedder,
+            LocalEmbedder,
+            SemanticCache,
+        )
+    except ImportError as exc:
+        log.error(
+            "semantic cache off, exact cache only: the semantic extra is not installed "
+            "(pip install 'tokenomy[semantic]'): %s",
+            exc,
+        )
+        return None
     conf = settings.semantic
     embedder_conf = conf.get("embedder", "local")
     embedder: Embedder
-    if isinstance(embedder_conf, dict):
-        key_env = embedder_conf.get("api_key_env")
-        embedder = HttpEmbedder(
-            embedder_conf["base_url"],
-            os.environ.get(key_env) if key_env else None,
-            embedder_conf["model"],
-        )
-    else:
-        try:
+    try:
+        if isinstance(embedder_conf, dict):
+            key_env = embedder_conf.get("api_key_env")
+            if key_env and not os.environ.get(key_env):
+                log.warning(
+                    "cache.semantic.embedder.api_key_env: %s is not set; asking %s without a key",
+                    key_env,
+                    embedder_conf["base_url"],
+                )
+            embedder = HttpEmbedder(
+                embedder_conf["base_url"],
+                os.environ.get(key_env) if key_env else None,
+                embedder_conf["model"],
+            )
+        else:
             embedder = LocalEmbedder()
-        except EmbedderUnavailableError as exc:
-            # Serve on with the exact cache rather than refuse to start.
-            log.error("semantic cache off, exact cache only: %s", exc)
-            return None
-    default = (settings.path or Path("response-cache.db")).with_name("semantic-cache")
-    path = Path(conf["path"]).expanduser() if "path" in conf else default
-    return SemanticCache(embedder, path, max_entries=int(conf.get("max_entries", 100_000)))
+        default = (settings.path or Path("response-cache.db")).with_name("semantic-cache")
+        path = Path(conf["path"]).expanduser() if "path" in conf else default
+        return SemanticCache(embedder, path, max_entries=int(conf.get("max_entries", 100_000)))
+    except (EmbedderUnavailableError, EmbeddingError) as exc:
+        log.error("semantic cache off, exact cache only: %s", exc)
+        return None
 
 
 class ResponseCache:
@@ -214,10 +229,12 @@ class ResponseCache:
             if entry is None:  # expired or evicted meanwhile: forget the pointer too
                 await asyncio.to_thread(self.semantic.remove, match.entry_id)
                 return None
+            # Which entry answered, and how close it was; never the cached question's text:
+            # it is someone's prompt, and prompts are stored only with content capture on.
             evidence = {
                 "similarity": round(match.similarity, 4),
                 "score": round(match.score, 4),
-                "matched_question": match.question[:200],
+                "matched_entry": match.entry_id,
             }
             return entry, "semantic", evidence
         except Exception as exc:  # a cache that is down must never fail the call

@@ -63,6 +63,8 @@ class SemanticCache:
         self._by_key: dict[int, persist.Entry] = {}
         self._store = VectorStore(self.dim)
         self._next_key = 1
+        self._changes = 0  # inserts and removals: what save_if_changed() compares
+        self._saved_changes = 0
         # lookup() then insert() of the same question (a miss, then its answer) embeds once.
         self._recent: OrderedDict[str, F32] = OrderedDict()
         self._recent_lock = threading.Lock()
@@ -145,6 +147,7 @@ class SemanticCache:
                 self._entries[entry.entry_id] = entry
                 self._by_key[entry.key] = entry
             self._evict()
+            self._changes += 1
 
     def remove(self, entry_id: str) -> bool:
         with self._lock:
@@ -156,11 +159,21 @@ class SemanticCache:
             raise ValueError("this SemanticCache has no path")
         with self._lock:
             persist.save(self.path, self.dim, self._store, self._entries.values(), self._next_key)
+            self._saved_changes = self._changes
+
+    def save_if_changed(self) -> bool:
+        """Save when entries were added or removed since the last save (the gateway does
+        every few minutes, so a crash loses only the last few minutes' entries)."""
+        if self.path is None or self._changes == self._saved_changes:
+            return False
+        self.save()
+        return True
 
     def _remove(self, entry_id: str) -> bool:
         entry = self._entries.pop(entry_id, None)
         if entry is None:
             return False
+        self._changes += 1
         del self._by_key[entry.key]
         self._store.remove(entry.bucket, entry.key)
         return True

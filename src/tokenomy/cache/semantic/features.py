@@ -111,6 +111,23 @@ def analyse(text: str) -> Text:
     return Text(words, content, numbers, entities, negated, question_word, char3, normalised)
 
 
+# A prefix that turns a word into its opposite: "safe" / "unsafe", "legal" / "illegal".
+_OPPOSITE_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+
+
+def opposite(q: Text, c: Text) -> bool:
+    """Whether a word of one question only is a word of the other only with an opposite
+    prefix ("Is it safe ...?" / "Is it unsafe ...?"): a negation no negation word shows,
+    and MiniLM scores such pairs as near paraphrases."""
+    qw, cw = set(q.words), set(c.words)
+    q_only, c_only = qw - cw, cw - qw
+    for one, other in ((q_only, c_only), (c_only, q_only)):
+        for w in one:
+            if len(w) >= 3 and any(p + w in other for p in _OPPOSITE_PREFIXES):
+                return True
+    return False
+
+
 def pair_features(q: Text, c: Text, cosine: float, runner_up: float) -> list[float]:
     """Features of (query, cached question), in the order of `NAMES`."""
     qw, cw = set(q.words), set(c.words)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from tokenomy.cache.semantic.features import NAMES, Text, analyse, pair_features
+from tokenomy.cache.semantic.features import NAMES, Text, analyse, opposite, pair_features
 
 ARTEFACT = "verifier.json"
 
@@ -93,7 +93,12 @@ class LearnedVerifier:
         return cls(json.loads(text), threshold)
 
     def score(self, query: Text, candidate: str, similarity: float, runner_up: float) -> float:
-        x = np.array(pair_features(query, analyse(candidate), similarity, runner_up))
+        cached = analyse(candidate)
+        if opposite(query, cached):
+            # Asks the opposite: a wrong answer served is worse than a miss, and the trees
+            # saw too few such pairs to learn it (their negation feature counts words).
+            return 0.0
+        x = np.array(pair_features(query, cached, similarity, runner_up))
         return _sigmoid(self.margin(x))
 
     def margin(self, x: NDArray[np.float64]) -> float:
