@@ -139,3 +139,23 @@ def test_no_calls_no_rows(db: Database) -> None:
     assert result["rows"] == []
     assert result["summary"]["groups"] == 0
     assert result["range"]["days"] == 1.0  # still the range asked for
+
+
+def test_advise_counts_every_prefix_not_the_first_thousand(db: Database) -> None:
+    """`tokenomy advise` read the cache advice's first 1,000 rows only: past that, its
+    prompt-cache row said less than `tokenomy advise cache` for the same calls."""
+    from tests.advise.records import MINUTE, T0, _series, _u
+
+    from tokenomy.advise.recommend import recommend
+
+    calls = []
+    for i in range(1_050):  # each prefix sent twice within five minutes, uncached
+        calls += _series(f"p{i}", T0 + i * MINUTE, 1, [_u(3_000)] * 2, prefix_hash=f"pfx-{i}")
+    write_records(db, calls)
+    cache = advise_cache(db, scope(), CATALOG, now_ms=NOW_MS)
+    [row] = [r for r in recommend(db, scope(), CATALOG, now_ms=NOW_MS)["rows"]
+             if r["kind"] == "prompt_cache"]  # fmt: skip
+    assert row["calls"] == cache["summary"]["calls"] == 2_100
+    assert row["monthly_savings_usd"] == pytest.approx(
+        cache["summary"]["monthly_savings_usd"], abs=0.01
+    )

@@ -12,6 +12,7 @@ largest saving first, each with the ids of the calls where the advice changes mo
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,10 +95,7 @@ def advise_cache(
     """Prompt-caching advice for the calls in ``scope`` (see the module's docstring)."""
     totals = _Totals()
     ranked: list[tuple[tuple[Any, ...], Evaluation]] = []
-    for group in read_groups(db, scope):
-        ev = _evaluate(group, catalog, totals)
-        if ev is None or ev.savings_pico <= 0:
-            continue
+    for ev in _with_savings(db, scope, catalog, totals):
         # Rows keep their group's calls until written out: keep only the best few.
         ranked.append((_order(ev), ev))
         if len(ranked) > 4 * limit + 100:
@@ -118,6 +116,48 @@ def advise_cache(
         "summary": _summary(totals, span),
         "assumptions": assumptions(),
         "rows": [_row(ev, span) for _, ev in ranked[:limit]],
+    }
+
+
+def _with_savings(
+    db: Database, scope: Scope, catalog: PriceCatalog, totals: _Totals
+) -> Iterator[Evaluation]:
+    """Every prefix, session or prompt in scope that caching would make cheaper (all are
+    counted in ``totals``)."""
+    for group in read_groups(db, scope):
+        ev = _evaluate(group, catalog, totals)
+        if ev is not None and ev.savings_pico > 0:
+            yield ev
+
+
+def by_model(
+    db: Database, scope: Scope, catalog: PriceCatalog, *, now_ms: int | None = None
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Per provider and model, the row that saves most and a short form of every row (not
+    only the first N of :func:`advise_cache`'s list), for `tokenomy advise`'s one row per
+    model: the two commands give the same figures."""
+    win = window(db, scope, int(time.time() * 1000) if now_ms is None else now_ms)
+    best: dict[tuple[Any, str], Evaluation] = {}
+    briefs: dict[tuple[Any, str], list[dict[str, Any]]] = {}
+    for ev in _with_savings(db, scope, catalog, _Totals()):
+        key = (ev.group.provider, ev.group.model)
+        briefs.setdefault(key, []).append(_brief(ev))
+        if key not in best or _order(ev) < _order(best[key]):
+            best[key] = ev
+    return [(_row(best[key], win.span_ms), rows) for key, rows in briefs.items()]
+
+
+def _brief(ev: Evaluation) -> dict[str, Any]:
+    """The figures of a row that a sum over rows needs (its calls are not kept)."""
+    return {
+        "calls": len(ev.group.calls),
+        "project": ev.group.project,
+        "repeated_tokens": ev.repeated_tokens,
+        "strategy": ev.best,
+        "evicted": ev.evicted,
+        "prompt_cost_usd": _usd(ev.actual.pico),
+        "advised_prompt_cost_usd": _usd(ev.strategies[ev.best].pico),
+        "savings_usd": _usd(ev.savings_pico),
     }
 
 

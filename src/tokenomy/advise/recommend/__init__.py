@@ -133,16 +133,13 @@ def _cheaper(
 def _prompt_caching(ctx: Context) -> list[Recommendation]:
     """The prompt-cache advisor's answer as one row per provider and model (its own
     command, `tokenomy advise cache`, lists every prefix)."""
-    from tokenomy.advise.prompt_cache import advise_cache
+    from tokenomy.advise.prompt_cache import by_model
 
-    result = advise_cache(ctx.db, ctx.scope, ctx.catalog, limit=1000, now_ms=ctx.now_ms)
-    by_model: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
-    for row in result["rows"]:
-        by_model.setdefault((row["provider"], row["model"]), []).append(row)
     out = []
-    for (_provider, model), rows in by_model.items():
+    # Every prefix of each model, not the first N of a list: `tokenomy advise cache` agrees.
+    for top, rows in by_model(ctx.db, ctx.scope, ctx.catalog, now_ms=ctx.now_ms):
+        model = top["model"]
         savings = sum(round(r["savings_usd"] * 1e9) for r in rows)
-        top = max(rows, key=lambda r: r["savings_usd"])
         strategies = sorted({r["strategy"] for r in rows})
         projects = {r["project"] for r in rows}
         evicted = sum(r["evicted"] for r in rows)
