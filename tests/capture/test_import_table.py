@@ -368,9 +368,7 @@ def test_rows_whose_fields_do_not_line_up_with_the_header_are_named(
     assert (summary.rows, summary.stored) == (3, 1)
 
 
-def test_a_jsonl_map_to_a_key_no_object_has_is_refused(
-    sqlite_db: Database, tmp_path: Path
-) -> None:
+def test_a_jsonl_map_to_a_key_no_object_has_is_refused(sqlite_db: Database, tmp_path: Path) -> None:
     lines = "".join(
         json.dumps({"timestamp": 1000 * i, "input_length": 10, "output_length": 2}) + "\n"
         for i in range(1, 4)
