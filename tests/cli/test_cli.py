@@ -99,6 +99,10 @@ def test_import_reports_bad_lines_with_file_and_line(cli: Any, home: Path, logs:
     [
         (["report", "daily", "-z", "Mars/Olympus"], "is not a known time zone"),
         (["report", "daily", "--since", "yesterday"], "is not a date; use YYYY-MM-DD"),
+        # strptime alone read these as 2026-01-01 and 2026-11-01: refused, not misread.
+        (["report", "daily", "--since", "202611"], "is not a date; use YYYY-MM-DD"),
+        (["report", "daily", "--until", "2026111"], "is not a date; use YYYY-MM-DD"),
+        (["report", "daily", "--since", "2026-1-5"], "is not a date; use YYYY-MM-DD"),
         (["report", "fortnightly"], "invalid choice: 'fortnightly'"),
         (["report", "daily", "--since", "20260301", "--until", "20260201"], "is after --until"),
         (["import", "cursor"], "invalid choice: 'cursor'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -85,12 +86,21 @@ def parse_zone(name: str | None) -> ZoneInfo:
         ) from exc
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_COMPACT_DAY = re.compile(r"\d{8}")
+
+
 def parse_date(value: str | None, option: str) -> date | None:
     if not value:
         return None
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+    # strptime reads "202611" as 2026-01-01 and "2026-1-5" as a date: only the two full
+    # forms are taken, so a short date is refused rather than misread.
+    forms = (("%Y-%m-%d", _ISO_DAY), ("%Y%m%d", _COMPACT_DAY))
+    for fmt, shape in forms:
+        if not shape.fullmatch(value.strip()):
+            continue
         try:
-            day = datetime.strptime(value, fmt).date()
+            day = datetime.strptime(value.strip(), fmt).date()
         except ValueError:
             continue
         # No call is before 1970 or after 2999 (record.py): --until 9999-12-31 means "no
