@@ -169,6 +169,29 @@ def test_resumed_session_copy_counts_once_for_the_original(db: Database, tmp_pat
     assert rows == {"m1:r1": "orig", "m2:r2": "resumed"}
 
 
+def test_a_resumed_copy_read_before_its_first_reply_still_loses_to_the_original(
+    db: Database, tmp_path: Path
+) -> None:
+    """Imported while the resumed session waits for its first reply, its file holds only
+    the replayed response and the user's prompt: the copy tied with the original and
+    whichever was read first kept the call, for good."""
+    root = tmp_path / "p"
+    original = assistant("m1", "r1", out=50, ts="2026-08-20T10:00:00.000Z", session="orig")
+    copy = dict(original, sessionId="resumed")
+    prompt = {
+        "type": "user",
+        "sessionId": "resumed",
+        "timestamp": "2026-08-21T09:00:00.000Z",
+        "message": {"role": "user", "content": "go on"},
+    }
+    write_jsonl(root / "-w" / "resumed.jsonl", [copy, prompt])  # read first, alone
+    run(db, root)
+    write_jsonl(root / "-w" / "orig.jsonl", [original])
+    run(db, root)
+    rows = dict(db.query("SELECT dedupe_key, session_id FROM calls"))
+    assert rows == {"m1:r1": "orig"}
+
+
 def test_subagent_files_count_for_the_parent_and_progress_copies_do_not(
     db: Database, tmp_path: Path
 ) -> None:

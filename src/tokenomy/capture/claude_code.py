@@ -472,8 +472,12 @@ class ClaudeCodeImporter:
             last_ts = max(last_ts, rec.started_at_ms)
         # Copies of a response in two files tie on rank and tokens: the file that ended
         # first (the original session, not a resumed copy) wins, in this run and later ones.
+        # Its end is its last line's time, a user's prompt included: a resumed file read
+        # before its first reply holds only the replayed responses, whose times are the
+        # original's, and the prompt after them is what tells the copy apart.
+        ended = max(last_ts, _last_timestamp(chunk.data))
         for rec in result.records:
-            rec.dedupe_order = last_ts
+            rec.dedupe_order = ended
         if chunk.incomplete_tail:
             result.problems.append(
                 Problem(
@@ -498,3 +502,20 @@ class ClaudeCodeImporter:
                 if _ENCODED.sub("-", str(place)) == folder and place.name:
                     self._projects[folder] = place.name
                     return
+
+
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"]{10,40})"')
+
+
+def _last_timestamp(data: bytes, tail: int = 65_536) -> int:
+    """The time of the last line in ``data`` that has one (ms; 0 if none), read from the
+    end, so a file's end is found without decoding every line."""
+    for line in reversed(data[-tail:].split(b"\n")):
+        found = _TIMESTAMP.search(line)
+        if found is None:
+            continue
+        try:
+            return parse_timestamp_ms(found.group(1).decode("ascii", "replace"))
+        except BadLineError:
+            continue
+    return 0
