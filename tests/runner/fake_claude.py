@@ -13,6 +13,8 @@ prompt's ``[directive arg]`` markers choose what happens (see ``fake_agent_state
 - ``[one-hour]``: part of the main model's cache writes have the 1-hour lifetime
 - ``[garbage]``: not JSON at all; ``[crash]``: stderr and exit code 1
 - ``[slow S]``: wait S seconds first; ``[rendezvous K]``: wait until K runs have started
+- ``[background S]``: leave a process behind that holds the output open for S seconds
+  (its pid is logged as ``background PID``), then answer and exit at once
 """
 
 from __future__ import annotations
@@ -136,6 +138,11 @@ def main(argv: list[str]) -> int:
             return 3
         if "slow" in d:
             time.sleep(float(d["slow"]))
+        if "background" in d:
+            import subprocess
+
+            child = subprocess.Popen(["sleep", d["background"]], stdout=sys.stdout)
+            log_event(f"background {child.pid}")
         if "garbage" in d:
             sys.stdout.write("Welcome to Claude! <html>not json\n")
             return 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +174,8 @@ def test_rate_limits_are_retried_from_the_command_line(
         ([], "give a prompt, or --batch FILE"),
         (["x", "--batch", "f.txt"], "give a prompt, or --batch FILE"),
         (["x", "--concurrency", "0"], "--concurrency must be at least 1"),
+        (["x", "--timeout", "nan"], "--timeout must be a positive number of seconds"),
+        (["x", "--timeout", "inf"], "--timeout must be a positive number of seconds"),
         (["x", "--cwd", "/no/such/dir"], "--cwd: no such directory"),
         (["--batch", "/no/such/file"], "--batch: cannot read"),
     ],
@@ -224,6 +229,33 @@ def test_in_a_separate_process(fakes: FakeAgents, tmp_path: Path) -> None:
     assert calls_made(fakes)[0]["argv"][-3:] == ["--verbose", "--", "Say hi"]
     [row] = stored_calls()
     assert row["project"] == tmp_path.name
+
+
+def test_sigterm_stops_the_agents_as_ctrl_c_does(fakes: FakeAgents, tmp_path: Path) -> None:
+    """A supervisor's SIGTERM killed the runner at once and left its agents running,
+    adopted by init, still spending."""
+    script = (
+        "import sys, argparse\n"
+        "from tokenomy.cli.run_cmd import add_run_parser\n"
+        "p = argparse.ArgumentParser(); add_run_parser(p.add_subparsers())\n"
+        "a = p.parse_args(sys.argv[1:])\n"
+        "try:\n    sys.exit(a.func(a))\n"
+        "except KeyboardInterrupt:\n    sys.exit(130)\n"
+    )
+    batch = tmp_path / "batch.txt"
+    batch.write_text("A [slow 60]\nB [slow 60]\n")
+    argv = ["run", "--batch", str(batch), "--concurrency", "2", "--executable", str(fakes.claude)]
+    proc = subprocess.Popen([sys.executable, "-c", script, *argv], cwd=tmp_path)
+    deadline = time.monotonic() + 20
+    while fakes.events().count("start") < 2:  # both agents are running
+        assert time.monotonic() < deadline, "the agents never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 130
+    pids = [int(line.split()[1]) for line in fakes.log.read_text().splitlines()]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_the_parser_offers_every_agent_without_importing_the_runner() -> None:

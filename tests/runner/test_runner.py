@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import random
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,36 @@ def test_a_timed_out_run_is_stopped(
         os.kill(pid, 0)
     [row] = stored(sqlite_db)
     assert (row["error_type"], row["cost_source"]) == ("timeout", "unknown")
+
+
+def test_a_run_ends_when_the_agent_exits_not_when_what_it_left_closes_its_output(
+    sqlite_db: Database, catalog: PriceCatalog, fakes: FakeAgents, sleeps: Sleeps
+) -> None:
+    """The agent answers and exits at once, leaving a process that holds its output open
+    for 30 s: the run took those 30 s (or timed out with its answer lost), and the process
+    outlived it."""
+    runner = make_runner(fakes, sqlite_db, catalog, sleeps, timeout=10.0)
+    started = time.monotonic()
+    [result] = runner.run_batch(["Quick [background 30]"])
+    assert result.ok and time.monotonic() - started < 5
+    [row] = stored(sqlite_db)
+    assert row["status"] == "ok" and row["output_tokens"] > 0
+    lines = fakes.log.read_text().splitlines()
+    [pid] = [int(line.split()[1]) for line in lines if line.startswith("background")]
+    deadline = time.monotonic() + 5
+    while _alive(pid):  # stopped with the agent's process group
+        assert time.monotonic() < deadline, "the process the agent left is still running"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie until its parent (the exited agent's reaper) collects it: not running.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
 def test_a_codex_run_uses_the_requested_model(

@@ -7,6 +7,8 @@ tokenomy run --batch commands.txt --concurrency 4 --json
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -102,13 +104,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
-    if args.timeout is not None and args.timeout <= 0:
+    if args.timeout is not None and not (0 < args.timeout < math.inf):  # nan fails both
         raise UsageError("--timeout must be a positive number of seconds")
     try:  # before the store is opened: nothing to clean up after a typo
         executable = find_executable(args.agent, args.executable)
     except ExecutableNotFoundError as exc:
         raise UsageError(str(exc)) from exc
     ctx = Context(Paths.from_env())
+    # SIGTERM (a supervisor, `kill`, a CI job cancelled) is Ctrl-C here: the agents, in
+    # process groups of their own, are stopped and their runs recorded, not orphaned to
+    # go on spending unobserved.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         runner = Runner(
             db=ctx.db,
@@ -128,7 +134,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_summary(results)
         return 0 if all(r.ok for r in results) else 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         ctx.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _commands(args: argparse.Namespace) -> list[Command]:

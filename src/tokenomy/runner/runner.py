@@ -18,7 +18,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -47,6 +47,10 @@ OnDone = Callable[[int, RunResult], None]
 # How long a timed-out agent gets to exit after SIGTERM before it is killed.
 _TERM_GRACE_S = 3.0
 _STDERR_KEPT = 4000
+# After the agent exits, what it wrote is in its pipes: read for this long, no longer
+# (a process it left behind may hold them open).
+_PIPE_GRACE_S = 0.5
+_EXIT_POLL_S = 0.1  # how often an agent whose output is still open is checked for exit
 
 
 class Runner:
@@ -201,8 +205,14 @@ class Runner:
             )
         except OSError as exc:
             return Attempt(number, started_ms, elapsed(), None, None, SPAWN_FAILED, str(exc))
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = bytearray(), bytearray()
+        readers = [
+            asyncio.ensure_future(_drain(proc.stdout, out)),
+            asyncio.ensure_future(_drain(proc.stderr, err)),
+        ]
         try:
-            stdout_b, stderr_b = await asyncio.wait_for(proc.communicate(), self.timeout)
+            await asyncio.wait_for(_ended(proc, readers), self.timeout)
         except TimeoutError:
             await _stop(proc)
             stopped = f"no result after {self.timeout:g} s; stopped"
@@ -210,8 +220,12 @@ class Runner:
         except BaseException:  # cancelled (Ctrl-C, a failed batch): leave no agent behind
             await _stop_despite_cancellation(proc)
             raise
-        stdout = stdout_b.decode("utf-8", errors="replace")
-        stderr = stderr_b.decode("utf-8", errors="replace")[-_STDERR_KEPT:]
+        finally:
+            for reader in readers:
+                reader.cancel()
+        _signal(proc, signal.SIGTERM)  # what it left running in its group stops with it
+        stdout = out.decode("utf-8", errors="replace")
+        stderr = err.decode("utf-8", errors="replace")[-_STDERR_KEPT:]
         output, problem = _parse(command, stdout)
         error_type, message = judge(proc.returncode, output, problem, stderr)
         return Attempt(
@@ -228,11 +242,32 @@ def _parse(command: Command, stdout: str) -> tuple[AgentOutput | None, str | Non
         return None, str(exc)
 
 
+async def _ended(proc: asyncio.subprocess.Process, readers: Sequence[asyncio.Future[None]]) -> None:
+    """Until the agent has exited and its output is read. The run ends when the agent
+    exits, not when its output closes: a process it left in the background can hold the
+    pipes open for as long as it lives (and on Python 3.11 ``wait()`` waits for the pipes
+    too, so the exit is watched through ``returncode``)."""
+    pipes = asyncio.gather(*readers)
+    while not pipes.done():
+        if proc.returncode is not None:  # exited; what it wrote is in the pipes
+            await asyncio.wait([pipes], timeout=_PIPE_GRACE_S)
+            return
+        await asyncio.wait([pipes], timeout=_EXIT_POLL_S)
+    await proc.wait()
+
+
+async def _drain(stream: asyncio.StreamReader, into: bytearray) -> None:
+    """Read a pipe to its end into ``into``: what was read stays if this is cancelled."""
+    while chunk := await stream.read(65_536):
+        into.extend(chunk)
+
+
 async def _stop(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM to the agent's process group, then SIGKILL if it lingers."""
+    """SIGTERM to the agent's process group, then SIGKILL if the agent lingers. The group
+    is signalled even when the agent itself has exited: what it started may still run."""
+    _signal(proc, signal.SIGTERM)
     if proc.returncode is not None:
         return
-    _signal(proc, signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), _TERM_GRACE_S)
     except TimeoutError:
