@@ -203,6 +203,27 @@ def test_async_clients_are_recorded(
     assert all(r["user"] == "async" and r["status"] == "ok" for r in recs)
 
 
+def test_a_call_the_caller_cancels_is_recorded_as_cancelled(
+    oai: Upstream, recorder: Recorder, sqlite_db: Database
+) -> None:
+    """The request was sent (the provider may bill it): one record per attempt, as for any
+    other, though asyncio's cancellation is not an Exception."""
+    oai.first_byte_delay = 2.0
+
+    async def calls() -> None:
+        o = tokenomy.track(
+            openai.AsyncOpenAI(base_url=oai.base_url + "/v1", api_key="k", max_retries=0),
+            recorder=recorder,
+        )
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(o.chat.completions.create(model="gpt-4o-mini", messages=HI), 0.3)
+        await o.close()
+
+    asyncio.run(calls())
+    [rec] = stored(sqlite_db, recorder)
+    assert (rec["status"], rec["error_type"]) == ("error", "cancelled")
+
+
 def test_a_provider_error_is_raised_unchanged_and_recorded_failed(
     oai: Upstream, ant: Upstream, recorder: Recorder, sqlite_db: Database
 ) -> None:

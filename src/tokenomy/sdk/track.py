@@ -241,6 +241,10 @@ class _Attempt:
         self._done = False
 
     def failed(self, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt
+            self._trace.fail("cancelled", "the caller cancelled the request", 499)
+            self._finish()
+            return
         timeout = any(c.__name__ == "TimeoutException" for c in type(exc).__mro__)
         self._trace.fail("timeout" if timeout else "connection_error", _describe(exc))
         self._finish()

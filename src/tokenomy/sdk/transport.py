@@ -119,7 +119,9 @@ class WatchingStream:
             for chunk in self._inner:
                 self._guard(self._attempt.received, chunk)
                 yield chunk
-        except Exception as exc:  # the network failed mid-body: record, then let it through
+        except GeneratorExit:  # abandoned: close() records it
+            raise
+        except BaseException as exc:  # the network failed mid-body, or the caller gave up
             self._guard(self._attempt.ended, exc, exhausted=False)
             raise
         self._guard(self._attempt.ended, None, exhausted=True)
@@ -148,7 +150,7 @@ class WatchingTransport:
         request, attempt = begun
         try:
             response = self.inner.handle_request(request)
-        except Exception as exc:
+        except BaseException as exc:  # Ctrl-C too: the request was sent, so it is recorded
             self._guard(attempt.failed, exc)
             raise
         self._guard(attempt.responded, response)
@@ -185,7 +187,9 @@ class AsyncWatchingStream:
             async for chunk in self._inner:
                 self._guard(self._attempt.received, chunk)
                 yield chunk
-        except Exception as exc:
+        except GeneratorExit:  # abandoned: aclose() records it
+            raise
+        except BaseException as exc:  # cancelled mid-body too
             self._guard(self._attempt.ended, exc, exhausted=False)
             raise
         self._guard(self._attempt.ended, None, exhausted=True)
@@ -213,7 +217,7 @@ class AsyncWatchingTransport:
         request, attempt = begun
         try:
             response = await self.inner.handle_async_request(request)
-        except Exception as exc:
+        except BaseException as exc:  # cancelled (asyncio.wait_for, a task) too: recorded
             self._guard(attempt.failed, exc)
             raise
         self._guard(attempt.responded, response)
