@@ -368,6 +368,23 @@ def test_a_repeat_sent_the_moment_a_stream_ends_hits_though_the_provider_ends_la
         assert len(oai.seen) == 1
 
 
+def test_streams_end_at_their_last_event_and_keep_the_provider_connection(
+    oai: Upstream, sqlite_db: Database
+) -> None:
+    """Ending the client's answer at [DONE] must not cost a new connection to the provider
+    for the next request (a TLS handshake each time): the end of body is still read."""
+    oai.end_delay = 0.2  # the provider ends its body a little after its last event
+    with RunningGateway({"fast": [openai_deployment(oai)]}, sqlite_db) as gw:
+        c = client(gw)
+        for question in ("one", "two", "three"):
+            stream = c.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": question}], stream=True
+            )
+            assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+            time.sleep(0.5)  # the end of body has come: the connection is free again
+    assert len({seen.peer for seen in oai.seen}) == 1
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 def test_a_stream_with_an_event_that_is_not_json_is_failed_and_never_cached(
     provider: str, sqlite_db: Database

@@ -97,6 +97,7 @@ class Seen:
     json: Any  # parsed body, or None when the body is empty or not JSON
     method: str = "POST"
     query: str = ""
+    peer: Any = None  # the client's (address, port): the same for requests on one connection
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ class Upstream:
                 json=parsed,
                 method=request.method,
                 query=request.query_string,
+                peer=request.transport.get_extra_info("peername") if request.transport else None,
             )
         )
         if self.latency > 0:

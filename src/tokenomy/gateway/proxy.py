@@ -30,6 +30,9 @@ from tokenomy.gateway.stream_usage import StreamUsage
 from tokenomy.gateway.translate import StreamTranslator, TranslationError, Translator, translator
 
 log = logging.getLogger("tokenomy.gateway")
+# After a stream's last event, how long its provider may take to end the body before the
+# connection is dropped instead of kept for the next request.
+DRAIN_SECONDS = 1.0
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -489,6 +492,14 @@ async def _relay_events(
         trace.response_model = seen.model or trace.response_model
         trace.finish_reason = seen.finish_reason
     await send({"type": "http.response.body", "body": b"".join(last), "more_body": False})
+    if seen.finished and ends_at_marker:
+        # The client has its answer. Read the provider's end of body (usually already
+        # here), so its connection goes back to the pool rather than being closed: a new
+        # TLS connection per streamed request would cost more than this wait.
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while await response.content.readany():
+                    pass
 
 
 class _MalformedEventError(Exception):
