@@ -82,3 +82,25 @@ def test_a_path_string_plans_the_same_read_as_a_path(tmp_path: Path) -> None:
     assert (again.path, again.start, again.size) == (by_path.path, by_path.start, by_path.size)
     assert again.start == first.size  # only the new line: same file, same head
     assert plan_read(str(tmp_path / "gone.jsonl"), "claude-code", None) is None
+
+
+def test_a_log_rewritten_in_place_with_the_same_head_is_read_again_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Same file, same first KiB, rewritten past it and longer: reading on from the old
+    offset would skip what changed before it (calls were lost)."""
+    f = tmp_path / "s.jsonl"
+    head = b'{"n": 0}\n' * 200  # over 1 KiB: the head hash cannot see what follows
+    f.write_bytes(head + b'{"n": 1}\n' * 300)
+    first = plan_read(f, "claude-code", None)
+    assert first is not None
+    state = state_after_read(first, first.size, {}, f.read_bytes())
+    with f.open("r+b") as out:  # the same inode: rewritten, not replaced
+        out.write(head + b'{"n": 2}\n' * 400)
+    again = plan_read(f, "claude-code", state)
+    assert again is not None and again.start == 0
+    with f.open("ab") as out:  # an ordinary append still resumes where it stopped
+        out.write(b'{"n": 3}\n')
+    state = state_after_read(again, again.size, {}, f.read_bytes()[: again.size])
+    resumed = plan_read(f, "claude-code", state)
+    assert resumed is not None and resumed.start == again.size

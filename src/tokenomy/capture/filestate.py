@@ -100,6 +100,9 @@ def find_files(roots: Sequence[Path], suffix: str) -> list[str]:
     return [p for p in list_files(roots) if p.endswith(suffix)]
 
 
+EDGE_BYTES = 1024  # hashed just before where a read stopped (edge_hash)
+
+
 def head_length(size: int) -> int:
     return min(size, HEAD_BYTES)
 
@@ -110,6 +113,19 @@ def head_hash(path: Path, length: int) -> str:
     with path.open("rb") as f:
         data = f.read(length)
     if len(data) < length:
+        return ""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def edge_hash(path: Path, offset: int) -> str:
+    """Hash of the ``EDGE_BYTES`` before ``offset``: where the last read stopped. A log
+    rewritten in place (same file, same first bytes, then longer) changes them, and is
+    read again from the start instead of from an offset that no longer means anything."""
+    start = max(0, offset - EDGE_BYTES)
+    with path.open("rb") as f:
+        f.seek(start)
+        data = f.read(offset - start)
+    if len(data) < offset - start:
         return ""
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
@@ -134,7 +150,7 @@ def state_after_read(
         plan.stat.st_mtime_ns,
         offset,
         digest,
-        {**state, "head_len": length},
+        {**state, "head_len": length, "edge_hash": edge_hash(Path(plan.path), offset)},
     )
 
 
@@ -163,7 +179,12 @@ def plan_read(path: str | Path, source: str, prior: FileState | None) -> ReadPla
         if st.st_size == prior.size and st.st_mtime_ns == prior.mtime_ns:
             return None
         length = int(prior.state.get("head_len", head_length(prior.size)))
-        if st.st_size >= prior.offset and head_hash(Path(key), length) == prior.head_hash:
+        edge = prior.state.get("edge_hash")  # absent in states saved before it was kept
+        if (
+            st.st_size >= prior.offset
+            and head_hash(Path(key), length) == prior.head_hash
+            and (edge is None or edge_hash(Path(key), prior.offset) == edge)
+        ):
             return ReadPlan(key, source, prior.offset, st.st_size, prior, st)
     return ReadPlan(key, source, 0, st.st_size, None, st)
 
