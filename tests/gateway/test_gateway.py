@@ -455,7 +455,7 @@ def test_content_is_stored_only_with_capture_on(oai: Upstream, sqlite_db: Databa
 
 
 def test_json_depth_limit_counts_containers_only() -> None:
-    from tokenomy.gateway.app import _deeper_than
+    from tokenomy.gateway.request_json import deeper_than
 
     def nest(n: int) -> dict[str, object]:
         value: object = "leaf"
@@ -463,6 +463,6 @@ def test_json_depth_limit_counts_containers_only() -> None:
             value = [value] if i % 2 else {"k": value}
         return {"root": value}
 
-    assert not _deeper_than(nest(200), 200)
-    assert _deeper_than(nest(201), 200)
-    assert not _deeper_than({"messages": [{"content": "x" * 10_000}] * 1000}, 3)
+    assert not deeper_than(nest(200), 200)
+    assert deeper_than(nest(201), 200)
+    assert not deeper_than({"messages": [{"content": "x" * 10_000}] * 1000}, 3)

@@ -29,12 +29,13 @@ from tokenomy.dashboard.assets import Assets
 from tokenomy.gateway.budget_guard import BudgetGuard, Ticket
 from tokenomy.gateway.config import Deployment, GatewayConfig
 from tokenomy.gateway.errors import error_body
+from tokenomy.gateway.exchange import TrackedSend, then_settle, unless_client_leaves
 from tokenomy.gateway.monitor import GatewayMonitor
 from tokenomy.gateway.off_loop import run_blocking
 from tokenomy.gateway.providers import Operation, Protocol
 from tokenomy.gateway.proxy import ClientError, Proxy, Request
 from tokenomy.gateway.recorder import CallTrace, Recorder
-from tokenomy.gateway.response_cache import HEADER as CACHE_HEADER
+from tokenomy.gateway.request_json import parse_json_body
 from tokenomy.gateway.response_cache import Capture, ResponseCache
 from tokenomy.gateway.router import Router
 from tokenomy.gateway.stream_usage import StreamUsage
@@ -257,7 +258,7 @@ class Gateway:
             if method != "POST":
                 raise ClientError(405, f"{path} takes POST, not {method}", "method_not_allowed")
             body = await self._read_body(receive, headers)
-            request = Request(route[0], route[1], headers, body, _parse_json(body))
+            request = Request(route[0], route[1], headers, body, parse_json_body(body))
             request.authenticated = key is not None
             await self._serve(request, key, receive, send)
         except ClientError as exc:
@@ -411,7 +412,7 @@ class Gateway:
             trace.fail(exc.code or "client_error", exc.message, exc.status)
             self._finished(trace)
             raise
-        reply = _TrackedSend(send)
+        reply = TrackedSend(send)
         if plan is not None:
             reply.marker = b"miss" if plan.read else b"bypass"
             if plan.write:
@@ -421,10 +422,10 @@ class Gateway:
                 capture = reply.capture = Capture()
                 reply.before_end = lambda: self.cache.keep(plan, capture, trace)
         if ticket is not None:
-            reply.before_end = _then_settle(reply.before_end, guard, ticket, trace)
+            reply.before_end = then_settle(reply.before_end, guard, ticket, trace)
         assert self._proxy is not None, "gateway not started"
         try:
-            await _unless_client_leaves(
+            await unless_client_leaves(
                 self._proxy.forward(request, chain, trace, reply), receive, trace, reply
             )
         except ClientError as exc:
@@ -447,97 +448,6 @@ class Gateway:
         # Unless settled as the answer ended: at the recorded cost, 0 before any tokens.
         if ticket is not None:
             await guard.settle(ticket, trace, record)
-
-
-def _then_settle(
-    first: Callable[[], Awaitable[None]] | None,
-    guard: BudgetGuard,
-    ticket: Ticket,
-    trace: CallTrace,
-) -> Callable[[], Awaitable[None]]:
-    """Settle the budget just before the answer's last bytes go out: the client cannot
-    send its next request while this one still holds its reservation, so the overspend
-    bound counts requests in flight, nothing more (docs/budgets.md)."""
-
-    async def before_end() -> None:
-        if first is not None:
-            await first()
-        await guard.settle(ticket, trace, None)
-
-    return before_end
-
-
-class _TrackedSend:
-    """``send`` that knows when the response has started and when it was sent whole. For
-    the response cache it also marks the response (``x-tokenomy-cache``), keeps a copy,
-    and runs ``before_end`` just before the last message."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-        self.complete = False
-        self.marker: bytes | None = None
-        self.capture: Capture | None = None
-        self.before_end: Callable[[], Awaitable[None]] | None = None
-
-    async def __call__(self, message: Message) -> None:
-        kind = message["type"]
-        last = kind == "http.response.body" and not message.get("more_body", False)
-        if kind == "http.response.start":
-            message = self._started(message)
-        elif kind == "http.response.body" and self.capture is not None:
-            self.capture.add(message.get("body", b""))
-        if last and self.before_end is not None:
-            await self.before_end()
-        await self._send(message)
-        if kind == "http.response.start":
-            self.started = True
-        elif last:
-            self.complete = True
-
-    def _started(self, message: Message) -> Message:
-        if self.marker is not None:
-            headers = [*message.get("headers", []), (CACHE_HEADER.encode(), self.marker)]
-            message = {**message, "headers": headers}
-        if self.capture is not None:
-            self.capture.status = message["status"]
-            for name, value in message.get("headers", []):
-                if name.lower() == b"content-type":
-                    self.capture.content_type = value.decode("latin-1")
-        return message
-
-
-# How long a stream whose answer the client already has may take to end upstream.
-_SETTLE_AFTER_ANSWER_S = 10.0
-
-
-async def _unless_client_leaves(
-    work: Awaitable[None], receive: Receive, trace: CallTrace, reply: _TrackedSend
-) -> None:
-    """Run ``work`` (the upstream call and relay); if the client disconnects first, cancel
-    it, so nobody pays for an answer no one will read. (The server also reports a
-    disconnect once the response is complete: that is no reason to cancel anything.)"""
-    job = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-    try:
-        await asyncio.wait({job, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if not job.done() and reply.complete:
-            await job
-        elif not job.done() and trace.answered:
-            # The client read the answer's last event and left before the final chunk: the
-            # call succeeded. Let it settle (record, cache) unless the provider then stalls.
-            await asyncio.wait({job}, timeout=_SETTLE_AFTER_ANSWER_S)
-    finally:
-        if not job.done():
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
-            trace.fail("client_disconnected", "the client closed the connection first", 499)
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-    if not job.cancelled():  # cancelled: the client left, which is recorded, not an error
-        job.result()
 
 
 def _live_params(query: dict[str, list[str]], state_only: bool) -> tuple[bool, float]:
@@ -563,56 +473,11 @@ def _live_params(query: dict[str, list[str]], state_only: bool) -> tuple[bool, f
     return flag == "1", interval
 
 
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 def _presented_key(headers: dict[str, str]) -> str | None:
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
     return headers.get("x-api-key") or headers.get("api-key") or None
-
-
-def _parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ClientError(
-            400, f"the request body is not valid JSON: {exc}", "invalid_json"
-        ) from exc
-    if not isinstance(value, dict):
-        raise ClientError(400, "the request body must be a JSON object", "invalid_json")
-    if _deeper_than(value, MAX_JSON_DEPTH):
-        # orjson reads 1,024 levels but writes only about 250: a body it read could not be
-        # forwarded or keyed for the cache. No provider's request nests anywhere near this.
-        raise ClientError(
-            400,
-            f"the request body nests objects or arrays more than {MAX_JSON_DEPTH} levels deep",
-            "invalid_json",
-        )
-    return value
-
-
-MAX_JSON_DEPTH = 200
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether objects and arrays nest more than ``limit`` levels (visits containers only)."""
-    level: list[Any] = [value]
-    for _ in range(limit):
-        level = [
-            child
-            for node in level
-            for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
-            return False
-    return True
 
 
 def _attribute(trace: CallTrace, headers: dict[str, str], key: KeyInfo | None) -> None:

@@ -433,7 +433,7 @@ async def _relay_events(
     passthrough = StreamUsage(provider_protocol)
     seen: StreamUsage | StreamTranslator = passthrough if stream is None else stream
     # The answer's last events go out with the end of the response, after the budget is
-    # settled and the answer cached (_TrackedSend.before_end): a client that has its answer
+    # settled and the answer cached (exchange.TrackedSend.before_end): a client that has its answer
     # may send its next request at once, and it must find both done. Anthropic and OpenAI
     # mark their end; nothing after it is for the client, so the provider's own end of
     # body (which can come late) is not waited for. Gemini's last chunk is not marked.
