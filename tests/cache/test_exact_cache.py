@@ -3,6 +3,7 @@ providers, on each backend (in-process, SQLite, real Redis), and what it records
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -49,6 +50,16 @@ def cached_gateway(up: Upstream, db: Database) -> RunningGateway:
     return RunningGateway(
         {"fast": [openai_deployment(up)]}, db, cache={"aliases": {"fast": "exact"}}
     )
+
+
+@contextlib.contextmanager
+def provider_gateway(protocol: str, db: Database) -> Iterator[tuple[Upstream, RunningGateway]]:
+    """An OpenAI or Anthropic emulator behind a gateway whose alias `fast` caches exactly."""
+    upstream = openai_upstream() if protocol == "openai" else anthropic_upstream()
+    with upstream as up:
+        deployment = openai_deployment(up) if protocol == "openai" else anthropic_deployment(up)
+        with RunningGateway({"fast": [deployment]}, db, cache={"aliases": {"fast": "exact"}}) as gw:
+            yield up, gw
 
 
 @pytest.fixture
@@ -107,28 +118,21 @@ def test_a_repeat_is_answered_from_the_cache_and_recorded_at_no_cost(
 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 def test_a_stream_is_replayed_as_the_same_stream(protocol: str, sqlite_db: Database) -> None:
-    upstream = openai_upstream() if protocol == "openai" else anthropic_upstream()
-    with upstream as up:
-        deployment = openai_deployment(up) if protocol == "openai" else anthropic_deployment(up)
-        with RunningGateway(
-            {"fast": [deployment]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
-        ) as gw:
-            texts = []
-            for _ in range(2):
-                if protocol == "openai":
-                    with client(gw) as c:
-                        stream = c.chat.completions.create(model="fast", messages=HI, stream=True)
-                        texts.append(
-                            "".join(
-                                ch.choices[0].delta.content or "" for ch in stream if ch.choices
-                            )
-                        )
-                else:
-                    a = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
-                    with a, a.messages.stream(model="fast", max_tokens=10, messages=HI) as s:
-                        texts.append("".join(s.text_stream))
-            assert texts[0] == texts[1] == "Hello from mock"
-            assert len(up.seen) == 1
+    with provider_gateway(protocol, sqlite_db) as (up, gw):
+        texts = []
+        for _ in range(2):
+            if protocol == "openai":
+                with client(gw) as c:
+                    stream = c.chat.completions.create(model="fast", messages=HI, stream=True)
+                    texts.append(
+                        "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices)
+                    )
+            else:
+                a = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0)
+                with a, a.messages.stream(model="fast", max_tokens=10, messages=HI) as s:
+                    texts.append("".join(s.text_stream))
+        assert texts[0] == texts[1] == "Hello from mock"
+        assert len(up.seen) == 1
     hits = sqlite_db.query("SELECT cache_hit, output_tokens FROM calls ORDER BY started_at")
     assert [h[0] for h in hits] == ["none", "exact"] and hits[0][1] == hits[1][1] > 0
 
@@ -392,20 +396,15 @@ def test_a_stream_with_an_event_that_is_not_json_is_failed_and_never_cached(
     """Relayed as it came to a client of the same protocol (its SDK decides), ended with an
     error event where it is being translated (an OpenAI client of an Anthropic deployment:
     never a silently shortened answer); recorded as failed, so never replayed."""
-    upstream = openai_upstream() if provider == "openai" else anthropic_upstream()
-    with upstream as up:
-        deployment = openai_deployment(up) if provider == "openai" else anthropic_deployment(up)
-        with RunningGateway(
-            {"fast": [deployment]}, sqlite_db, cache={"aliases": {"fast": "exact"}}
-        ) as gw:
-            c = client(gw)
-            up.garble_next_stream(2)
-            with pytest.raises((ValueError, openai.APIError)):
-                list(c.chat.completions.create(model="fast", messages=HI, stream=True))
-            again = c.chat.completions.create(model="fast", messages=HI, stream=True)
-            assert "".join(ch.choices[0].delta.content or "" for ch in again if ch.choices) == (
-                "Hello from mock"
-            )
-            assert len(up.seen) == 2  # the broken stream was not kept
+    with provider_gateway(provider, sqlite_db) as (up, gw):
+        c = client(gw)
+        up.garble_next_stream(2)
+        with pytest.raises((ValueError, openai.APIError)):
+            list(c.chat.completions.create(model="fast", messages=HI, stream=True))
+        again = c.chat.completions.create(model="fast", messages=HI, stream=True)
+        assert "".join(ch.choices[0].delta.content or "" for ch in again if ch.choices) == (
+            "Hello from mock"
+        )
+        assert len(up.seen) == 2  # the broken stream was not kept
     rows = sqlite_db.query("SELECT status, error_type, cache_hit FROM calls ORDER BY started_at")
     assert [tuple(r) for r in rows] == [("error", "malformed_stream", "none"), ("ok", None, "none")]

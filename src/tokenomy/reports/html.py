@@ -94,7 +94,7 @@ def _cards(s: Mapping[str, Any]) -> str:
     cards = [
         _card(
             "Cost",
-            esc(usd(s["cost_usd"]) + ("+" if unknown else "")),
+            esc(cost(s)),
             f"{_calls(unknown)} without a price not included" if unknown else "",
         ),
         _card("Calls", f"{s['calls']:,}"),
