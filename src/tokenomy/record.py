@@ -166,6 +166,9 @@ class CallRecord:
     request_model: str | None = None
     response_model: str | None = None
     project: str | None = None
+    # The directory ``project`` was named after (agent logs, runs): the writer makes the
+    # name unique per directory (store/project_names.py). Not a column of its own.
+    project_path: str | None = None
     user: str | None = None
     api_key_id: str | None = None
     org: str | None = None

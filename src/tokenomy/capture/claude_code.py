@@ -310,7 +310,13 @@ def tool_uses(message: Message, key: str) -> list[ToolUse]:
     ]
 
 
-def build_record(c: Candidate, project: str, file_session: str, tools: list[ToolUse]) -> CallRecord:
+def build_record(
+    c: Candidate,
+    project: str,
+    file_session: str,
+    tools: list[ToolUse],
+    project_path: str | None = None,
+) -> CallRecord:
     """The call record for the best version of a response."""
     entry, message = c.entry, c.message
     model = message.model or None
@@ -336,6 +342,7 @@ def build_record(c: Candidate, project: str, file_session: str, tools: list[Tool
         request_model=model,
         response_model=model,
         project=project,
+        project_path=project_path,
         session_id=entry.sessionId or file_session,
         finish_reason=message.stop_reason or None,
         tools=tools,
@@ -367,9 +374,9 @@ class ClaudeCodeImporter:
     source: str = Source.CLAUDE_CODE
 
     def __init__(self) -> None:
-        # Project names by (cwd, folder): thousands of lines share a handful of them.
-        # The project of each folder under projects/ (docs/claude-code-logs.md, section 1).
-        self._projects: dict[str, str] = {}
+        # The project of each folder under projects/ (docs/claude-code-logs.md, section 1):
+        # its name and the directory it stands for.
+        self._projects: dict[str, tuple[str, str]] = {}
 
     def default_roots(self, env: Mapping[str, str], home: Path) -> list[Path]:
         configured = env.get("CLAUDE_CONFIG_DIR", "").strip()
@@ -460,11 +467,11 @@ class ClaudeCodeImporter:
         last_ts = 0
         if folder not in self._projects:
             self._name_project(folder, (c.entry.cwd for c in best.values()))
+        project, project_path = self._projects.get(folder) or (project_name(None, folder), None)
         for c in best.values():
             try:
-                project = self._projects.get(folder) or project_name(None, folder)
                 used = list(tools[c.key].values()) if c.key in tools else []
-                rec = build_record(c, project, file_session, used)
+                rec = build_record(c, project, file_session, used, project_path)
             except BadLineError as exc:
                 result.problems.append(Problem(plan.path, chunk.line_at(c.offset), str(exc)))
                 continue
@@ -495,12 +502,13 @@ class ClaudeCodeImporter:
         them). The folder is the launch directory with every non-alphanumeric character
         made ``-``, so its readable name is the last part of a ``cwd`` (or of a directory
         above it: a worktree or subdirectory of the project) that encodes to it; without
-        one, the folder's last ``-``-separated part."""
+        one, the folder's last ``-``-separated part. Two directories with the same last
+        part get unique names when their calls are written (store/project_names.py)."""
         for cwd in sorted({c for c in cwds if isinstance(c, str) and c}):
             pure = PureWindowsPath(cwd) if "\\" in cwd else PurePosixPath(cwd)
             for place in (pure, *pure.parents):
                 if _ENCODED.sub("-", str(place)) == folder and place.name:
-                    self._projects[folder] = place.name
+                    self._projects[folder] = (place.name, str(place))
                     return
 
 

@@ -378,6 +378,7 @@ class CodexImporter:
             request_model=model,
             response_model=model,
             project=project_name(memory.cwd, "") or None,
+            project_path=memory.cwd,
             session_id=session,
             tools=tools,
             attributes=attributes,

@@ -45,6 +45,7 @@ from tokenomy.capture.problems import Problem
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
 
 PROJECT_ROOT_FILE = ".project_root"
+_NAMING = ("project", "project_path")  # the record's own fields, not attributes
 # A line can matter only if it carries tokens or names the session.
 _NEEDLES = (b'"tokens"', b'"sessionId"')
 _TOKEN_FIELDS = ("input", "output", "cached", "thoughts", "tool")
@@ -75,8 +76,9 @@ def _chats_dir(path: Path) -> Path | None:
     return None
 
 
-def _project(path: Path) -> str:
-    """The project's folder name, or better the last part of the path it stands for."""
+def _project(path: Path) -> tuple[str, str | None]:
+    """The project's folder name, or better the last part of the path it stands for, and
+    that path if known."""
     chats = _chats_dir(path)
     folder = chats.parent if chats else path.parent
     try:
@@ -84,7 +86,7 @@ def _project(path: Path) -> str:
     except (OSError, UnicodeDecodeError):
         root = ""
     name = root.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return name or folder.name
+    return (name, root) if name else (folder.name, None)
 
 
 def record_from_message(
@@ -112,7 +114,7 @@ def record_from_message(
         for i, call in enumerate(calls)
         if isinstance(call, Mapping) and isinstance(call.get("name"), str)
     ]
-    attributes = {k: v for k, v in context.items() if k != "project" and v}
+    attributes = {k: v for k, v in context.items() if k not in _NAMING and v}
     return CallRecord(
         source=Source.GEMINI_CLI,
         dedupe_key=f"{session}:{msg_id}",
@@ -123,6 +125,7 @@ def record_from_message(
         request_model=model,
         response_model=model,
         project=context.get("project"),
+        project_path=context.get("project_path"),
         session_id=context.get("parent_session_id") or session,
         tools=tools,
         attributes=attributes,
@@ -192,9 +195,12 @@ class GeminiImporter:
             self._parse_lines(plan, path, result)
         return result
 
-    def _context(self, path: Path, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    def _context(
+        self, path: Path, project: tuple[str, str | None], data: Mapping[str, Any]
+    ) -> dict[str, Any]:
         context: dict[str, Any] = {
-            "project": project,
+            "project": project[0],
+            "project_path": project[1],
             "project_hash": _text(data.get("projectHash")),
         }
         chats = _chats_dir(path)

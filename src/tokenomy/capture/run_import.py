@@ -36,6 +36,7 @@ from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource
 from tokenomy.store.db import Cursor, Database
+from tokenomy.store.project_names import name_projects
 from tokenomy.store.schema import CALL_COLUMNS
 from tokenomy.store.writer import ToolRow, record_row, tool_rows, write_rows
 
@@ -51,7 +52,7 @@ GROUPS_PER_WORKER = 24
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 _I = {name: i for i, name in enumerate(CALL_COLUMNS)}
-_SOURCE, _KEY = _I["source"], _I["dedupe_key"]
+_SOURCE, _KEY, _PROJECT = _I["source"], _I["dedupe_key"], _I["project"]
 
 
 @dataclass(slots=True)
@@ -350,6 +351,7 @@ class RowSink:
         return True
 
     def _write(self, db: Database, cur: Cursor, states: Sequence[FileState]) -> None:
+        self._name_projects(db, cur)
         rows = list(self._made.values())
         if db.dialect == "sqlite":
             # One writer at a time: rows go in as read, which keeps each session's calls
@@ -362,6 +364,15 @@ class RowSink:
             tools = sorted(self._tools)
         write_rows(db, cur, rows, tools)
         write_states(db, cur, list(states))
+
+    def _name_projects(self, db: Database, cur: Cursor) -> None:
+        """Names unique per project directory (store/project_names.py), in the write's
+        transaction; the few rows renamed are made again with the new name."""
+        keys = list(self._best)
+        recs = [self._best[k] for k in keys]
+        for i in name_projects(db, cur, recs):
+            row = self._made[keys[i]]
+            self._made[keys[i]] = (*row[:_PROJECT], recs[i].project, *row[_PROJECT + 1 :])
 
 
 def _count_calls(db: Database, source: str) -> int:

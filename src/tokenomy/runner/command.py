@@ -43,6 +43,10 @@ class Command:
             return self.project
         return (self.cwd or Path.cwd()).resolve().name
 
+    def project_path(self) -> str | None:
+        """The directory the project is named after; None when it was given by name."""
+        return None if self.project else str((self.cwd or Path.cwd()).resolve())
+
     def argv(self, executable: str) -> list[str]:
         """The full argument list: non-interactive, machine-readable output."""
         if self.agent == "claude":

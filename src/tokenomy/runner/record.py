@@ -57,6 +57,7 @@ def attempt_record(command: Command, attempt: Attempt, catalog: PriceCatalog) ->
         request_model=command.requested_model or (out.main_model if out else None),
         response_model=out.main_model if out else None,
         project=command.project_name(),
+        project_path=command.project_path(),
         session_id=out.session_id if out else None,
         status=Status.OK if attempt.ok else Status.ERROR,
         error_type=attempt.error_type,

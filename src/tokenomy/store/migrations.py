@@ -424,6 +424,15 @@ def m008_moved_calls_mark_their_old_hour(cur: Cursor, dialect: str) -> None:
     )
 
 
+def m009_project_paths(cur: Cursor, dialect: str) -> None:
+    # One unique name per project directory (store/project_names.py): two directories
+    # with the same last part used to become one project.
+    cur.execute(
+        "CREATE TABLE project_paths (path TEXT NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
+        "claimed_at BIGINT NOT NULL, CONSTRAINT uq_project_paths_name UNIQUE (name))"
+    )
+
+
 Migration = Callable[[Cursor, str], None]
 
 # Order is the version number: index 0 is version 1. Append only.
@@ -436,6 +445,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m006_evidence_from_copies,
     m007_failure_and_cache_rollups,
     m008_moved_calls_mark_their_old_hour,
+    m009_project_paths,
 )
 
 

@@ -406,6 +406,13 @@ ROLLUP_DIRTY = Table(
     ("hour", "mark"),
 )
 
+# The unique readable name of each project directory (store/project_names.py).
+PROJECT_PATHS = Table(
+    "project_paths",
+    (_req("path", "TEXT"), _req("name", "TEXT"), _req("claimed_at", "BIGINT")),
+    ("path",),
+)
+
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
     (_req("version", "INTEGER"), _req("name", "TEXT"), _req("applied_at", "BIGINT")),
@@ -439,6 +446,7 @@ TABLES: tuple[Table, ...] = (
     ROLLUP_PROMPT_DAY,
     ROLLUP_PROMPT_DAY_TOP,
     ROLLUP_DIRTY,
+    PROJECT_PATHS,
     SCHEMA_MIGRATIONS,
 )
 

@@ -21,6 +21,7 @@ import orjson
 
 from tokenomy.record import CallRecord, new_ulid, split_mcp_tool
 from tokenomy.store.db import Connection, Cursor, Database, broken
+from tokenomy.store.project_names import name_projects
 from tokenomy.store.rollups import mark_rows
 from tokenomy.store.schema import CALL_COLUMNS
 
@@ -266,9 +267,10 @@ def write_records(db: Database, records: Sequence[CallRecord], cur: Cursor | Non
     if not records:
         return 0
     now = int(time.time() * 1000)
-    rows = [record_row(r, now) for r in records]
     content = content_rows(records)
     with contextlib.nullcontext(cur) if cur is not None else db.transaction() as use:
+        name_projects(db, use, records)
+        rows = [record_row(r, now) for r in records]
         write_rows(db, use, rows, tool_rows(records))
         if content:
             use.executemany(db.sql(_content_sql("?")), content)
