@@ -48,14 +48,15 @@ def reprice(
     """Recompute every computed (and unknown) cost from the stored token counts.
 
     Costs the source reported itself (e.g. Claude Code's ``costUSD``) are kept unless
-    ``include_reported``: they are what was actually billed.
+    ``include_reported``: they are what was actually billed. A response-cache hit keeps
+    its cost of 0: it carries the cached answer's tokens, but no provider was called.
     """
     where = "" if include_reported else "WHERE cost_source <> ?"
     params = () if include_reported else (CostSource.REPORTED.value,)
     rows = db.query(
         "SELECT id, provider, " + MODEL + ", started_at, input_tokens, cache_read_tokens, "
-        "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status "
-        f"FROM calls {where}",
+        "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status, "
+        f"cache_hit FROM calls {where}",
         params,
     )
     result = RepriceResult()
@@ -64,8 +65,10 @@ def reprice(
     for row in rows:
         result.examined += 1
         usage = TokenUsage(row[4], row[5], row[6], row[7], row[8])
-        if usage.total == 0 and row[10] != "ok":
-            cost: int | None = 0  # a failed call with no tokens costs nothing
+        if row[11] != "none":
+            cost: int | None = 0  # answered from our response cache: no provider was paid
+        elif usage.total == 0 and row[10] != "ok":
+            cost = 0  # a failed call with no tokens costs nothing
         else:
             cost = catalog.cost_nanos(row[1], row[2], usage, row[3])
         if cost is None:
