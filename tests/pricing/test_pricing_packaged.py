@@ -121,6 +121,45 @@ def test_price_changes_over_time(catalog: PriceCatalog) -> None:
     assert catalog.cost_usd(None, "o3", usage, ms("2025-06-10T00:00:00")) == Decimal(10)
 
 
+@pytest.mark.parametrize("model", ["deepseek-chat", "deepseek-reasoner"])
+def test_deepseek_prices_follow_its_2025_changes_where_genai_prices_is_stale(
+    catalog: PriceCatalog, model: str
+) -> None:
+    # Our dated corrections (models.yaml): one million tokens of each kind.
+    usage = TokenUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=1_000_000)
+
+    def at(moment: str) -> Decimal | None:
+        return catalog.cost_usd("deepseek", model, usage, ms(moment))
+
+    peak = {"deepseek-chat": Decimal("1.44"), "deepseek-reasoner": Decimal("2.88")}[model]
+    assert at("2025-06-01T12:00:00") == peak  # genai-prices' own, before the changes
+    assert at("2025-06-01T20:00:00") == Decimal("0.72")  # its night-time discount
+    assert at("2025-09-10T20:00:00") == Decimal("2.31")  # V3.1: 0.56 + 0.07 + 1.68, no discount
+    assert at("2025-09-29T00:00:00") == Decimal("0.728")  # V3.2: 0.28 + 0.028 + 0.42
+    assert catalog.cost_usd(None, model, usage, NOW) == Decimal("0.728")
+
+
+def test_a_correction_without_a_start_date_is_refused() -> None:
+    from tokenomy.pricing._packaged import parse_packaged
+    from tokenomy.pricing._price import DEFAULT_CACHE_RULES, PriceConfigError
+
+    data = parse_packaged(
+        {
+            "corrections": [
+                {
+                    "provider": "deepseek",
+                    "match": "deepseek-chat",
+                    "input_mtok": 1,
+                    "output_mtok": 1,
+                    "source": "x",
+                }
+            ]
+        }
+    )
+    with pytest.raises(PriceConfigError, match=r"corrections\[0\].*starts_at"):
+        data.parse_corrections(str, lambda p, m: DEFAULT_CACHE_RULES)
+
+
 def test_opus_4_6_long_context_premium_ended_on_2026_03_13(catalog: PriceCatalog) -> None:
     usage = TokenUsage(input_tokens=300_000)
     before = catalog.cost_usd(None, "claude-opus-4-6", usage, ms("2026-03-12T23:00:00"))

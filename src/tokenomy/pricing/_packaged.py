@@ -31,17 +31,41 @@ class PackagedData:
     cache_rules: Mapping[str, CacheRules]
     long_context: Mapping[tuple[str, str], LongContext]
     raw_models: tuple[object, ...]  # parsed by parse_models once providers can be named
+    # Dated prices that replace genai-prices' where it is out of date (same entry keys).
+    raw_corrections: tuple[object, ...] = ()
 
     def parse_models(
         self,
         canonical_provider: Callable[[str], str],
         rules_for: Callable[[str, str], CacheRules],
     ) -> list[PriceEntry]:
+        return self._parse(self.raw_models, "models", canonical_provider, rules_for)
+
+    def parse_corrections(
+        self,
+        canonical_provider: Callable[[str], str],
+        rules_for: Callable[[str, str], CacheRules],
+    ) -> list[PriceEntry]:
+        entries = self._parse(self.raw_corrections, "corrections", canonical_provider, rules_for)
+        for i, entry in enumerate(entries):
+            if entry.starts_at_ms is None:  # undated, it would also rewrite the past
+                raise Where(DATA_FILE, f"corrections[{i}]").error(
+                    "starts_at", "a correction needs the date its price took effect"
+                )
+        return entries
+
+    @staticmethod
+    def _parse(
+        raws: tuple[object, ...],
+        key: str,
+        canonical_provider: Callable[[str], str],
+        rules_for: Callable[[str, str], CacheRules],
+    ) -> list[PriceEntry]:
         return [
             parse_entry(
-                raw, DATA_FILE, f"models[{i}]", TOKENOMY_SOURCE, canonical_provider, rules_for
+                raw, DATA_FILE, f"{key}[{i}]", TOKENOMY_SOURCE, canonical_provider, rules_for
             )
-            for i, raw in enumerate(self.raw_models)
+            for i, raw in enumerate(raws)
         ]
 
 
@@ -58,6 +82,7 @@ def parse_packaged(doc: object) -> PackagedData:
         cache_rules=_cache_rules(doc.get("cache_rules") or {}),
         long_context=_long_context(doc.get("long_context") or []),
         raw_models=tuple(_list(doc.get("models") or [], "models")),
+        raw_corrections=tuple(_list(doc.get("corrections") or [], "corrections")),
     )
 
 

@@ -19,7 +19,9 @@ from tokenomy.pricing._schedule import Period, Schedule
 
 
 class Resolver:
-    """Sources, weakest first: genai-prices, our ``data/models.yaml``, the override file."""
+    """Sources, weakest first: genai-prices, our ``data/models.yaml`` (its ``models`` fill
+    genai-prices' gaps, its ``corrections`` replace its stale prices from a date on), the
+    override file."""
 
     def __init__(self, overrides: Path | None = None, packaged: PackagedData | None = None) -> None:
         self._packaged = packaged or read_packaged()
@@ -27,6 +29,9 @@ class Resolver:
         self._naming = Naming(self._packaged.inference, self._genai.providers)
         self._gaps = EntryIndex(
             self._packaged.parse_models(self._naming.provider_id, self._rules_for)
+        )
+        self._corrections = EntryIndex(
+            self._packaged.parse_corrections(self._naming.provider_id, self._rules_for)
         )
         entries = (
             []
@@ -51,6 +56,7 @@ class Resolver:
 
     def _build_one(self, pid: str | None, ref: str) -> ModelPrice | Schedule | None:
         owner, canonical, packaged = pid, ref, None
+        found = None
         if pid is not None:
             found = self._genai.find(pid, ref)
             if found is None:
@@ -60,7 +66,12 @@ class Resolver:
                     packaged = Schedule(_periods(gaps, owner, canonical), None)
             else:
                 owner, canonical, packaged = found
-        users = self._overrides.matching({pid, owner}, [ref, canonical]) if self._overrides else []
+        # Our dated corrections of a source's stale prices, then the user's own entries:
+        # later periods win while in force.
+        users = [
+            *(self._corrections.matching({owner}, [canonical]) if found is not None else []),
+            *(self._overrides.matching({pid, owner}, [ref, canonical]) if self._overrides else []),
+        ]
         if packaged is None and not users:
             return None
         if packaged is None:
