@@ -87,6 +87,7 @@ class AnalyticsApi:
         path = scope["path"][len(PREFIX) :] or "/"
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
+            _refuse_nul(path, params)
             post = self._posts.get(path)
             if post is not None and scope["method"] == "POST" and receive is not None:
                 body = await _json_body(receive)
@@ -262,6 +263,16 @@ class AnalyticsApi:
         limit = integer(params, "limit", 50, 1, 1000)
         scope = parse_scope(params)
         return queries.breakdown(self._db, scope, by, sort, order == "desc", limit)
+
+
+def _refuse_nul(path: str, params: Params) -> None:
+    """A NUL matches nothing (PostgreSQL cannot even compare text with one): say which
+    parameter holds it instead of failing the query."""
+    for name, values in params.items():
+        if "\x00" in name or any("\x00" in v for v in values):
+            raise ApiError(422, f"{name.replace(chr(0), '%00')} holds a NUL character (%00)", name)
+    if "\x00" in unquote(path):
+        raise ApiError(422, "the path holds a NUL character (%00)", "path")
 
 
 def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:

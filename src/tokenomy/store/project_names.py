@@ -17,13 +17,15 @@ from collections.abc import Iterable, Sequence
 
 from tokenomy.record import CallRecord
 from tokenomy.store.db import Cursor, Database
+from tokenomy.store.nul import without_nul
 
 _SEPARATORS = re.compile(r"[\\/]+")
 
 
 def path_parts(path: str) -> list[str]:
-    """A directory's parts, for POSIX and Windows paths alike (``C:`` included)."""
-    return [p for p in _SEPARATORS.split(path.strip()) if p]
+    """A directory's parts, for POSIX and Windows paths alike (``C:`` included); a NUL,
+    which PostgreSQL cannot store, made U+FFFD."""
+    return [without_nul(p) for p in _SEPARATORS.split(path.strip()) if p]
 
 
 def normalised(path: str) -> str:

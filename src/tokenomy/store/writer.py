@@ -21,6 +21,7 @@ import orjson
 
 from tokenomy.record import CallRecord, new_ulid, split_mcp_tool
 from tokenomy.store.db import Connection, Cursor, Database, broken
+from tokenomy.store.nul import nul_safe, scrubbed
 from tokenomy.store.project_names import name_projects
 from tokenomy.store.rollups import mark_rows
 from tokenomy.store.schema import CALL_COLUMNS
@@ -145,6 +146,21 @@ def write_rows(
     """Upsert prepared rows (``record_row`` order) and tool uses with an open cursor, and
     mark the hours they fall in for the rollups (in the same transaction). Returns how many
     calls were new or replaced a lesser copy (a row already stored as well is not counted)."""
+    if db.dialect == "sqlite" or not (rows or tools):
+        return _write_rows(db, cur, rows, tools)
+    return nul_safe(
+        cur,
+        lambda: _write_rows(db, cur, rows, tools),
+        lambda: _write_rows(db, cur, scrubbed(rows), scrubbed(tools)),
+    )
+
+
+def _write_rows(
+    db: Database,
+    cur: Cursor,
+    rows: Sequence[Sequence[Any]],
+    tools: Sequence[ToolRow],
+) -> int:
     written = 0
     if rows and db.dialect == "sqlite":
         sql, varying = _sqlite_upsert(rows)
@@ -273,8 +289,19 @@ def write_records(db: Database, records: Sequence[CallRecord], cur: Cursor | Non
         rows = [record_row(r, now) for r in records]
         write_rows(db, use, rows, tool_rows(records))
         if content:
-            use.executemany(db.sql(_content_sql("?")), content)
+            write_content(db, use, content)
     return len(rows)
+
+
+def write_content(db: Database, cur: Cursor, content: Sequence[tuple[Any, ...]]) -> None:
+    """Captured prompts and responses (a request may hold a NUL: see store/nul.py)."""
+    sql = db.sql(_content_sql("?"))
+    if db.dialect == "sqlite":
+        cur.executemany(sql, content)
+        return
+    nul_safe(
+        cur, lambda: cur.executemany(sql, content), lambda: cur.executemany(sql, scrubbed(content))
+    )
 
 
 @dataclass(slots=True)
