@@ -93,6 +93,13 @@ class KeyInfo:
         return self.revoked_at_ms is not None
 
     @property
+    def reads(self) -> dict[str, str]:
+        """What the key may read of the analytics: the calls of its project and user (a
+        team's key sees its own spend, never another team's prompts); empty for a key
+        tied to neither, which reads everything (docs/keys.md, "What a key can read")."""
+        return {k: v for k, v in (("project", self.project), ("user", self.user)) if v}
+
+    @property
     def budget_usd(self) -> Decimal | None:
         return None if self.budget_nanos is None else Decimal(self.budget_nanos) / NANOS_PER_USD
 

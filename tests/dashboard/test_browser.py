@@ -404,7 +404,7 @@ def test_a_server_with_keys_asks_for_one_and_remembers_it(
     browser: Any, sqlite_db: Database
 ) -> None:
     seed(sqlite_db)
-    secret, _ = KeyStore(sqlite_db).create(project="p")
+    secret, _ = KeyStore(sqlite_db).create(name="ops")  # no project: reads all
     api = AnalyticsApi(sqlite_db, CATALOG)
     with RunningGateway({}, None, api=api, load_keys=lambda: KeyRing.load(sqlite_db)) as gw:
         context = browser.new_context()

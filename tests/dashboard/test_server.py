@@ -185,7 +185,7 @@ def test_gateway_state_shows_calls_and_the_circuit_opening(sqlite_db: Database) 
 
 
 def test_with_keys_the_page_loads_but_the_data_needs_a_key(sqlite_db: Database) -> None:
-    secret, _ = KeyStore(sqlite_db).create(project="p")
+    secret, _ = KeyStore(sqlite_db).create(name="ops")  # no project: reads all
     with RunningGateway(
         {}, None, api=AnalyticsApi(sqlite_db, CATALOG), load_keys=lambda: KeyRing.load(sqlite_db)
     ) as gw:

@@ -82,12 +82,20 @@ class AnalyticsApi:
         return [*self._routes, *self._posts]
 
     async def handle(
-        self, scope: MutableMapping[str, Any], send: Send, receive: Receive | None = None
+        self,
+        scope: MutableMapping[str, Any],
+        send: Send,
+        receive: Receive | None = None,
+        reads: Mapping[str, str] | None = None,
     ) -> None:
+        """Answer one API request. ``reads`` limits it to calls with these values (a
+        virtual key's project and user): a filter on another value is refused."""
         path = scope["path"][len(PREFIX) :] or "/"
         params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
             _refuse_nul(path, params)
+            if reads:
+                params = limited(params, reads)
             post = self._posts.get(path)
             if post is not None and scope["method"] == "POST" and receive is not None:
                 body = await _json_body(receive)
@@ -101,7 +109,7 @@ class AnalyticsApi:
             route = self._routes.get(path)
             if route is None and path.startswith("/calls/") and path.count("/") == 2:
                 call_id = unquote(path[len("/calls/") :])
-                route = lambda p: self._call(p, call_id)  # noqa: E731
+                route = lambda p: self._call(p, call_id, reads)  # noqa: E731
             if route is None:
                 raise ApiError(
                     404,
@@ -234,9 +242,15 @@ class AnalyticsApi:
             error_types=many(params, "error_type"),
         )
 
-    def _call(self, params: Params, call_id: str) -> dict[str, Any]:
+    def _call(
+        self, params: Params, call_id: str, reads: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         check_known(params, ())
-        return calls.get_call(self._db, call_id)
+        call = calls.get_call(self._db, call_id)
+        if reads and any(call.get(dim) != value for dim, value in reads.items()):
+            # As if it did not exist: a key must not learn which ids other teams have.
+            raise ApiError(404, f"no call with id {call_id!r}", "id")
+        return call
 
     def _predict(self, body: Any) -> dict[str, Any]:
         from tokenomy.predict.api import predict_body  # loaded on first use
@@ -263,6 +277,23 @@ class AnalyticsApi:
         limit = integer(params, "limit", 50, 1, 1000)
         scope = parse_scope(params)
         return queries.breakdown(self._db, scope, by, sort, order == "desc", limit)
+
+
+def limited(params: Params, reads: Mapping[str, str]) -> dict[str, list[str]]:
+    """``params`` with each dimension of ``reads`` fixed to its value; a 403 naming the
+    parameter when the request asks for another value of it."""
+    out = {name: list(values) for name, values in params.items()}
+    for dim, value in reads.items():
+        asked = many(params, dim)
+        if any(v != value for v in asked):
+            raise ApiError(
+                403,
+                f"this key reads the calls of {dim} {value!r} only; ask without {dim} "
+                "or with that value (an unscoped key reads everything: docs/keys.md)",
+                dim,
+            )
+        out[dim] = [value.replace("\\", "\\\\").replace(",", "\\,")]
+    return out
 
 
 def _refuse_nul(path: str, params: Params) -> None:

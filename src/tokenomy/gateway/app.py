@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -238,14 +238,20 @@ class Gateway:
             if self.api is not None and await self._assets.serve(path, headers, send, method):
                 return
             key = await self._authenticate(headers)
+            # A key tied to a project or user reads only those calls (KeyInfo.reads).
+            reads = key.reads if key is not None else {}
             if self.api is not None and path in (LIVE_PATH, GATEWAY_PATH) and method == "GET":
-                await self._live(path, scope, receive, send)
+                if reads and path == GATEWAY_PATH:
+                    raise _unscoped_only(reads, "the gateway's state (every tenant's calls)")
+                await self._live(path, scope, receive, send, every_tenant=not reads)
                 return
             if self.api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
                 # Spend data: the same key rule as the gateway (checked just above).
-                await self.api.handle(scope, send, receive)
+                await self.api.handle(scope, send, receive, reads)
                 return
             if self.api is not None and method in ("GET", "HEAD") and path == "/metrics":
+                if reads:  # every tenant's series, with no filter to apply
+                    raise _unscoped_only(reads, "/metrics")
                 await self.api.metrics(send)  # Prometheus; spend data, so behind keys too
                 return
             if method == "GET" and path in ("/v1/models", "/models"):
@@ -313,11 +319,20 @@ class Gateway:
     def gateway_state(self) -> dict[str, Any]:
         return self.monitor.snapshot(self.config, self.router)
 
-    async def _live(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _live(
+        self, path: str, scope: Scope, receive: Receive, send: Send, *, every_tenant: bool
+    ) -> None:
         assert self.api is not None
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
             with_gateway, interval = _live_params(query, path == GATEWAY_PATH)
+            if with_gateway and not every_tenant:
+                raise ApiError(
+                    403,
+                    "gateway=1 shows every tenant's latest calls: it needs a key with no "
+                    "project or user (docs/keys.md)",
+                    "gateway",
+                )
         except ApiError as exc:
             await _send_json(send, exc.status, exc.to_json())
             return
@@ -471,6 +486,16 @@ def _live_params(query: dict[str, list[str]], state_only: bool) -> tuple[bool, f
     if not 0.2 <= interval <= 30:
         raise ApiError(422, f"interval must be 0.2 to 30 seconds (got {text!r})", "interval")
     return flag == "1", interval
+
+
+def _unscoped_only(reads: Mapping[str, str], what: str) -> ClientError:
+    tied = " and ".join(f"{dim} {value!r}" for dim, value in reads.items())
+    return ClientError(
+        403,
+        f"this key reads the calls of {tied} only; {what} needs a key with no project or "
+        "user (tokenomy keys create --name admin)",
+        "forbidden",
+    )
 
 
 def _presented_key(headers: dict[str, str]) -> str | None:
