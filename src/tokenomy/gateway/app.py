@@ -38,6 +38,7 @@ from tokenomy.gateway.recorder import CallTrace, Recorder
 from tokenomy.gateway.request_json import parse_json_body
 from tokenomy.gateway.response_cache import Capture, ResponseCache
 from tokenomy.gateway.router import Router
+from tokenomy.gateway.same_site import refusal
 from tokenomy.gateway.stream_usage import StreamUsage
 from tokenomy.record import CallRecord, Source
 from tokenomy.store.db import Database
@@ -237,6 +238,10 @@ class Gateway:
             # The dashboard's files hold no data (the API behind them asks for a key).
             if self.api is not None and await self._assets.serve(path, headers, send, method):
                 return
+            if self._keys is None or not self._keys.configured:
+                why = refusal(scope.get("server"), headers)
+                if why is not None:
+                    raise ClientError(403, why, "forbidden")
             key = await self._authenticate(headers)
             # A key tied to a project or user reads only those calls (KeyInfo.reads).
             reads = key.reads if key is not None else {}
@@ -505,14 +510,26 @@ def _presented_key(headers: dict[str, str]) -> str | None:
     return headers.get("x-api-key") or headers.get("api-key") or None
 
 
+def _text(value: str | None) -> str | None:
+    """A header value as the client meant it: HTTP carries bytes, read here as Latin-1;
+    curl, Go and Node send UTF-8 (``Zürich`` must not become ``ZÃ¼rich``, which no budget
+    or filter on ``Zürich`` matches). Bytes that are not UTF-8 stay Latin-1."""
+    if not value:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
 def _attribute(trace: CallTrace, headers: dict[str, str], key: KeyInfo | None) -> None:
     """Attribution from headers; a virtual key's own project and user win over them, so a
     key handed to a team cannot book its spend to another team."""
-    trace.org = headers.get("x-tokenomy-org") or None
-    trace.project = headers.get("x-tokenomy-project") or None
-    trace.user = headers.get("x-tokenomy-user") or None
-    trace.session = headers.get("x-tokenomy-session") or None
-    tags = headers.get("x-tokenomy-tags")
+    trace.org = _text(headers.get("x-tokenomy-org"))
+    trace.project = _text(headers.get("x-tokenomy-project"))
+    trace.user = _text(headers.get("x-tokenomy-user"))
+    trace.session = _text(headers.get("x-tokenomy-session"))
+    tags = _text(headers.get("x-tokenomy-tags"))
     if tags:
         trace.tags = [t.strip() for t in tags.split(",") if t.strip()]
     if key is not None:
