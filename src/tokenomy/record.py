@@ -148,6 +148,11 @@ def new_ulid(at_ms: int | None = None) -> str:
     return "".join([_PAIRS[(value >> s) & 1023] for s in _SHIFTS])
 
 
+# The attribute that says how a call was served when that changes its price (fast mode,
+# a service tier), as the price catalog takes it: ``speed=fast``, ``service_tier=flex``.
+PRICE_VARIANT = "price_variant"
+
+
 @dataclass(slots=True)
 class CallRecord:
     """One call. ``started_at_ms`` is UTC milliseconds since the epoch."""

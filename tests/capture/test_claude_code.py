@@ -512,3 +512,30 @@ def test_projects_are_the_folders_not_each_lines_cwd(db: Database, tmp_path: Pat
     run(db, root)
     got = dict(db.query("SELECT project, COUNT(*) FROM calls GROUP BY project"))
     assert got == {"billing": 2, "data-warehouse": 2, "api": 1}
+
+
+def test_fast_mode_calls_are_priced_at_fast_mode_prices(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    lines = []
+    for i, speed in enumerate(["fast", "standard", None]):
+        line = assistant(
+            f"m{i}", f"r{i}", inp=1000, read=100_000, out=2000, model="claude-opus-4-8"
+        )
+        if speed is not None:
+            line["message"]["usage"]["speed"] = speed
+        lines.append(line)
+    write_jsonl(root / "-home-u-app" / "a.jsonl", lines)
+    run(db, root)
+    rows = db.query("SELECT dedupe_key, cost_nanos, attributes FROM calls ORDER BY dedupe_key")
+    costs = [int(r[1]) for r in rows]
+    # $5 / $25 / $0.50 read standard; fast mode twice that (genai-prices' fast variant).
+    assert costs == [210_000_000, 105_000_000, 105_000_000]
+    assert '"price_variant":"speed=fast"' in str(rows[0][2]).replace(" ", "")
+    # A reprice keeps each call's variant.
+    from tokenomy.store.costs import reprice
+
+    with db.transaction() as cur:
+        cur.execute("UPDATE calls SET cost_nanos = NULL, cost_source = 'unknown'")
+    reprice(db, CATALOG)
+    again = db.query("SELECT cost_nanos FROM calls ORDER BY dedupe_key")
+    assert [int(r[0]) for r in again] == costs

@@ -139,6 +139,38 @@ def test_deepseek_prices_follow_its_2025_changes_where_genai_prices_is_stale(
     assert catalog.cost_usd(None, model, usage, NOW) == Decimal("0.728")
 
 
+@pytest.mark.parametrize(
+    ("model", "variant", "factor"),
+    [
+        ("claude-opus-4-8", "speed=fast", 2),  # fast mode: $10 / $50 / $1 read
+        ("claude-opus-4-8", "speed=standard", 1),  # no such variant: standard prices
+        ("gpt-5.4", "service_tier=priority", 2),
+        ("gpt-5.4", "service_tier=default", 1),
+        ("claude-opus-4-6", "speed=fast", 1),  # lists no fast mode
+    ],
+)
+def test_a_price_variant_prices_how_the_call_was_served(
+    catalog: PriceCatalog, model: str, variant: str, factor: int
+) -> None:
+    usage = TokenUsage(input_tokens=1_000, cache_read_tokens=100_000, output_tokens=2_000)
+    standard = catalog.cost_nanos(None, model, usage, NOW)
+    assert standard is not None
+    assert catalog.cost_nanos(None, model, usage, NOW, variant) == standard * factor
+
+
+def test_a_flex_tier_starts_when_its_price_does(catalog: PriceCatalog) -> None:
+    # gpt-5.4's flex prices are listed from 2026-10-12 on; before, standard prices.
+    usage = TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000)
+    before, after = ms("2026-10-11T12:00:00"), ms("2026-10-12T12:00:00")
+    flex = "service_tier=flex"
+    assert catalog.cost_usd(None, "gpt-5.4", usage, before, flex) == catalog.cost_usd(
+        None, "gpt-5.4", usage, before
+    )
+    standard = catalog.cost_usd(None, "gpt-5.4", usage, after)
+    assert standard is not None
+    assert catalog.cost_usd(None, "gpt-5.4", usage, after, flex) == standard / 2
+
+
 def test_a_correction_without_a_start_date_is_refused() -> None:
     from tokenomy.pricing._packaged import parse_packaged
     from tokenomy.pricing._price import DEFAULT_CACHE_RULES, PriceConfigError

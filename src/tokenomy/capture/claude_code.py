@@ -29,7 +29,16 @@ from tokenomy.capture.jsonl import (
     read_new,
 )
 from tokenomy.capture.problems import Problem
-from tokenomy.record import MAX_TOKENS, CallRecord, CostSource, Source, Status, TokenUsage, ToolUse
+from tokenomy.record import (
+    MAX_TOKENS,
+    PRICE_VARIANT,
+    CallRecord,
+    CostSource,
+    Source,
+    Status,
+    TokenUsage,
+    ToolUse,
+)
 
 # Preference among copies of one response (higher wins, then the larger token total).
 RANK_MAIN = 2
@@ -62,6 +71,7 @@ class Usage(msgspec.Struct, gc=False):
     cache_creation_input_tokens: Count | None = None
     cache_creation: CacheCreation | None = None
     output_tokens_details: OutputDetails | None = None
+    speed: str | None = None  # "fast": fast mode, billed at its own prices
 
 
 class Block(msgspec.Struct, gc=False):
@@ -189,6 +199,7 @@ def _lenient_usage(u: Mapping[str, Any]) -> Usage:
         OutputDetails(token_count(od, "thinking_tokens", "usage"))
         if isinstance(od, Mapping)
         else None,
+        u["speed"] if isinstance(u.get("speed"), str) else None,
     )
 
 
@@ -332,6 +343,9 @@ def build_record(
         attributes["agent_id"] = entry.agentId
     if entry.isSidechain is True:
         attributes["sidechain"] = True
+    speed = message.usage.speed if message.usage is not None else None
+    if speed and speed != "standard":
+        attributes[PRICE_VARIANT] = f"speed={speed}"
     record = CallRecord(
         source=Source.CLAUDE_CODE,
         dedupe_key=c.key,

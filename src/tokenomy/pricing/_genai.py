@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from genai_prices.data import providers as genai_providers
@@ -27,6 +28,7 @@ from tokenomy.pricing._price import CacheRules, ModelPrice, MtokPrices, build_pr
 from tokenomy.pricing._schedule import Period, Schedule, date_start_ms, time_of_day_ms
 
 GENAI_SOURCE = "genai-prices"
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)  # before any price's start date
 _Value = Decimal | TieredPrices | None
 _KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 
@@ -44,8 +46,12 @@ class GenaiPrices:
         self._owners: dict[int, str] | None = None
         self._schedules: dict[int, Schedule] = {}
 
-    def find(self, provider: str, ref: str) -> tuple[str, str, Schedule] | None:
-        """(owning provider, canonical model id, schedule) for a model id under a provider."""
+    def find(
+        self, provider: str, ref: str, variant: Mapping[str, str] | None = None
+    ) -> tuple[str, str, Schedule] | None:
+        """(owning provider, canonical model id, schedule) for a model id under a provider;
+        with ``variant`` (e.g. ``{"speed": "fast"}``), the prices of that way of serving
+        it where the provider lists them (genai-prices' ``price_variants``)."""
         found = find_provider_by_id(self.providers, provider)
         if found is None:
             return None
@@ -54,6 +60,10 @@ class GenaiPrices:
             return None
         owner = self._owner(info, found.id)
         schedule = self._schedule(info, owner)
+        # As genai-prices: a model reached through another provider's list keeps its
+        # standard prices (the variants are the listing provider's own).
+        if variant and owner == found.id:
+            schedule = self._variant_schedule(info, owner, variant) or schedule
         if schedule.default is None and all(p.price is None for p in schedule.periods):
             return None  # listed without token prices (e.g. subscription-only models)
         return owner, info.id, schedule
@@ -77,6 +87,30 @@ class GenaiPrices:
         if schedule is None:
             schedule = self._schedules[key] = self._convert(info, owner)
         return schedule
+
+    def _variant_schedule(
+        self, info: ModelInfo, owner: str, variant: Mapping[str, str]
+    ) -> Schedule | None:
+        """The schedule with ``variant``'s overrides, or None when none applies. Prices
+        change only at the start dates of the model's prices and of its variants, so the
+        price from each such date on is genai-prices' own ``get_prices`` on that date."""
+        matching = [
+            v
+            for v in info.price_variants or ()
+            if all(variant.get(k) == value for k, value in v.when.items())
+        ]
+        standard = [] if isinstance(info.prices, GenaiPrice) else list(info.prices)
+        if not matching or any(isinstance(c.constraint, TimeOfDateConstraint) for c in standard):
+            return None  # no such variant (or off-peak windows, which no variant has)
+        constraints = [c.constraint for c in standard] + [v.constraint for v in matching]
+        starts = sorted({c.start_date for c in constraints if isinstance(c, StartDateConstraint)})
+        context = dict(variant)
+        periods = [Period(self._price(info.get_prices(_EARLIEST, context), owner, info.id))]
+        for day in starts:
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            price = self._price(info.get_prices(moment, context), owner, info.id)
+            periods.append(Period(price, start_ms=date_start_ms(day)))
+        return Schedule(tuple(periods), periods[0].price)
 
     def _convert(self, info: ModelInfo, owner: str) -> Schedule:
         if isinstance(info.prices, GenaiPrice):

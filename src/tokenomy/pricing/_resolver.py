@@ -7,6 +7,7 @@ is not in its persistent cache.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from tokenomy.pricing._entries import PriceEntry
@@ -47,18 +48,24 @@ class Resolver:
             known.update((e.provider, e.pattern) for e in index.entries if not e.is_glob)
         return sorted(known)
 
-    def build(self, provider: str | None, model: str) -> ModelPrice | Schedule | None:
+    def build(
+        self, provider: str | None, model: str, variant: Mapping[str, str] | None = None
+    ) -> ModelPrice | Schedule | None:
+        """The prices of ``model``; with ``variant``, of that way of serving it (fast mode,
+        a service tier) where genai-prices lists one, else the standard ones."""
         for pid, ref in self._naming.attempts(provider, model):
-            built = self._build_one(pid, ref)
+            built = self._build_one(pid, ref, variant)
             if built is not None:
                 return built
         return None
 
-    def _build_one(self, pid: str | None, ref: str) -> ModelPrice | Schedule | None:
+    def _build_one(
+        self, pid: str | None, ref: str, variant: Mapping[str, str] | None = None
+    ) -> ModelPrice | Schedule | None:
         owner, canonical, packaged = pid, ref, None
         found = None
         if pid is not None:
-            found = self._genai.find(pid, ref)
+            found = self._genai.find(pid, ref, variant)
             if found is None:
                 gaps = self._gaps.matching({pid}, [ref])
                 if gaps:

@@ -29,6 +29,16 @@ _MISS = object()
 _MEMO_LIMIT = 50_000
 
 DEFAULT_OVERRIDES_PATH = Path("~/.tokenomy/prices.toml")
+# Between a model and its variant in memo keys: no model id holds it.
+VARIANT_MARK = "#"
+
+
+def parse_variant(text: str | None) -> dict[str, str] | None:
+    """``speed=fast,service_tier=priority`` -> a dict; None for none."""
+    if not text:
+        return None
+    pairs = (part.partition("=") for part in text.split(","))
+    return {k.strip(): v.strip() for k, eq, v in pairs if eq and k.strip() and v.strip()} or None
 
 
 class PriceCatalog:
@@ -81,34 +91,49 @@ class PriceCatalog:
             self._resolver = self._resolve_sources(self._overrides_path)
         return self._resolver
 
-    def resolve(self, provider: str | None, model: str, at_ms: int) -> ModelPrice | None:
-        """The prices in force for ``model`` at ``at_ms`` (UTC epoch ms), or None if unknown."""
-        entry = self._memo.get((provider, model), _MISS)
+    def resolve(
+        self, provider: str | None, model: str, at_ms: int, variant: str | None = None
+    ) -> ModelPrice | None:
+        """The prices in force for ``model`` at ``at_ms`` (UTC epoch ms), or None if unknown.
+        ``variant`` is how the call was served when that changes its price, as
+        ``key=value`` pairs joined by commas (``speed=fast``, ``service_tier=priority``)."""
+        key = (provider, model if variant is None else f"{model}{VARIANT_MARK}{variant}")
+        entry = self._memo.get(key, _MISS)
         if entry is _MISS:
-            entry = self._remember(provider, model)
+            entry = self._remember(provider, model, variant)
         if entry is None or isinstance(entry, ModelPrice):
             return entry
         assert isinstance(entry, Schedule)
         return entry.at(at_ms)
 
     def cost_nanos(
-        self, provider: str | None, model: str | None, usage: TokenUsage, at_ms: int
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: TokenUsage,
+        at_ms: int,
+        variant: str | None = None,
     ) -> int | None:
         """Cost in integer nano-dollars, rounded half-up from the exact amount; None if unpriced."""
         if model is None:
             return None
-        price = self.resolve(provider, model, at_ms)
+        price = self.resolve(provider, model, at_ms, variant)
         if price is None:
             return None
         return nanos_from_pico(price.cost_pico(usage))
 
     def cost_usd(
-        self, provider: str | None, model: str | None, usage: TokenUsage, at_ms: int
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: TokenUsage,
+        at_ms: int,
+        variant: str | None = None,
     ) -> Decimal | None:
         """The exact cost in USD (to the pico-dollar); None if unpriced."""
         if model is None:
             return None
-        price = self.resolve(provider, model, at_ms)
+        price = self.resolve(provider, model, at_ms, variant)
         if price is None:
             return None
         return usd_from_pico(price.cost_pico(usage))
@@ -125,10 +150,13 @@ class PriceCatalog:
                 _memo_file.write(self._cache_file, self._memo)
             self._dirty = False
 
-    def _remember(self, provider: str | None, model: str) -> _memo_file.Entry:
+    def _remember(
+        self, provider: str | None, model: str, variant: str | None = None
+    ) -> _memo_file.Entry:
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
-        entry = self._sources().build(provider, model)
-        self._memo[(provider, model)] = entry
+        entry = self._sources().build(provider, model, parse_variant(variant))
+        key = model if variant is None else f"{model}{VARIANT_MARK}{variant}"
+        self._memo[(provider, key)] = entry
         self._dirty = True
         return entry

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import CostSource, TokenUsage
+from tokenomy.record import PRICE_VARIANT, CostSource, TokenUsage
 from tokenomy.store.db import Database
 from tokenomy.store.rollups import hour_of, mark_hours
 
@@ -56,7 +58,9 @@ def reprice(
     rows = db.query(
         "SELECT id, provider, " + MODEL + ", started_at, input_tokens, cache_read_tokens, "
         "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status, "
-        f"cache_hit FROM calls {where}",
+        # Only the rare rows with a price variant have their attributes read at all.
+        f"cache_hit, CASE WHEN attributes LIKE '%{PRICE_VARIANT}%' THEN attributes END "
+        f"FROM calls {where}",
         params,
     )
     result = RepriceResult()
@@ -70,7 +74,7 @@ def reprice(
         elif usage.total == 0 and row[10] != "ok":
             cost = 0  # a failed call with no tokens costs nothing
         else:
-            cost = catalog.cost_nanos(row[1], row[2], usage, row[3])
+            cost = catalog.cost_nanos(row[1], row[2], usage, row[3], _variant(row[12]))
         if cost is None:
             result.still_unknown += 1
         source = CostSource.UNKNOWN if cost is None else CostSource.COMPUTED
@@ -83,6 +87,18 @@ def reprice(
                 progress(result.examined)
     result.changed += _apply(db, updates, hours)
     return result
+
+
+def _variant(attributes: object) -> str | None:
+    """The call's price variant from its attributes (JSON text; decoded on PostgreSQL)."""
+    if attributes is None:
+        return None
+    try:
+        values = orjson.loads(attributes) if isinstance(attributes, str | bytes) else attributes
+    except orjson.JSONDecodeError:
+        return None
+    found = values.get(PRICE_VARIANT) if isinstance(values, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def _apply(db: Database, updates: list[tuple[int | None, str, str]], hours: set[int]) -> int:
