@@ -128,6 +128,34 @@ def test_status_table_reads_redis_and_shows_what_is_in_flight(
     assert f"Held by calls in flight: key:{key_id} $0.25" in table
 
 
+def test_status_table_fits_80_columns_and_never_cuts_an_amount(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tag: str
+) -> None:
+    """At 80 columns (or piped) every amount read "$0.…" and Covers was dropped: amounts keep
+    their width, the zones give way first, then names are cut in their middle."""
+    rules = [
+        {"name": f"web-{tag}", "project": "web", "period": "daily", "limit_usd": 10},
+        {"name": f"ann-{tag}", "user": "ann", "limit_usd": 100, "mode": "soft"},
+        {"name": f"acme-{tag}", "org": "acme", "limit_usd": 2500, "timezone": "America/New_York"},
+    ]
+    key_id = setup(home, {"rules": rules})
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["budgets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert lines[2].split() == ["Budget", "Covers", "Limit", "Spent", "Used", "Resets"]
+    rows = {line.split()[0][:3]: line for line in lines[4:] if line.strip()}
+    for prefix, cells in {
+        "web": ["project web", "$10.00/day", "$0.50", "5.0%", "UTC"],
+        "ann": ["$100.00/month", "$0.00", "0.0%", "UTC"],
+        "acm": ["org acme", "$2,500.00/month", "$0.00", "0.0%"],
+        "key": ["$2.00/day", "$0.20", "10.0%", "UTC"],
+    }.items():
+        assert all(f" {cell}" in rows[prefix] for cell in cells), rows[prefix]
+    # A name cut in its middle keeps the end that tells keys apart.
+    assert key_id[-6:] in rows["key"] and "…" in rows["key"]
+
+
 def test_no_budgets_says_how_to_add_one(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["budgets"]) == 0
     assert "No budgets." in capsys.readouterr().out

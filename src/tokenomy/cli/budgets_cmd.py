@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from tokenomy.budgets.settings import BudgetSettings
-    from tokenomy.budgets.status import StatusReport
+    from tokenomy.budgets.status import BudgetStatus, StatusReport
 
 WARN_AT = Decimal("0.8")  # a budget this far used is shown in yellow
 EPILOG = """\
@@ -102,7 +102,7 @@ def print_status(console: Console, report: StatusReport) -> None:
     from rich.text import Text
 
     from tokenomy.budgets.budget import money
-    from tokenomy.budgets.status import describe_limit
+    from tokenomy.cli.render import fit
 
     if report.note:
         console.print(Text(f"note: {report.note}", style="yellow"))
@@ -120,41 +120,84 @@ def print_status(console: Console, report: StatusReport) -> None:
         collapse_padding=True,
         pad_edge=False,
     )
-    # Six columns fit 80 characters: a soft budget says so with what it covers, and what
-    # calls in flight hold is said below the table.
-    table.add_column("Budget", no_wrap=True, overflow="ellipsis", min_width=12)
-    table.add_column("Covers", min_width=8)
-    table.add_column("Limit", justify="right", no_wrap=True)
-    table.add_column("Spent", justify="right", no_wrap=True)
-    table.add_column("Used", justify="right", no_wrap=True)
-    table.add_column("Resets", no_wrap=True)
+    rows = [_cells(s) for s in report.budgets]
+    widths = _widths(rows, console.width)
+    for head, width in zip(HEADS, widths, strict=True):
+        justify: Literal["left", "right"] = "right" if head in NUMBERS else "left"
+        table.add_column(head, justify=justify, no_wrap=True, min_width=width, max_width=width)
     held: list[str] = []
-    for s in report.budgets:
+    for s, cells in zip(report.budgets, rows, strict=True):
         fraction = s.fraction
-        used = "-" if fraction is None else f"{fraction * 100:.1f}%"
         style = ""
         if fraction is not None and fraction >= 1:
             style = "red"
         elif fraction is not None and fraction >= WARN_AT:
             style = "yellow"
-        own_key = s.budget.name == f"key:{s.budget.scope.key}"
-        covers = "the key's calls" if own_key else s.budget.scope.describe()
-        if s.budget.mode == "soft":
-            covers += " (soft)"
+        name, covers, limit, spent, used, resets = cells
         table.add_row(
-            Text(s.budget.name),
-            Text(covers),
-            describe_limit(s.budget),
-            money(s.spent_nanos),
+            Text(fit(name, widths[0])),
+            Text(fit(covers, widths[1])),
+            limit,
+            spent,
             Text(used, style=style),
-            # Periods start at local midnight: the date and the zone say when.
-            f"{s.window.end.date().isoformat()} {s.budget.timezone}",
+            _resets(resets, widths[5]),
         )
         if s.reserved_nanos:
             held.append(f"{s.budget.name} {money(s.reserved_nanos)}")
     console.print(table)
     if held:
         console.print(Text("Held by calls in flight: " + ", ".join(held)))
+
+
+HEADS = ("Budget", "Covers", "Limit", "Spent", "Used", "Resets")
+NUMBERS = ("Limit", "Spent", "Used")
+
+
+def _cells(s: BudgetStatus) -> list[str]:
+    from tokenomy.budgets.budget import money
+    from tokenomy.budgets.status import describe_limit
+
+    fraction = s.fraction
+    own_key = s.budget.name == f"key:{s.budget.scope.key}"
+    covers = "the key's calls" if own_key else s.budget.scope.describe()
+    if s.budget.mode == "soft":
+        covers += " (soft)"
+    return [
+        s.budget.name,
+        covers,
+        describe_limit(s.budget),
+        money(s.spent_nanos),
+        "-" if fraction is None else f"{fraction * 100:.1f}%",
+        # Periods start at local midnight: the date and the zone say when.
+        f"{s.window.end.date().isoformat()} {s.budget.timezone}",
+    ]
+
+
+def _widths(rows: list[list[str]], width: int) -> list[int]:
+    """Column widths within ``width``: amounts are never cut; the reset time's zones give way
+    first (down to the shortest, UTC say, which stays whole), then the names and what they
+    cover share what is left."""
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, share
+
+    widest = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADS)]
+    numbers = sum(w for h, w in zip(HEADS, widest, strict=True) if h in NUMBERS)
+    room = width - numbers - TABLE_OVERHEAD_PER_COLUMN * len(HEADS)
+    shortest = min(len(r[5]) for r in rows)
+    resets = min(widest[5], max(shortest, room - widest[0] - widest[1]))
+    name, covers = share(widest[:2], room - resets, least=6)
+    return [name, covers, *widest[2:5], resets]
+
+
+def _resets(text: str, width: int) -> str:
+    """``2026-12-01 America/New_York`` in ``width``: the date whole, the zone cut in its
+    middle, or left out when too little of it would show."""
+    from tokenomy.cli.render import fit
+
+    if len(text) <= width:
+        return text
+    day, zone = text.split(" ", 1)
+    room = width - len(day) - 1
+    return f"{day} {fit(zone, room)}" if room >= 3 else day
 
 
 def add_budgets_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:

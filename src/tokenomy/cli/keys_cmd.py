@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays
     from rich.console import Console
 
 GATEWAY_URL = "http://127.0.0.1:4000"
-TABLE_OVERHEAD_PER_COLUMN = 2  # the gap between columns, and the table's edges
 PERIOD_UNITS = {"daily": "day", "monthly": "month"}
 
 
@@ -175,6 +174,8 @@ def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> 
     from rich.table import Table
     from rich.text import Text
 
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, share
+
     if not keys:
         console.print(
             "No active keys. Create one with `tokenomy keys create --project P --user U`. "
@@ -200,27 +201,15 @@ def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> 
     free = [i for i, h in enumerate(heads) if h in ("Name", "Project", "User")]
     fixed = sum(w for i, w in enumerate(widest) if i not in free)
     room = console.width - fixed - TABLE_OVERHEAD_PER_COLUMN * len(heads)
-    shares = _share([widest[i] for i in free], room)
+    shares = share([widest[i] for i in free], room)
     widths = list(widest)
-    for i, share in zip(free, shares, strict=True):
-        widths[i] = share
+    for i, width in zip(free, shares, strict=True):
+        widths[i] = width
     for head, width in zip(heads, widths, strict=True):
         table.add_column(head, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # names are literal text, not markup
     console.print(table)
-
-
-def _share(needs: list[int], room: int, least: int = 4) -> list[int]:
-    """Widths for columns that need ``needs`` within ``room``: the narrowest are served in
-    full first, the rest split what remains evenly (never below ``least``)."""
-    out = [0] * len(needs)
-    left = room
-    for n, i in enumerate(sorted(range(len(needs)), key=lambda i: needs[i])):
-        fair = left // (len(needs) - n)
-        out[i] = max(least, min(needs[i], fair))
-        left -= out[i]
-    return out
 
 
 def _row(k: KeyInfo, *, show_revoked: bool) -> list[str]:

@@ -68,6 +68,23 @@ def fit(text: str, width: int) -> str:
     return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
+# What a SIMPLE_HEAD table with padding (0, 1), collapse_padding and no edge padding adds to
+# each column: the gap between columns, and the table's edges.
+TABLE_OVERHEAD_PER_COLUMN = 2
+
+
+def share(needs: list[int], room: int, least: int = 4) -> list[int]:
+    """Widths for columns that need ``needs`` within ``room``: the narrowest are served in
+    full first, the rest split what remains evenly (never below ``least``)."""
+    out = [0] * len(needs)
+    left = room
+    for n, i in enumerate(sorted(range(len(needs)), key=lambda i: needs[i])):
+        fair = left // (len(needs) - n)
+        out[i] = max(least, min(needs[i], fair))
+        left -= out[i]
+    return out
+
+
 def _cells(row: Row) -> list[str]:
     writes = row.tokens["cache_write_tokens"] + row.tokens["cache_write_1h_tokens"]
     return [
