@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -155,6 +156,36 @@ def test_failures_are_listed_with_their_reason(
     assert result.code == 1
     assert "exit_status" in result.stdout and "Invalid API key" in result.stdout
     assert "0/1 ok" in result.stdout
+
+
+def test_the_summary_keeps_every_number_at_80_columns_after_retries(
+    tokenomy: Callable[..., Outcome], fakes: FakeAgents, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A status saying "(2 tries)" left cost, time, turns and tokens cut to "$0.…" and the
+    run numbers out: the numbers keep their width, prompt and status are cut instead."""
+    monkeypatch.setenv("COLUMNS", "80")
+    batch = tmp_path / "jobs.txt"
+    # The usage limit's reset time is long past: the retry starts at once.
+    batch.write_text("Refactor the billing module to use the new ledger API [usage-limit]\nOk\n")
+    result = tokenomy("--batch", str(batch), "--retries", "1", "--executable", str(fakes.claude))
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert lines[1].split() == [
+        "#",
+        "Command",
+        "Status",
+        "Model",
+        "Turns",
+        "Tokens",
+        "Cost",
+        "Time",
+    ]
+    failed, ok = (line.split() for line in lines[3:5])
+    assert failed[0] == "1" and failed[-5:-1] == ["?", "2", "0", "$0.00"], failed
+    assert "tries)" in " ".join(failed) and "…" in " ".join(failed)
+    assert ok[:2] == ["2", "Ok"] and ok[-3:-1] == ["32.7k", "$0.027"], ok
+    assert re.fullmatch(r"\d+\.\ds", failed[-1]) and re.fullmatch(r"\d+\.\ds", ok[-1])
 
 
 def test_rate_limits_are_retried_from_the_command_line(

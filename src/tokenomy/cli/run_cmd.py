@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
@@ -226,11 +226,15 @@ def _seconds(ms: int) -> str:
     return f"{minutes}m{seconds:02d}s"
 
 
-def _status(result: RunResult) -> str:
+def _status(result: RunResult) -> tuple[str, str]:
+    """The run's status and the colour it is shown in."""
     tries = f" ({len(result.attempts)} tries)" if len(result.attempts) > 1 else ""
     if result.ok:
-        return f"[green]ok[/]{tries}"
-    return f"[red]✗ {result.error_type}[/]{tries}"
+        return f"ok{tries}", "green"
+    return f"✗ {result.error_type}{tries}", "red"
+
+
+COMMAND_LEAST = 12  # the prompt's start, enough to recognise it
 
 
 def summary_table(results: Sequence[RunResult], width: int = 80) -> Table:
@@ -240,43 +244,47 @@ def summary_table(results: Sequence[RunResult], width: int = 80) -> Table:
     from rich.text import Text
 
     from tokenomy.cli.format import tokens, usd
-    from tokenomy.cli.render import short_model
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, fit, share, short_model
 
     ok = sum(1 for r in results if r.ok)
     cost = sum((r.cost_usd for r in results), start=Decimal(0))
     unknown = sum(1 for r in results if not r.cost_complete)
     turns = [r.turns for r in results if r.turns is not None]
-    table = Table(box=box.SIMPLE_HEAD, show_footer=True, pad_edge=False, collapse_padding=True)
-    table.add_column("#", justify="right", footer="", no_wrap=True)
-    table.add_column(
-        "Command",
-        footer="Total",
-        no_wrap=True,
-        overflow="ellipsis",
-        max_width=max(12, width - 62),
-    )
-    table.add_column("Status", footer=f"{ok}/{len(results)} ok", no_wrap=True)
-    table.add_column("Model", footer="", no_wrap=True)
-    table.add_column("Turns", justify="right", footer=f"{sum(turns):,}", no_wrap=True)
-    table.add_column(
-        "Tokens", justify="right", footer=tokens(sum(r.usage.total for r in results)), no_wrap=True
-    )
-    table.add_column("Cost", justify="right", footer=usd(cost, unknown), no_wrap=True)
-    table.add_column(
-        "Time", justify="right", footer=_seconds(sum(r.duration_ms for r in results)), no_wrap=True
-    )
+    heads = ["#", "Command", "Status", "Model", "Turns", "Tokens", "Cost", "Time"]
+    footer = ["", "Total", f"{ok}/{len(results)} ok", "", f"{sum(turns):,}"]
+    footer += [tokens(sum(r.usage.total for r in results)), usd(cost, unknown)]
+    footer += [_seconds(sum(r.duration_ms for r in results))]
+    rows = []
     for n, r in enumerate(results, 1):
         model = r.model
-        table.add_row(
-            str(n),
-            Text(" ".join(r.command.prompt.split())),
-            _status(r),
-            short_model(model, drop_vendor=True) if model else "?",
-            f"{r.turns:,}" if r.turns is not None else "",
-            tokens(r.usage.total),
-            usd(r.cost_usd, 0 if r.cost_complete else 1) if r.records else "?",
-            _seconds(r.duration_ms),
+        rows.append(
+            [
+                str(n),
+                " ".join(r.command.prompt.split()),
+                _status(r)[0],
+                short_model(model, drop_vendor=True) if model else "?",
+                f"{r.turns:,}" if r.turns is not None else "",
+                tokens(r.usage.total),
+                usd(r.cost_usd, 0 if r.cost_complete else 1) if r.records else "?",
+                _seconds(r.duration_ms),
+            ]
         )
+    widest = [max(len(h), *(len(c[i]) for c in [footer, *rows])) for i, h in enumerate(heads)]
+    # Numbers keep their width. Status and model come next (a status may say "(4 tries)");
+    # the prompt gets what is left, at least its start. Text too long is cut in its middle.
+    numbers = widest[0] + sum(widest[4:])
+    room = width - numbers - TABLE_OVERHEAD_PER_COLUMN * len(heads)
+    status_w, model_w = share(widest[2:4], room - min(COMMAND_LEAST, widest[1]))
+    command_w = max(min(COMMAND_LEAST, widest[1]), min(widest[1], room - status_w - model_w))
+    widths = [widest[0], command_w, status_w, model_w, *widest[4:]]
+    table = Table(box=box.SIMPLE_HEAD, show_footer=True, pad_edge=False, collapse_padding=True)
+    for i, (head, foot, w) in enumerate(zip(heads, footer, widths, strict=True)):
+        justify: Literal["left", "right"] = "left" if 1 <= i <= 3 else "right"
+        table.add_column(head, justify=justify, footer=foot, no_wrap=True, min_width=w, max_width=w)
+    for r, cells in zip(results, rows, strict=True):
+        texts = [Text(fit(c, w)) for c, w in zip(cells, widths, strict=True)]
+        texts[2].stylize(_status(r)[1])
+        table.add_row(*texts)
     return table
 
 
