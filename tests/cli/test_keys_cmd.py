@@ -6,6 +6,7 @@ import argparse
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -113,7 +114,7 @@ def test_list_shows_ids_and_prefixes_never_secrets(keys: Run) -> None:
         assert k["key"][:11] in table
         assert k["key"] not in table
         assert k["key"] not in str(everything)
-    assert "$3.00/month" in table
+    assert "$3/month" in table
 
 
 def test_list_keeps_ids_whole_in_80_columns(keys: Run) -> None:
@@ -128,6 +129,28 @@ def test_list_keeps_ids_whole_in_80_columns(keys: Run) -> None:
     for k in created:
         assert k["id"] in table
         assert k["key"][:11] in table
+
+
+def test_list_all_fits_80_columns_without_cutting_short_names(keys: Run) -> None:
+    """Revoked keys made one table 88 columns wide that still cut "laptop" and "Project":
+    they are listed in a table of their own, with when they were revoked."""
+    who = ["--name", "laptop", "--project", "web", "--user", "ana", "--budget", "50"]
+    gone = orjson.loads(keys("create", *who, "--json").stdout)
+    who = ["--name", "ci", "--project", "data", "--user", "bob", "--budget", "12"]
+    kept = orjson.loads(keys("create", *who, "--json").stdout)
+    before = keys("list", columns=80).stdout
+    assert "  Project  " in before and f"{gone['prefix']}…  laptop  web " in before
+    keys("revoke", gone["id"])
+    out = keys("list", "--all", columns=80).stdout
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    active, revoked = out.split("Revoked keys")
+    assert "Virtual keys" in active and gone["id"] not in active
+    assert active.split("\n")[2].split()[-4:] == ["Project", "User", "Budget", "Created"]
+    assert f"{kept['id']}  {kept['prefix']}…  ci  " in active and "$12/month" in active
+    today = datetime.now(UTC).date().isoformat()
+    assert revoked.split("\n")[2].split()[-4:] == ["Project", "User", "Created", "Revoked"]
+    assert f"{gone['prefix']}…  laptop  web      ana   {today}  {today}" in revoked
 
 
 def test_revoke_by_prefix_and_again(keys: Run, db: Database) -> None:

@@ -170,34 +170,44 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> None:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, share
-
-    if not keys:
+    """Active keys in one table; with ``--all``, revoked keys in a second one that has when
+    they were revoked instead of their budget (one table with both was 88 columns wide)."""
+    active = [k for k in keys if k.revoked_at_ms is None]
+    revoked = [k for k in keys if k.revoked_at_ms is not None] if show_revoked else []
+    if active:
+        _print_table(console, "Virtual keys", active, revoked=False)
+    else:
         console.print(
             "No active keys. Create one with `tokenomy keys create --project P --user U`. "
             "(A gateway that never had a key serves loopback only; once one was created, "
             "every request needs an active key.)"
         )
-        return
+    if revoked:
+        _print_table(console, "Revoked keys", revoked, revoked=True)
+
+
+def _print_table(console: Console, title: str, keys: list[KeyInfo], *, revoked: bool) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, fit, share
+
     table = Table(
-        title="Virtual keys",
+        title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         collapse_padding=True,
         pad_edge=False,
     )
-    rows = [_row(k, show_revoked=show_revoked) for k in keys]
-    heads = ["ID", "Key", "Name", "Project", "User", "Budget", "Created"]
-    if show_revoked:
-        heads.append("Revoked")
+    rows = [_row(k, revoked=revoked) for k in keys]
+    heads = ["ID", "Key", "Name", "Project", "User"]
+    heads += ["Created", "Revoked"] if revoked else ["Budget", "Created"]
     widest = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
     # The id is what `revoke` takes and the prefix is how a key is recognised: they, the
-    # budget and the dates keep their width; name, project and user share what is left.
+    # budget and the dates keep their width; name, project and user share what is left,
+    # cut in their middle.
     free = [i for i, h in enumerate(heads) if h in ("Name", "Project", "User")]
     fixed = sum(w for i, w in enumerate(widest) if i not in free)
     room = console.width - fixed - TABLE_OVERHEAD_PER_COLUMN * len(heads)
@@ -208,24 +218,23 @@ def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> 
     for head, width in zip(heads, widths, strict=True):
         table.add_column(head, no_wrap=True, overflow="ellipsis", min_width=width, max_width=width)
     for row in rows:
-        table.add_row(*(Text(cell) for cell in row))  # names are literal text, not markup
+        # Names are literal text, not markup.
+        table.add_row(*(Text(fit(cell, width)) for cell, width in zip(row, widths, strict=True)))
     console.print(table)
 
 
-def _row(k: KeyInfo, *, show_revoked: bool) -> list[str]:
+def _row(k: KeyInfo, *, revoked: bool) -> list[str]:
+    row = [k.id, k.display_prefix, k.name or "", k.project or "", k.user or ""]
+    created = iso_utc(k.created_at_ms)[:10]
+    if revoked:
+        return [*row, created, iso_utc(k.revoked_at_ms)[:10] if k.revoked_at_ms else ""]
     budget = k.budget_usd
-    row = [
-        k.id,
-        k.display_prefix,
-        k.name or "",
-        k.project or "",
-        k.user or "",
-        "" if budget is None else f"{usd(budget)}/{PERIOD_UNITS.get(k.budget_period or '', '?')}",
-        iso_utc(k.created_at_ms)[:10],
-    ]
-    if show_revoked:
-        row.append(iso_utc(k.revoked_at_ms)[:10] if k.revoked_at_ms is not None else "")
-    return row
+    if budget is None:
+        return [*row, "", created]
+    # Whole dollars without cents ($50/month): budgets are mostly round, and the three
+    # characters let name, project and user show whole in 80 columns.
+    amount = f"${budget:,.0f}" if budget == budget.to_integral_value() else usd(budget)
+    return [*row, f"{amount}/{PERIOD_UNITS.get(k.budget_period or '', '?')}", created]
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
