@@ -148,6 +148,38 @@ def test_the_cli_prints_json(cli_home: Database, capsys: pytest.CaptureFixture[s
     assert f"History used: 28 days from {first}" in capsys.readouterr().out
 
 
+def test_the_cli_cuts_long_project_names_in_the_middle_at_80_columns(
+    cli_home: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long names wrapped over several lines (which broke grep and awk): each row is one
+    line, a name too long is cut in its middle, and every amount is whole."""
+    db = cli_home
+    end = _yesterday()
+    projects = ["data-warehouse-pipeline-nightly", "data-warehouse-pipeline-weekly", "web"]
+    calls = []
+    for i in range(28):
+        day = end - timedelta(days=i)
+        at = int(datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("UTC")).timestamp())
+        for n, project in enumerate(projects):
+            nanos = (n + 1) * 1_500_000_000
+            calls.append(call(f"c{i}-{n}", at * 1000 + n, project=project, cost_nanos=nanos))
+    write_records(db, calls)
+    db.close()
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["forecast", "-z", "UTC"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    rows = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    assert [cells[0].strip() for cells in rows] == [
+        "Total",
+        "web",
+        "data-…ine-weekly",
+        "data-…ne-nightly",
+    ]  # and nothing wrapped onto a line of its own
+    assert [cell.strip() for cell in rows[3][1:]] == ["$10.50"] * 3 + ["$45.00"] * 3
+    assert rows[0][-1].strip() == "$270.00"
+
+
 def test_the_cli_says_what_to_do_with_nothing_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

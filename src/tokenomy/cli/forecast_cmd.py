@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tokenomy.cli.context import Context, UsageError, parse_zone, split_values
 from tokenomy.config import Paths
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 EPILOG = """\
 The forecast reads the stored calls' daily cost (the last 12 weeks by default) in your time
@@ -46,6 +49,15 @@ def _band(band: dict[str, float]) -> tuple[str, str, str]:
     return _usd(band["low"]), _usd(band["expected"]), _usd(band["high"])
 
 
+LEVELS = ("low", "expected", "high")
+BOX_OVERHEAD_PER_COLUMN = 3  # a rich box table's "│" between columns and its padding
+PROJECT_LEAST = 10
+
+
+def _bands(series: dict[str, Any]) -> list[str]:
+    return [*_band(series["totals"]["7"]), *_band(series["totals"]["30"])]
+
+
 def cmd_forecast(args: argparse.Namespace) -> int:
     """Forecast spend for the next 7 and 30 days, per project and in total, with intervals."""
     result = forecast_json(args)
@@ -72,19 +84,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             "`tokenomy forecast` again."
         )
         return 0
-    table = Table(
-        title=f"Spend forecast from {result['first_forecast_day']} ({result['timezone']}), "
-        "80% intervals",
-    )
-    table.add_column("Project", overflow="fold")
-    for head in ("7 days", "30 days"):
-        for what in ("low", "expected", "high"):
-            # Folded, never cut: "$217,000…" would read as another amount.
-            table.add_column(f"{head} {what}", justify="right", overflow="fold")
-    for series in [result["total"], *result["projects"]]:
-        name = "Total" if series is result["total"] else series["key"]
-        table.add_row(name, *_band(series["totals"]["7"]), *_band(series["totals"]["30"]))
-    console.print(table)
+    console.print(_forecast_table(result, console.width))
     total = result["total"]
     pattern = "a weekly pattern" if total["weekly_pattern"] else "no weekly pattern"
     # The days used start at the first spend, which may be well after the window's start.
@@ -104,6 +104,44 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             daily.add_row(day, *_band(band))
         console.print(daily)
     return 0
+
+
+def _forecast_table(result: dict[str, Any], width: int) -> Table:
+    """Each series' 7- and 30-day bands, within ``width`` columns."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from tokenomy.cli.render import fit
+
+    table = Table(
+        title=f"Spend forecast from {result['first_forecast_day']} ({result['timezone']}), "
+        "80% intervals",
+    )
+    heads = [f"{head} {what}" for head in ("7 days", "30 days") for what in LEVELS]
+    rows = [
+        ("Total" if series is result["total"] else series["key"], _bands(series))
+        for series in [result["total"], *result["projects"]]
+    ]
+    # Amounts keep their width and headers wrap, before the project is cut in its middle
+    # (as in `tokenomy report`; a name used to wrap over several lines). Widths are set
+    # here, not left to rich, which could crop the last column when it had to shrink.
+    words = [max(len(word) for word in head.split()) for head in heads]
+    widths = [max(w, *(len(r[1][i]) for r in rows)) for i, w in enumerate(words)]
+    room = width - sum(widths) - BOX_OVERHEAD_PER_COLUMN * (len(heads) + 1) - 1
+    project = max(PROJECT_LEAST, min(room, max(len(name) for name, _ in rows)))
+    room -= project
+    for i, head in enumerate(heads):  # what is left lets headers stand on one line
+        grow = max(0, len(head) - widths[i])
+        if grow <= room:
+            widths[i] += grow
+            room -= grow
+    table.add_column("Project", no_wrap=True, max_width=project)
+    for head, fixed in zip(heads, widths, strict=True):
+        # Folded, never cut: "$217,000…" would read as another amount.
+        table.add_column(head, justify="right", overflow="fold", min_width=fixed, max_width=fixed)
+    for name, bands in rows:
+        table.add_row(Text(fit(name, project)), *bands)
+    return table
 
 
 def add_forecast_parser(sub: Any, command: Any) -> None:
