@@ -18,12 +18,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(config: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`tokenomy serve` in its own process, once it answers /health."""
+def start_serve(
+    config: Path, port: int, env: dict[str, str], log: Path, *more: str
+) -> subprocess.Popen[bytes]:
+    """`tokenomy serve` (with ``more`` options) in its own process, once it answers /health."""
     cmd = [sys.executable, "-c", "from tokenomy.cli.main import run; run()"]
     with log.open("ab") as err:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [*cmd, "serve", "--config", str(config), "--port", str(port)],
+            [*cmd, "serve", "--config", str(config), "--port", str(port), *more],
             env={**os.environ, **env},
             stderr=err,
         )

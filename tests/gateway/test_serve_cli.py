@@ -15,10 +15,11 @@ import openai
 import pytest
 import yaml
 from tests.gateway.running import config_file
-from tests.gateway.serve_process import free_port, start_serve
+from tests.gateway.serve_process import free_port, start_serve, stop
 from tests.gateway.upstreams import openai_upstream
 
 from tokenomy.cli.main import main
+from tokenomy.keys import KeyStore
 from tokenomy.store import open_database
 
 
@@ -77,6 +78,37 @@ def test_records_survive_a_graceful_stop_and_a_kill(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(timeout=20)
         assert _stored(home) == 2
+
+
+def test_says_once_where_it_listens_what_it_serves_and_whether_keys_are_needed(
+    tmp_path: Path,
+) -> None:
+    """It started in silence: no address, no aliases, nothing on keys, even with workers."""
+    deployment = {"provider": "openai", "model": "gpt-4o-mini", "api_key": "u"}
+    config = config_file(tmp_path, {"fast": [deployment], "smart": [deployment]})
+    home = tmp_path / "home"
+    log = tmp_path / "serve.log"
+    port = free_port()
+    stop(_start(config, home, port))
+    [line] = log.read_text().splitlines()
+    assert line == (
+        f"gateway at http://127.0.0.1:{port}/ (dashboard at /, API at /api/v1; Ctrl+C to "
+        f"stop): 2 model aliases from {config}; no tokenomy key created, so requests need none"
+    )
+
+    log.unlink()
+    db = open_database(f"sqlite:///{home / 'tokenomy.db'}")
+    try:
+        _, key = KeyStore(db).create(project="web")
+        KeyStore(db).revoke(key.id)  # a revoked key still closes the gateway to keyless calls
+    finally:
+        db.close()
+    proc = start_serve(config, port, {"TOKENOMY_HOME": str(home)}, log, "--workers", "2")
+    stop(proc)
+    [line] = [line for line in log.read_text().splitlines() if "gateway at" in line]
+    assert line.endswith(
+        f"2 model aliases from {config}, 2 workers; every request needs a tokenomy key"
+    )
 
 
 def _models(port: int) -> list[str]:

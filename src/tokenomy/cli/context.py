@@ -31,6 +31,18 @@ def has_active_keys(paths: Paths) -> bool:
         db.close()
 
 
+def has_any_keys(paths: Paths) -> bool:
+    """Whether a virtual key was ever created, revoked or not: then the gateway asks every
+    request for an active one (as :attr:`tokenomy.keys.KeyRing.configured` decides)."""
+    from tokenomy.keys import KeyStore
+
+    db = open_database(paths.database_url)
+    try:
+        return bool(KeyStore(db).list(include_revoked=True))
+    finally:
+        db.close()
+
+
 @dataclass(slots=True)
 class Context:
     paths: Paths

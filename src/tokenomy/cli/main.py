@@ -24,6 +24,7 @@ from tokenomy.cli.context import (
     add_day_range_options,
     existing_paths,
     has_active_keys,
+    has_any_keys,
     parse_date,
     parse_sources,
     split_values,
@@ -278,16 +279,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config is None and Path("tokenomy.yaml").is_file():
         config = Path("tokenomy.yaml")
     from tokenomy.alerts import AlertConfigError, load_alerts
+    from tokenomy.gateway.config import GatewayConfig
+    from tokenomy.gateway.serve import startup_line
 
+    loaded = GatewayConfig()
     try:
         if config is not None:
-            for warning in load_config(config).warnings:
+            loaded = load_config(config)
+            for warning in loaded.warnings:
                 sys.stderr.write(f"warning: {warning}\n")
             load_alerts(config)  # budget alerts are sent from the gateway too
     except (GatewayConfigError, AlertConfigError) as exc:
         raise UsageError(str(exc)) from exc
     if config is None:
         sys.stderr.write("no tokenomy.yaml here and no --config: no models to serve yet\n")
+    # Once, here: with --workers N every worker process builds its own app.
+    keys = has_any_keys(Paths.from_env())
+    line = startup_line(
+        args.host, args.port, loaded, config, keys_required=keys, workers=args.workers
+    )
+    sys.stderr.write(line + "\n")
     run(config, args.host, args.port, args.workers, capture_content=args.capture_content)
     return 0
 

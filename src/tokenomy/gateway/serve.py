@@ -30,6 +30,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def startup_line(
+    host: str,
+    port: int,
+    config: GatewayConfig,
+    config_path: Path | None,
+    *,
+    keys_required: bool,
+    workers: int = 1,
+) -> str:
+    """What `tokenomy serve` says once as it starts (uvicorn's own start-up log is off):
+    where it listens, what it serves, and whether callers need a key."""
+    address = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    count = len(config.aliases)
+    served = f"{count} model alias{'' if count == 1 else 'es'}"
+    if config_path is not None:
+        served += f" from {config_path}"
+    if workers > 1:
+        served += f", {workers} workers"
+    keys = (
+        "every request needs a tokenomy key"
+        if keys_required
+        else "no tokenomy key created, so requests need none"
+    )
+    return (
+        f"gateway at http://{address}:{port}/ (dashboard at /, API at /api/v1; Ctrl+C to "
+        f"stop): {served}; {keys}"
+    )
+
+
 def build_gateway(
     config: GatewayConfig,
     paths: Paths,
