@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,3 +252,40 @@ def test_path_may_name_one_log_file(cli: Any, home: Path, logs: Path, tmp_path: 
     assert orjson.loads(result.stdout)["totals"]["calls"] == 2  # that file, and only it
     both = cli(["report", "session", "--json", "--path", str(elsewhere / "not-this.jsonl")])
     assert orjson.loads(both.stdout)["totals"]["calls"] == 4  # the second file added its own
+
+
+def test_control_characters_in_names_are_shown_as_escapes(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    """Names from logs and CSV files reached the terminal as they were: an ESC recoloured
+    it or set its title, a newline broke a row, U+202E showed abc\u202egnp.exe as
+    abcexe.png. Tables and messages show escapes; JSON keeps the real names."""
+    hostile = {
+        "project": ["\x1b[31mRED\x1b[0m", "two\nlines", "abc\u202egnp.exe"],
+        "model": "evil\x1b]0;title\x07model",
+    }
+    table = tmp_path / "hostile.csv"
+    with table.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["started_at", "provider", "request_model", "project", "input_tokens"])
+        for n, project in enumerate(hostile["project"]):
+            model = hostile["model"] if n == 0 else "claude-sonnet-4-5"
+            out.writerow([f"2026-11-20T10:0{n}:00Z", "anthropic", model, project, 10 + n])
+    imported = cli(["import", "csv", str(table)], env={"COLUMNS": "80"})
+    assert imported.exit_code == 0, imported.output
+    assert "No price for anthropic/evil\\x1b]0;title\\x07model:" in imported.stdout
+    shown = [imported.stdout]
+    for args in (["report", "project"], ["report", "model"], ["prices", "check"]):
+        result = cli([*args, "--no-import", "-z", "UTC"] if args[0] == "report" else args)
+        assert result.exit_code == 0, result.output
+        shown.append(result.stdout)
+    text = "\n".join(shown)
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in text
+    for escaped in ("\\x1b[31mRED\\x1b[0m", "two\\nlines", "abc\\u202egnp.exe"):
+        assert escaped in shown[1]
+    assert "evil\\x1b]0;title\\x07model" in shown[3]
+    assert not any(line.startswith("lines") for line in text.splitlines())
+    as_json = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
+    keys = {row["key"] for row in orjson.loads(as_json.stdout)["rows"]}
+    assert keys == set(hostile["project"])

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from tokenomy.analytics.rows import Report, Row, merge_into
-from tokenomy.cli.format import tokens, usd
+from tokenomy.cli.format import printable, tokens, usd
 from tokenomy.cli.render import fit, report_table
 from tokenomy.record import NANOS_PER_USD
 
@@ -103,6 +103,31 @@ def test_a_session_keeps_its_id_and_cuts_the_project() -> None:
 def test_fit_cuts_in_the_middle(text: str, width: int, out: str) -> None:
     assert fit(text, width) == out
     assert len(fit(text, width)) <= width
+
+
+@pytest.mark.parametrize(
+    ("text", "out"),
+    [
+        ("\x1b[31mRED\x1b[0m", "\\x1b[31mRED\\x1b[0m"),
+        ("\x1b]0;title\x07Bash", "\\x1b]0;title\\x07Bash"),
+        ("two\nlines\r\t", "two\\nlines\\r\\t"),
+        (
+            "abc\u202egnp.exe \u2066x\u2069 \x9b \x7f",
+            "abc\\u202egnp.exe \\u2066x\\u2069 \\x9b \\x7f",
+        ),
+        ("café 日本 C:\\dir", "café 日本 C:\\dir"),  # printable text is left as it is
+    ],
+)
+def test_control_characters_become_visible_escapes(text: str, out: str) -> None:
+    assert printable(text) == out
+    assert fit(text, 80) == out  # fit escapes first, so its cut counts what is shown
+
+
+def test_every_cell_of_a_report_shows_escapes_and_keeps_its_row() -> None:
+    rows = [_row("web\n\x1b[2Kclear", 3, "1.5", "0.1"), _row("api", 2, "0.5", "0")]
+    lines = _render(_report("project", rows))
+    assert any(line.lstrip().startswith("web\\n\\x1b[2Kclear ") for line in lines)
+    assert not any("\x1b" in line or line.startswith("clear") for line in lines)
 
 
 def test_a_block_keeps_its_hour_in_80_columns() -> None:

@@ -127,10 +127,9 @@ def _money(value: float) -> str:
 
 def print_advice(console: Console, result: dict[str, Any]) -> None:
     from rich import box
-    from rich.table import Table
 
     from tokenomy.cli.format import tokens
-    from tokenomy.cli.render import short_model
+    from tokenomy.cli.render import SafeTable, short_model
 
     s, rows = result["summary"], result["rows"]
     days = result["range"]["days"]
@@ -138,7 +137,7 @@ def print_advice(console: Console, result: dict[str, Any]) -> None:
         console.print(_empty_text(s))
         _print_skipped(console, s)
         return
-    table = Table(
+    table = SafeTable(
         title="[bold]Prompt-caching advice[/]",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

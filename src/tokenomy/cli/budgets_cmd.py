@@ -98,11 +98,11 @@ def _console() -> Console:
 
 def print_status(console: Console, report: StatusReport) -> None:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from tokenomy.budgets.budget import money
-    from tokenomy.cli.render import fit
+    from tokenomy.cli.format import printable
+    from tokenomy.cli.render import SafeTable, fit
 
     if report.note:
         console.print(Text(f"note: {report.note}", style="yellow"))
@@ -112,7 +112,7 @@ def print_status(console: Console, report: StatusReport) -> None:
             "with `tokenomy keys create --budget USD` (docs/budgets.md)."
         )
         return
-    table = Table(
+    table = SafeTable(
         title=f"Budgets (spend from {report.ledger})",
         title_justify="left",
         box=box.SIMPLE_HEAD,
@@ -143,7 +143,7 @@ def print_status(console: Console, report: StatusReport) -> None:
             _resets(resets, widths[5]),
         )
         if s.reserved_nanos:
-            held.append(f"{s.budget.name} {money(s.reserved_nanos)}")
+            held.append(f"{printable(s.budget.name)} {money(s.reserved_nanos)}")
     console.print(table)
     if held:
         console.print(Text("Held by calls in flight: " + ", ".join(held)))

@@ -65,7 +65,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
+
+    from tokenomy.cli.format import printable
+    from tokenomy.cli.render import SafeTable
 
     console = Console(highlight=False)
     if not result["has_history"] and result["unknown_cost_calls"]:
@@ -96,10 +99,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     )
     for series in [total, *result["projects"]]:
         for note in series["notes"]:
-            console.print(f"  {series['key']}: {note}")
+            console.print(Text(f"  {printable(series['key'])}: {note}"))
     if args.days not in (7, 30):
         rows = zip(result["forecast_buckets"], total["forecast"], strict=True)
-        daily = Table("Day", "Low", "Expected", "High", title=f"Next {args.days} days, total")
+        daily = SafeTable("Day", "Low", "Expected", "High", title=f"Next {args.days} days, total")
         for day, band in rows:
             daily.add_row(day, *_band(band))
         console.print(daily)
@@ -108,12 +111,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def _forecast_table(result: dict[str, Any], width: int) -> Table:
     """Each series' 7- and 30-day bands, within ``width`` columns."""
-    from rich.table import Table
     from rich.text import Text
 
-    from tokenomy.cli.render import fit
+    from tokenomy.cli.render import SafeTable, fit
 
-    table = Table(
+    table = SafeTable(
         title=f"Spend forecast from {result['first_forecast_day']} ({result['timezone']}), "
         "80% intervals",
     )

@@ -11,6 +11,7 @@ from tokenomy.capture.base import Importer
 from tokenomy.capture.registry import get_importer, importer_names
 from tokenomy.capture.run_import import ImportSummary, import_all
 from tokenomy.cli.context import Context, UsageError
+from tokenomy.cli.format import printable
 
 if TYPE_CHECKING:  # rich is imported only when something is drawn: --json stays lean
     from rich.console import Console
@@ -105,9 +106,10 @@ def print_summary(
             )
             console.print(Text(message, style="yellow"), soft_wrap=True)
     if summary.unpriced_models:
+        models = printable(", ".join(sorted(summary.unpriced_models)))  # names from logs
         console.print(
             Text(
-                f"No price for {', '.join(sorted(summary.unpriced_models))}: their cost shows "
+                f"No price for {models}: their cost shows "
                 f"as unknown. Add them to {prices_file} (see `tokenomy prices check`).",
                 style="yellow",
             ),

@@ -15,6 +15,7 @@ from tokenomy.capture.table_rows import (
     parse_assignments,
 )
 from tokenomy.cli.context import Context, UsageError
+from tokenomy.cli.format import printable
 
 if TYPE_CHECKING:  # imported when a table is imported, not for every command's --help
     from rich.console import Console
@@ -186,9 +187,10 @@ def print_table_summary(
             )
         )
     if summary.unpriced_models:
+        models = printable(", ".join(sorted(summary.unpriced_models)))  # names from a file
         console.print(
             Text(
-                f"No price for {', '.join(sorted(summary.unpriced_models))}: their cost shows as "
+                f"No price for {models}: their cost shows as "
                 f"unknown. Add them to {prices_file} (see `tokenomy prices check`).",
                 style="yellow",
             ),

@@ -188,12 +188,11 @@ def print_keys(console: Console, keys: list[KeyInfo], *, show_revoked: bool) -> 
 
 def _print_table(console: Console, title: str, keys: list[KeyInfo], *, revoked: bool) -> None:
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
-    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, fit, share
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, SafeTable, fit, share
 
-    table = Table(
+    table = SafeTable(
         title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,

@@ -172,8 +172,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_prices_check(args: argparse.Namespace) -> int:
     """List every model seen in your calls that has no price (its cost shows as unknown)."""
-    from rich.table import Table
-
+    from tokenomy.cli.render import SafeTable
     from tokenomy.store.costs import unpriced_models
 
     ctx = Context(Paths.from_env())
@@ -191,7 +190,7 @@ def cmd_prices_check(args: argparse.Namespace) -> int:
         if not missing:
             console.print("Every model in your calls has a price.")
             return 0
-        table = Table("Provider", "Model", "Calls", "Tokens", title="Models with no price")
+        table = SafeTable("Provider", "Model", "Calls", "Tokens", title="Models with no price")
         for m in missing:
             table.add_row(m.provider or "?", m.model or "?", f"{m.calls:,}", f"{m.tokens:,}")
         console.print(table)

@@ -92,7 +92,8 @@ def _money(value: float) -> str:
 
 def print_recommendations(console: Console, result: dict[str, Any]) -> None:
     from rich import box
-    from rich.table import Table
+
+    from tokenomy.cli.render import SafeTable
 
     s, rows = result["summary"], result["rows"]
     for problem in result.get("eval_problems", [])[:5]:
@@ -106,7 +107,7 @@ def print_recommendations(console: Console, result: dict[str, Any]) -> None:
         )
         _print_not_assessed(console, result)
         return
-    table = Table(
+    table = SafeTable(
         title="[bold]Advice, largest saving first[/]",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.console import Console, RenderableType
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
 from tokenomy.analytics.rows import Report, Row
-from tokenomy.cli.format import tokens, usd
+from tokenomy.cli.format import printable, tokens, usd
 
 KEY_TITLES = {
     "daily": "Date",
@@ -59,13 +60,40 @@ def _key_text(report: Report, row: Row, tz: ZoneInfo, width: int) -> str:
 def fit(text: str, width: int) -> str:
     """``text`` in at most ``width`` characters, cut in the middle: names that differ only at
     the end (``playwright__browser_click`` and ``..._navigate``, two projects under one
-    parent) stay told apart, where an ellipsis at the end gave both rows the same key."""
+    parent) stay told apart, where an ellipsis at the end gave both rows the same key.
+    Control characters are shown as escapes first (:func:`printable`), so the cut counts
+    what the terminal shows."""
+    text = printable(text)
     if len(text) <= width:
         return text
     if width < 2:
         return text[:width]
     head = (width - 1) // 3
     return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
+
+
+class SafeTable(Table):
+    """A rich table whose cells show control characters as visible escapes: names come from
+    logs and CSV files, and an ESC or newline in one recoloured the terminal, set its title
+    or broke a row. Every CLI table is one of these."""
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: StyleType | None = None,
+        end_section: bool = False,
+    ) -> None:
+        cells = [_printable_cell(cell) for cell in renderables]
+        super().add_row(*cells, style=style, end_section=end_section)
+
+
+def _printable_cell(cell: RenderableType | None) -> RenderableType | None:
+    if isinstance(cell, str):
+        return printable(cell)
+    if isinstance(cell, Text) and printable(cell.plain) != cell.plain:
+        # The escapes move the spans: the cell keeps its base style only.
+        return Text(printable(cell.plain), style=cell.style, justify=cell.justify)
+    return cell
 
 
 # What a SIMPLE_HEAD table with padding (0, 1), collapse_padding and no edge padding adds to
@@ -100,8 +128,8 @@ def _cells(row: Row) -> list[str]:
 
 def report_table(
     report: Report, tz: ZoneInfo, *, title: str | None = None, width: int = 80
-) -> Table:
-    table = Table(
+) -> SafeTable:
+    table = SafeTable(
         title=title,
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

@@ -323,13 +323,14 @@ def cmd_reports_list(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     from rich.console import Console
-    from rich.table import Table
+
+    from tokenomy.cli.render import SafeTable
 
     console = Console(highlight=False, soft_wrap=True)
     if not rows:
         console.print(f"{config} declares no reports (add a `reports:` section).", markup=False)
         return 0
-    table = Table("Name", "Every", "Time zone", "Last period", "Next due", title="Reports")
+    table = SafeTable("Name", "Every", "Time zone", "Last period", "Next due", title="Reports")
     for r in rows:
         due = r["next_due"][:16].replace("T", " ")
         if r["due_now"]:

@@ -240,11 +240,10 @@ COMMAND_LEAST = 12  # the prompt's start, enough to recognise it
 def summary_table(results: Sequence[RunResult], width: int = 80) -> Table:
     """One row per command (status, model, turns, tokens, cost, duration) and a total row."""
     from rich import box
-    from rich.table import Table
     from rich.text import Text
 
     from tokenomy.cli.format import tokens, usd
-    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, fit, share, short_model
+    from tokenomy.cli.render import TABLE_OVERHEAD_PER_COLUMN, SafeTable, fit, share, short_model
 
     ok = sum(1 for r in results if r.ok)
     cost = sum((r.cost_usd for r in results), start=Decimal(0))
@@ -277,7 +276,7 @@ def summary_table(results: Sequence[RunResult], width: int = 80) -> Table:
     status_w, model_w = share(widest[2:4], room - min(COMMAND_LEAST, widest[1]))
     command_w = max(min(COMMAND_LEAST, widest[1]), min(widest[1], room - status_w - model_w))
     widths = [widest[0], command_w, status_w, model_w, *widest[4:]]
-    table = Table(box=box.SIMPLE_HEAD, show_footer=True, pad_edge=False, collapse_padding=True)
+    table = SafeTable(box=box.SIMPLE_HEAD, show_footer=True, pad_edge=False, collapse_padding=True)
     for i, (head, foot, w) in enumerate(zip(heads, footer, widths, strict=True)):
         justify: Literal["left", "right"] = "left" if 1 <= i <= 3 else "right"
         table.add_column(head, justify=justify, footer=foot, no_wrap=True, min_width=w, max_width=w)

@@ -23,6 +23,7 @@ from tokenomy.analytics.rows import Report, Row
 from tokenomy.cli.context import Context, local_zone
 from tokenomy.cli.format import tokens, usd
 from tokenomy.cli.import_cmd import print_summary, run_import
+from tokenomy.cli.render import SafeTable
 from tokenomy.config import Paths
 
 NEXT_COMMANDS = (
@@ -151,7 +152,7 @@ def _show(ctx: Context, console: Console, *, as_json: bool, sample: bool, import
 
 def _period_table(rows: list[tuple[Period, Row]], sample: bool) -> Table:
     title = "Agent usage" + (" [yellow](SAMPLE DATA)[/]" if sample else "")
-    table = Table(title=title, title_justify="left")
+    table = SafeTable(title=title, title_justify="left")
     for head in ("", "Calls", "Tokens", "Cache read", "Cost", "Saved"):
         table.add_column(head, justify="left" if not head else "right")
     for period, r in rows:
@@ -167,7 +168,7 @@ def _period_table(rows: list[tuple[Period, Row]], sample: bool) -> Table:
 
 
 def _top_table(title: str, report: Report) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = SafeTable(title=title, title_justify="left")
     table.add_column("Name", max_width=40)
     for head in ("Calls", "Tokens", "Cost"):
         table.add_column(head, justify="right")
