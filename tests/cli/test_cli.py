@@ -289,3 +289,21 @@ def test_control_characters_in_names_are_shown_as_escapes(
     as_json = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
     keys = {row["key"] for row in orjson.loads(as_json.stdout)["rows"]}
     assert keys == set(hostile["project"])
+
+
+def test_report_session_tells_apart_ids_that_differ_at_the_end(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    """Only the first 8 characters of an id were shown, even at 200 columns."""
+    sessions = tmp_path / "sessions.csv"
+    head = "started_at,provider,request_model,project,session_id,input_tokens\n"
+    row = "2026-11-20T10:0{n}:00Z,anthropic,claude-sonnet-4-5,webapp-frontend,nightly-run-00{n},9\n"
+    sessions.write_text(head + row.format(n=1) + row.format(n=2))
+    assert cli(["import", "csv", str(sessions)]).exit_code == 0
+    report = ["report", "session", "--no-import", "-z", "UTC"]
+    wide = cli(report, env={"COLUMNS": "200"}).stdout.splitlines()
+    for n in (1, 2):
+        assert any(line.startswith(f" nightly-run-00{n} webapp-frontend  ") for line in wide)
+    narrow = cli(report, env={"COLUMNS": "80"}).stdout.splitlines()
+    keys = [line.split("  ")[0].strip() for line in narrow if line.startswith(" nig")]
+    assert len(keys) == 2 and keys[0] != keys[1], keys

@@ -74,21 +74,28 @@ def test_a_saving_wider_than_the_total_is_not_cut() -> None:
         assert cell in text
 
 
-def test_a_session_keeps_its_id_and_cuts_the_project() -> None:
+def test_a_session_shows_its_whole_id_or_cuts_it_in_the_middle() -> None:
+    """Only the id's first 8 characters were shown: UUIDv7 sessions started in the same
+    minute (parallel Codex runs) all looked the same."""
     rows = [
-        _row("e5ba2ee1-0000-4000-8000-000000000001", 16, "0.667", "1.31", project="docs-site"),
+        _row("019a01ee-393c-7cb1-8f00-aa0000000001", 16, "0.667", "1.31", project="docs-site"),
         _row(
-            "f1c6462a-0000-4000-8000-000000000002",
+            "019a01ee-393c-7cb1-8f00-aa0000000002",
             20,
             "1.25",
             "2.94",
             project="a-very-long-project-name",
         ),
     ]
-    lines = _render(_report("session", rows))
-    assert max(len(line) for line in lines) <= 80
-    assert any(line.lstrip().startswith("e5ba2ee1 docs-site") for line in lines)
-    assert any(line.lstrip().startswith("f1c6462a a") and "…" in line for line in lines)
+    wide = _render(_report("session", rows), 140)
+    for row in rows:
+        assert any(line.lstrip().startswith(f"{row.key} {row.extra['project']} ") for line in wide)
+    narrow = _render(_report("session", rows))
+    assert max(len(line) for line in narrow) <= 80
+    keys = [line.split("  ")[0].strip() for line in narrow if line.lstrip().startswith("019")]
+    assert len(keys) == 2 and keys[0] != keys[1], keys
+    assert keys[0].split()[0].endswith("01") and keys[1].split()[0].endswith("02")
+    assert all("…" in key for key in keys)
 
 
 @pytest.mark.parametrize(

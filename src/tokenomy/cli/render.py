@@ -39,9 +39,9 @@ def short_model(name: str, *, drop_vendor: bool = False) -> str:
 def _key_text(report: Report, row: Row, tz: ZoneInfo, width: int) -> str:
     """The row's key as shown, in at most ``width`` characters."""
     if report.kind == "session":
-        # The id's first 8 characters tell sessions apart; the project gets what is left.
-        project = str(row.extra.get("project") or "")
-        return f"{row.key[:8]} {fit(project, max(0, width - 9))}".strip()
+        return _session_text(
+            printable(row.key), printable(str(row.extra.get("project") or "")), width
+        )
     if report.kind == "blocks" and row.first_ms is not None:
         start = row.first_ms - row.first_ms % 3_600_000
         local = datetime.fromtimestamp(start / 1000, tz)
@@ -55,6 +55,19 @@ def _key_text(report: Report, row: Row, tz: ZoneInfo, width: int) -> str:
     if report.kind == "model":
         return fit(short_model(row.key), width)
     return fit(row.key, width)
+
+
+def _session_text(session: str, project: str, width: int) -> str:
+    """The session id whole when it fits, else cut in its middle, then the project in what
+    is left. Its first 8 characters were all that was shown, and they do not tell sessions
+    apart: Codex ids are UUIDv7, whose start is a timestamp parallel runs share."""
+    if not project:
+        return fit(session, width)
+    # The id keeps at least half the column: the project is the same on many rows.
+    id_width = min(len(session), max(width // 2, width - 1 - len(project)))
+    if width - id_width - 1 < 1:
+        return fit(session, width)
+    return f"{fit(session, id_width)} {fit(project, width - id_width - 1)}"
 
 
 def fit(text: str, width: int) -> str:
