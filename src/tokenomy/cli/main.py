@@ -266,7 +266,8 @@ def _path_option(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the gateway: OpenAI- and Anthropic-compatible endpoints that record every call."""
     from tokenomy.gateway.config import GatewayConfigError, load_config
-    from tokenomy.gateway.serve import is_loopback, run
+    from tokenomy.gateway.same_site import is_loopback
+    from tokenomy.gateway.serve import run
 
     if not is_loopback(args.host) and not args.insecure and not has_active_keys(Paths.from_env()):
         raise UsageError(

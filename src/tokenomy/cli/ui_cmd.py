@@ -17,7 +17,8 @@ from tokenomy.config import Paths
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Open the web dashboard: costs, models, sessions, failures, cache and advice, in a browser."""
-    from tokenomy.gateway.serve import is_loopback, run
+    from tokenomy.gateway.same_site import is_loopback
+    from tokenomy.gateway.serve import run
 
     if not is_loopback(args.host) and not args.insecure and not has_active_keys(Paths.from_env()):
         raise UsageError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 
@@ -19,15 +18,6 @@ from tokenomy.store.db import WRITER_CACHE_MB
 CONFIG_ENV = "TOKENOMY_GATEWAY_CONFIG"
 CAPTURE_ENV = "TOKENOMY_CAPTURE_CONTENT"
 WORKERS_ENV = "TOKENOMY_GATEWAY_WORKERS"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def startup_line(
