@@ -142,6 +142,20 @@ def test_prices_check_and_reprice_after_an_override(cli: Any, home: Path, logs: 
     assert orjson.loads(cli(["prices", "check", "--json"]).stdout)["unpriced"] == []
 
 
+def test_a_row_with_no_known_price_reads_unknown_not_zero(cli: Any, home: Path, logs: Path) -> None:
+    f = next(logs.rglob("*.jsonl"))
+    f.write_bytes(f.read_bytes().replace(b"claude-haiku-4-5-20251001", b"acme-coder-1"))
+    assert cli(["import", "--path", str(logs)]).exit_code == 0
+    report = orjson.loads(cli(["report", "model", "--no-import", "--json"]).stdout)
+    rows = {r["key"]: r for r in report["rows"]}
+    unpriced = next(r for k, r in rows.items() if "acme" in k)
+    assert (unpriced["cost_usd"], unpriced["unknown_cost_calls"]) == (None, 2)
+    assert all(r["cost_usd"] > 0 for k, r in rows.items() if "acme" not in k)
+    table = cli(["report", "model", "--no-import"], env={"COLUMNS": "100"}).stdout
+    [line] = [ln for ln in table.splitlines() if "acme" in ln]
+    assert line.split()[-2] == "?"  # the cost cell; saved stays $0.00
+
+
 def test_a_bad_prices_file_names_the_file_and_key(cli: Any, home: Path) -> None:
     home.mkdir(parents=True)
     (home / "prices.toml").write_text(

@@ -112,7 +112,7 @@ def test_a_webhook_500_then_200_is_retried_and_gets_the_summary_and_page(
     assert body["text"] == (
         "Tokenomy report team 2026-W45 2026-11-02 to 2026-11-08 (UTC): $3.75+ over 5 calls, "
         "1 failed (20.0%). Top models: claude-sonnet-4-5 $3.25, gpt-4o $0.50, "
-        'm"<b>&x $0.00+. 1 call has no price.'
+        'm"<b>&x ?. 1 call has no price.'
     )
     assert (body["report"], body["period"]) == ("team", "2026-W45")
     assert body["summary"]["calls"] == 5 and body["summary"]["unknown_cost_calls"] == 1

@@ -58,7 +58,10 @@ class Row:
             "failed_calls": self.failed_calls,
             **self.tokens,
             "total_tokens": self.total_tokens,
-            "cost_usd": float(round(self.cost_usd, 9)),
+            # null, not 0, when no call of the row has a known cost
+            "cost_usd": None
+            if self.calls and self.unknown_cost_calls >= self.calls
+            else float(round(self.cost_usd, 9)),
             "unknown_cost_calls": self.unknown_cost_calls,
             "cache_savings_usd": float(round(self.cache_savings_usd, 9)),
             "models": sorted(self.models),

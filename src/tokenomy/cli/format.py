@@ -8,9 +8,12 @@ from decimal import Decimal
 from tokenomy.humanize import tokens as tokens  # re-exported: one formatter for both
 
 
-def usd(value: Decimal, unknown: int = 0) -> str:
+def usd(value: Decimal, unknown: int = 0, calls: int | None = None) -> str:
     """Dollars: a tenth of a cent below $1, cents below $1,000, whole dollars above.
-    A '+' marks a sum that leaves out calls whose cost is unknown."""
+    A '+' marks a sum that leaves out calls whose cost is unknown; "?" a sum of ``calls``
+    calls none of which has a known cost (not $0)."""
+    if unknown and calls is not None and unknown >= calls:
+        return "?"
     if value == 0:
         text = "$0.00"
     elif value < 1:

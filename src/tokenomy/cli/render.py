@@ -134,7 +134,7 @@ def _cells(row: Row) -> list[str]:
         tokens(row.tokens["output_tokens"]),
         tokens(row.tokens["cache_read_tokens"]),
         tokens(writes),
-        usd(row.cost_usd, row.unknown_cost_calls),
+        usd(row.cost_usd, row.unknown_cost_calls, row.calls),
         usd(row.cache_savings_usd),
     ]
 

@@ -161,7 +161,7 @@ def _period_table(rows: list[tuple[Period, Row]], sample: bool) -> Table:
             f"{r.calls:,}",
             tokens(r.total_tokens),
             tokens(r.tokens["cache_read_tokens"]),
-            usd(r.cost_usd, r.unknown_cost_calls),
+            usd(r.cost_usd, r.unknown_cost_calls, r.calls),
             usd(r.cache_savings_usd),
         )
     return table
@@ -174,7 +174,10 @@ def _top_table(title: str, report: Report) -> Table:
         table.add_column(head, justify="right")
     for r in report.rows[:5]:
         table.add_row(
-            r.key, f"{r.calls:,}", tokens(r.total_tokens), usd(r.cost_usd, r.unknown_cost_calls)
+            r.key,
+            f"{r.calls:,}",
+            tokens(r.total_tokens),
+            usd(r.cost_usd, r.unknown_cost_calls, r.calls),
         )
     if not report.rows:
         table.add_row("(no calls this month)", "", "", "")

@@ -18,8 +18,11 @@ NONE_LABEL = "(none)"
 
 def cost(row: Mapping[str, Any]) -> str:
     """A row's ``cost_usd``, followed by "+" when some of its calls have no price: the sum
-    leaves them out (an unpriced model alone reads "$0.00+", never as free)."""
-    return usd(row["cost_usd"]) + ("+" if row.get("unknown_cost_calls") else "")
+    leaves them out; "?" when none of its calls has one (never read as free)."""
+    unknown = row.get("unknown_cost_calls") or 0
+    if (unknown and unknown >= (row.get("calls") or 0)) or row.get("cost_usd") is None:
+        return "?"
+    return usd(row["cost_usd"]) + ("+" if unknown else "")
 
 
 def usd(value: float | Decimal) -> str:
