@@ -321,3 +321,36 @@ def test_report_session_tells_apart_ids_that_differ_at_the_end(
     narrow = cli(report, env={"COLUMNS": "80"}).stdout.splitlines()
     keys = [line.split("  ")[0].strip() for line in narrow if line.startswith(" nig")]
     assert len(keys) == 2 and keys[0] != keys[1], keys
+
+
+def test_prices_show_tells_what_a_model_is_billed_at(cli: Any, home: Path) -> None:
+    result = cli(["prices", "show", "claude-sonnet-4-5-20250929", "--json"])
+    assert result.exit_code == 0
+    shown = orjson.loads(result.stdout)
+    assert (shown["provider"], shown["model"], shown["source"]) == (
+        "anthropic",
+        "claude-sonnet-4-5",
+        "genai-prices",
+    )
+    assert shown["usd_per_mtok"] == {
+        "input": 3.0,
+        "output": 15.0,
+        "cache_read": 0.3,
+        "cache_write": 3.75,
+        "cache_write_1h": 6.0,
+    }
+    assert shown["long_context"]["above_prompt_tokens"] == 200_000
+    assert shown["long_context"]["usd_per_mtok"]["input"] == 6.0
+    fast = orjson.loads(
+        cli(["prices", "show", "claude-opus-4-8", "--variant", "speed=fast", "--json"]).stdout
+    )
+    assert fast["usd_per_mtok"]["output"] == 50.0
+    old = orjson.loads(
+        cli(["prices", "show", "deepseek-chat", "--at", "2025-10-01", "--json"]).stdout
+    )
+    assert (old["usd_per_mtok"]["input"], old["source"]) == (0.28, "tokenomy")
+    table = cli(["prices", "show", "claude-sonnet-4-5"], env={"COLUMNS": "80"}).stdout
+    assert "Above 200,000 prompt tokens" in table and "$22.50" in table
+    missing = cli(["prices", "show", "acme-coder-1"])
+    assert missing.exit_code == 1 and "no price for 'acme-coder-1'" in missing.stdout
+    assert cli(["prices", "show", "x", "--at", "2025-1-1"]).exit_code == 2

@@ -32,6 +32,7 @@ from tokenomy.cli.context import (
 from tokenomy.cli.forecast_cmd import add_forecast_parser
 from tokenomy.cli.keys_cmd import add_keys_parser
 from tokenomy.cli.predict_cmd import add_predict_parser
+from tokenomy.cli.prices_cmd import add_show as add_prices_show
 from tokenomy.cli.report_cmd import add_reports_parser
 from tokenomy.cli.rollups_cmd import add_rollups_parser
 from tokenomy.cli.run_cmd import add_run_parser
@@ -352,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prices_sub = prices.add_subparsers(title="commands", metavar="COMMAND")
     _command(prices_sub, "check", cmd_prices_check)
+    add_prices_show(prices_sub)
 
     p = _command(sub, "reprice", cmd_reprice)
     p.add_argument(
