@@ -171,6 +171,28 @@ def test_a_flex_tier_starts_when_its_price_does(catalog: PriceCatalog) -> None:
     assert catalog.cost_usd(None, "gpt-5.4", usage, after, flex) == standard / 2
 
 
+@pytest.mark.parametrize(
+    ("model", "cached", "plain"),
+    [
+        ("ft:gpt-4o-2024-08-06:acme::AbC123", "1.875", "3.75"),
+        ("ft:gpt-4o-mini-2024-07-18:acme::AbC123", "0.15", "0.3"),
+        ("ft:gpt-4.1-2025-04-14:acme::AbC123", "0.75", "3"),
+        ("ft:gpt-4.1-mini-2025-04-14:acme::AbC123", "0.2", "0.8"),
+        ("ft:gpt-4.1-nano-2025-04-14:acme::AbC123", "0.05", "0.2"),
+    ],
+)
+def test_fine_tuned_openai_models_bill_cached_input_at_its_price(
+    catalog: PriceCatalog, model: str, cached: str, plain: str
+) -> None:
+    million = 1_000_000
+    assert catalog.cost_usd("openai", model, TokenUsage(cache_read_tokens=million), NOW) == Decimal(
+        cached
+    )
+    assert catalog.cost_usd("openai", model, TokenUsage(input_tokens=million), NOW) == Decimal(
+        plain
+    )
+
+
 def test_a_correction_without_a_start_date_is_refused() -> None:
     from tokenomy.pricing._packaged import parse_packaged
     from tokenomy.pricing._price import DEFAULT_CACHE_RULES, PriceConfigError
