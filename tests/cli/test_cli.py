@@ -354,3 +354,14 @@ def test_prices_show_tells_what_a_model_is_billed_at(cli: Any, home: Path) -> No
     missing = cli(["prices", "show", "acme-coder-1"])
     assert missing.exit_code == 1 and "no price for 'acme-coder-1'" in missing.stdout
     assert cli(["prices", "show", "x", "--at", "2025-1-1"]).exit_code == 2
+
+
+def test_a_log_directory_variable_naming_no_directory_is_reported(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-dir")
+    imported = cli(["import", "claude-code"], env={"CLAUDE_CONFIG_DIR": missing})
+    assert imported.exit_code == 0
+    assert f"CLAUDE_CONFIG_DIR={missing}: no such directory" in " ".join(imported.stdout.split())
+    report = cli(["report"], env={"CODEX_HOME": missing})
+    assert f"CODEX_HOME={missing}: no such directory" in " ".join(report.stderr.split())

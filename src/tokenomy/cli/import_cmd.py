@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,27 @@ def run_import(
         return import_all(ctx.db, importers, ctx.catalog, roots=paths, progress=progress)
 
 
+# The variable that moves each agent's logs (docs: README, "Agent logs").
+_LOG_DIR_VARS = {
+    "claude-code": "CLAUDE_CONFIG_DIR",
+    "codex": "CODEX_HOME",
+    "gemini": "GEMINI_CLI_HOME",
+}
+
+
+def missing_log_dirs(env: Mapping[str, str], sources: Iterable[str] = _LOG_DIR_VARS) -> list[str]:
+    """A line for each log-directory variable set to a directory that does not exist:
+    its logs are then silently not found (ccusage stops on it)."""
+    out = []
+    for source in sources:
+        var = _LOG_DIR_VARS.get(source)
+        value = env.get(var, "").strip() if var else ""
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            if not Path(part).expanduser().is_dir():
+                out.append(f"{var}={part}: no such directory, so no {source} logs are read there")
+    return out
+
+
 def print_summary(
     console: Console,
     summary: ImportSummary,
@@ -86,7 +108,12 @@ def print_summary(
 
     for name, s in summary.sources.items():
         if s.files_seen == 0:
-            console.print(f"[dim]{name}: no logs found[/]")
+            why = missing_log_dirs(os.environ, (name,))
+            if why:
+                line = Text(f"{name}: no logs found ({'; '.join(why)})", style="yellow")
+                console.print(line, soft_wrap=True)  # a path is never broken
+            else:
+                console.print(f"[dim]{name}: no logs found[/]")
             continue
         console.print(
             f"{name}: {s.files_seen:,} files, {s.files_read:,} read "

@@ -8,6 +8,7 @@ and start-up time is most of a repeat run's time.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,7 +125,7 @@ def _import_table(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Show usage and cost; imports new agent-log lines first, so one command is enough."""
     from tokenomy.capture.run_import import ImportSummary
-    from tokenomy.cli.import_cmd import print_summary, run_import
+    from tokenomy.cli.import_cmd import missing_log_dirs, print_summary, run_import
     from tokenomy.cli.report_cmd import (
         ReportOptions,
         html_spec,
@@ -158,6 +159,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
             if summary.problems.items and stderr is not None:
                 print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)
+            if stderr is not None and not args.path:
+                from rich.text import Text
+
+                for line in missing_log_dirs(os.environ):
+                    stderr.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
         if args.html is not None:
             report_html(ctx, opts, Path(args.html), as_json=args.json)
             return 0
