@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenomy.analytics.query import offset_sql
 from tokenomy.analytics.reports import SavingsPricer
 from tokenomy.analytics.rows import iso_utc
 from tokenomy.api.params import ApiError, Scope
 from tokenomy.api.queries import DAY_MS, prompt_cache_savings, response_cache, usd
 from tokenomy.api.ranked import EVIDENCE, MODEL, evidence_by_key, rank, where_and
-from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span
+from tokenomy.api.timeseries import INTERVALS
+from tokenomy.api.timeseries import buckets as buckets_of
 from tokenomy.pricing import PriceCatalog
 from tokenomy.store.db import Database
 
@@ -34,7 +34,6 @@ def failures_from_calls(
             f"interval must be one of: {', '.join(INTERVALS)} (got {interval!r})",
             "interval",
         )
-    step = INTERVALS[interval]
     where, params = scope.where()
     calls, failed, low, high = db.query(
         "SELECT COUNT(*), SUM(CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END), "
@@ -61,8 +60,9 @@ def failures_from_calls(
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
     start, end = int(start), int(end)
-    first, count = bucket_span(scope, interval, start, end)
-    buckets = [bucket_label(scope, (first + i) * step) for i in range(count)]
+    # The buckets as the API now cuts them (minutes and hours of real time).
+    grid = buckets_of(scope, interval, start, end)
+    buckets, index, count = grid.labels, grid.index(), len(grid.keys)
     if not failed:
         return {"interval": interval, "total": total, "buckets": buckets, "rows": []}
 
@@ -95,12 +95,12 @@ def failures_from_calls(
     ):
         statuses.setdefault(tuple(g), set()).add(int(status))
     counts: dict[tuple[Any, ...], list[int]] = {}
-    bucket = f"(c.started_at + {offset_sql(scope.tz, start, end)}) / {step}"
+    bucket = grid.key.raw
     for *g, b, n in db.query(
         f"SELECT {group}, {bucket}, COUNT(*) FROM calls c{fwhere} GROUP BY {group}, {bucket}",
         params,
     ):
-        counts.setdefault(tuple(g), [0] * count)[int(b) - first] += int(n)
+        counts.setdefault(tuple(g), [0] * count)[index[int(b)]] += int(n)
     examples: dict[tuple[Any, ...], list[str]] = {}
     for *g, call_id in db.query(
         "SELECT x.e, x.p, x.m, x.id FROM (SELECT c.error_type AS e, c.provider AS p, "

@@ -7,7 +7,7 @@ filters, and calls written after the rollups were built. SQLite and PostgreSQL."
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -115,12 +115,10 @@ def test_sums_over_any_range_equal_the_records(db: Database, zone: str, first: s
             for r in chosen:
                 local = datetime.fromtimestamp(r.started_at_ms / 1000, tz)
                 if step == HOUR:
-                    # Buckets are wall-clock hours: the hour repeated when clocks go back
-                    # is one bucket, labelled with its first occurrence.
-                    label = local.replace(minute=0, second=0, microsecond=0, fold=0)
+                    key = _hour_start(r.started_at_ms, tz)
                 else:
                     label = local.replace(hour=0, minute=0, second=0, microsecond=0)
-                key = label.astimezone(UTC).isoformat()
+                    key = label.astimezone(UTC).isoformat()
                 counts[key] = counts.get(key, 0) + 1
             got = (
                 {
@@ -148,6 +146,22 @@ def test_sums_over_any_range_equal_the_records(db: Database, zone: str, first: s
             if v
         }
         assert split == by_project, (zone, start, end)
+
+
+def _hour_start(ms: int, tz: ZoneInfo) -> str:
+    """Where the hour bucket of ``ms`` starts: at the local clock's last whole hour in
+    the offset of ``ms`` (the hour repeated when clocks go back is two buckets), or at
+    the offset's change if that came later (Lord Howe's half-hour change)."""
+
+    def offset(t: int) -> timedelta | None:
+        return datetime.fromtimestamp(t / 1000, tz).utcoffset()
+
+    own = offset(ms)
+    assert own is not None
+    start = ms - (ms + int(own.total_seconds() * 1000)) % HOUR
+    while offset(start) != own:  # a change inside the hour: the minute it took effect
+        start += 60_000
+    return datetime.fromtimestamp(start / 1000, UTC).isoformat()
 
 
 def _tables(zone: str, filters: dict[str, tuple[str, ...]], keys: list[Key]) -> list[str | None]:

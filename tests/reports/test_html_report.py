@@ -177,11 +177,25 @@ def test_a_day_when_clocks_go_back_is_one_local_day(sqlite_db: Database) -> None
     assert data["range"]["first_day"] == data["range"]["last_day"] == "2026-11-01"
     assert data["range"]["start"] == "2026-11-01T00:00:00-04:00"
     assert data["range"]["end"] == "2026-11-02T00:00:00-05:00"
-    # Hours of the local clock, as the API's timeseries draws them: 01:00 happens twice.
+    # Hours of real time, as the API's timeseries draws them: 01:00 EDT, then 01:00 EST.
     buckets = data["chart"]["buckets"]
-    assert len(buckets) == 24
+    assert len(buckets) == 25
     values = data["chart"]["series"][0]["values"]
-    assert values[buckets.index("2026-11-01T01:00:00-04:00")] == 3.0
+    assert values[buckets.index("2026-11-01T01:00:00-04:00")] == 1.0
+    assert values[buckets.index("2026-11-01T01:00:00-05:00")] == 2.0
+    text = render(data, "9.9")
+    assert "2026-11-01 01:00 (UTC-04:00)" in text and "2026-11-01 01:00 (UTC-05:00)" in text
+
+
+def test_a_day_when_clocks_go_forward_has_no_hour_they_skipped(db: Database) -> None:
+    ny = ZoneInfo("America/New_York")  # 2026-03-08: 02:00 EST becomes 03:00 EDT
+    write_records(db, [call("x", "2026-03-08T07:30:00", cost_nanos=1_000_000_000)])
+    day = Scope(ny, at("2026-03-08T05:00:00"), at("2026-03-09T04:00:00"))  # 23 hours
+    data = collect(db, CATALOG, ReportSpec(day, interval="hour"), NOW)
+    buckets = data["chart"]["buckets"]
+    assert len(buckets) == 23
+    assert buckets[1:3] == ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00"]
+    assert data["chart"]["series"][0]["values"][2] == 1.0  # 03:30 EDT
 
 
 @pytest.mark.parametrize(("interval", "stack"), [("fortnight", "model"), ("day", "colour")])

@@ -89,6 +89,16 @@ def test_a_daily_report_is_drawn_per_hour_with_its_filters(
     assert data["chart"]["interval"] == "hour" and len(data["chart"]["buckets"]) == 24
 
 
+def test_a_daily_report_of_a_23_hour_day_draws_23_hours(db: Database, tmp_path: Path) -> None:
+    berlin = ZoneInfo("Europe/Berlin")  # 2026-03-29: 02:00 CET becomes 03:00 CEST
+    report = ScheduledReport("team", "daily", berlin, folder=tmp_path / "out")
+    run_due(db, CATALOG, [report], ReportState(tmp_path / "s"), at("2026-03-30T00:00:00"))
+    data = orjson.loads((tmp_path / "out" / "team-2026-03-29.json").read_bytes())
+    buckets = data["chart"]["buckets"]
+    assert len(buckets) == 23
+    assert buckets[1:3] == ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00"]
+
+
 def test_a_webhook_500_then_200_is_retried_and_gets_the_summary_and_page(
     sqlite_db: Database, tmp_path: Path
 ) -> None:

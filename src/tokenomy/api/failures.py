@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokenomy.analytics.query import offset_sql
 from tokenomy.analytics.rows import iso_utc
 from tokenomy.api.params import ApiError, Scope
 from tokenomy.api.queries import usd
 from tokenomy.api.ranked import EVIDENCE, where_and
 from tokenomy.api.sums import sums
-from tokenomy.api.timeseries import INTERVALS, bucket_label, bucket_span, open_end
+from tokenomy.api.timeseries import INTERVALS, buckets, open_end
 from tokenomy.store import failed_calls, rollups
 from tokenomy.store.db import Database
 
@@ -35,7 +34,6 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
             f"interval must be one of: {', '.join(INTERVALS)} (got {interval!r})",
             "interval",
         )
-    step = INTERVALS[interval]
     if rollups.has_pending(db):
         rollups.refresh(db)  # the copy of the failed calls, whatever sums() reads
     calls, failed = sums(db, scope, (), ("calls", "failed_calls"))[0]
@@ -55,14 +53,13 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
         end = open_end(scope.start_ms, high) if end is None else end
     if start is None or end is None:
         return {"interval": interval, "total": total, "buckets": [], "rows": []}
-    first, count = bucket_span(scope, interval, start, end)
-    buckets = [bucket_label(scope, (first + i) * step) for i in range(count)]
+    grid = buckets(scope, interval, start, end)
     if not failed:
-        return {"interval": interval, "total": total, "buckets": buckets, "rows": []}
+        return {"interval": interval, "total": total, "buckets": grid.labels, "rows": []}
 
     # Every row of the copy is a failed call; its group is a number (store/failed_calls.py).
     table = f"{failed_calls.TABLE} c"
-    bucket = f"(c.started_at + {offset_sql(scope.tz, start, end)}) / {step}"
+    bucket, index = grid.key.raw, grid.index()
     # One pass per group, bucket and HTTP status: each group's figures, counts per bucket
     # and statuses seen.
     figures: dict[int, _Group] = {}
@@ -73,8 +70,8 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
         f"GROUP BY c.failure_group, {bucket}, c.http_status",
         params,
     ):
-        f = figures.setdefault(int(number), _Group([0] * count))
-        f.add(int(b) - first, status, int(n), int(low), int(high), int(cost), int(unknown))
+        f = figures.setdefault(int(number), _Group([0] * len(grid.keys)))
+        f.add(index[int(b)], status, int(n), int(low), int(high), int(cost), int(unknown))
     names = failed_calls.groups(db)
     ranked = sorted(figures, key=lambda g: (-figures[g].calls, *_none_last(*names[g])))
     total["groups"] = len(ranked)
@@ -111,7 +108,7 @@ def failures(db: Database, scope: Scope, limit: int, interval: str = "day") -> d
                 "examples": examples.get(number, []),
             }
         )
-    return {"interval": interval, "total": total, "buckets": buckets, "rows": out}
+    return {"interval": interval, "total": total, "buckets": grid.labels, "rows": out}
 
 
 @dataclass(slots=True)

@@ -102,6 +102,81 @@ def bucket(scope: Scope, step_ms: int, start_ms: int, end_ms: int) -> Key:
     return Key(rolled, raw, divisor=math.gcd(step_ms, *(off for _, off in periods)), at=at)
 
 
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Buckets of ``step_ms`` that are real stretches of time: each starts where the local
+    clock reaches a multiple of the step, or where the zone's offset changes. When clocks
+    go back, the repeated hour is two buckets (one per offset); when they go forward, the
+    hour they skip has none. A bucket is named by the instant it starts (UTC ms).
+
+    ``periods`` are the zone's (from_ms, offset_ms) from a little before the range (see
+    :meth:`of`), so a change just before its start still cuts the first bucket."""
+
+    step: int
+    periods: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, scope: Scope, step_ms: int, start_ms: int, end_ms: int) -> Clock:
+        # From a UTC hour a step before the start: offset_periods reads the offset at
+        # whole hours, and a bucket holding the start begins at most a step before it.
+        since = (start_ms - step_ms) // HOUR_MS * HOUR_MS
+        return cls(step_ms, tuple(offset_periods(scope.tz, since, end_ms)))
+
+    def start_of(self, ms: int) -> int:
+        """The start of the bucket holding ``ms`` (the SQL of :meth:`sql`, in Python)."""
+        i = max(0, bisect.bisect_right([since for since, _ in self.periods], ms) - 1)
+        since, offset = self.periods[i]
+        nominal = (ms + offset) // self.step * self.step - offset
+        return max(since, nominal) if i else nominal
+
+    def count(self, start_ms: int, end_ms: int) -> int:
+        """How many buckets meet [start, end)."""
+        return sum(last - first + 1 for _, _, first, last in self._pieces(start_ms, end_ms))
+
+    def starts(self, start_ms: int, end_ms: int) -> list[int]:
+        """The start of every bucket that meets [start, end), in order."""
+        return [
+            max(floor, n * self.step - offset)
+            for floor, offset, first, last in self._pieces(start_ms, end_ms)
+            for n in range(first, last + 1)
+        ]
+
+    def _pieces(self, start_ms: int, end_ms: int) -> list[tuple[int, int, int, int]]:
+        """Per offset period in [start, end): where its buckets may start at the earliest
+        (the change, or no bound for the first), its offset and its first and last local
+        bucket numbers."""
+        pieces = []
+        for i, (since, offset) in enumerate(self.periods):
+            until = self.periods[i + 1][0] if i + 1 < len(self.periods) else end_ms
+            low, high = max(since, start_ms), min(until, end_ms)
+            if low < high:
+                floor = since if i else -(2**63)
+                first, last = (low + offset) // self.step, (high - 1 + offset) // self.step
+                pieces.append((floor, offset, first, last))
+        return pieces
+
+    def sql(self, column: str) -> str:
+        """SQL for the start of the bucket holding ``column`` (a time in ms)."""
+        whens: list[tuple[int | None, str]] = []
+        for i, (since, offset) in enumerate(self.periods):
+            until = self.periods[i + 1][0] if i + 1 < len(self.periods) else None
+            aligned = since + (-(since + offset)) % self.step
+            if i and aligned > since:  # the change falls inside a local bucket: cut there
+                whens.append((aligned if until is None else min(aligned, until), str(since)))
+            whens.append((until, f"({column} + {offset}) / {self.step} * {self.step} - {offset}"))
+        if len(whens) == 1:
+            return whens[0][1]
+        cases = " ".join(f"WHEN {column} < {until} THEN {sql}" for until, sql in whens[:-1])
+        return f"CASE {cases} ELSE {whens[-1][1]} END"
+
+    def key(self) -> Key:
+        """A row's bucket as a grouping key: a rollup can give it if its grain divides the
+        step, every offset and every change (each of its rows then lies in one bucket)."""
+        changes = [since for since, _ in self.periods[1:]]
+        divisor = math.gcd(self.step, *(off for _, off in self.periods), *changes)
+        return Key(self.sql(_TIME), self.sql("c.started_at"), divisor=divisor, at=self.start_of)
+
+
 def utc_day() -> Key:
     return Key(f"{_TIME} / {DAY_MS}", f"c.started_at / {DAY_MS}", divisor=DAY_MS)
 

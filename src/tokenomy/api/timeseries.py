@@ -1,20 +1,22 @@
 """``GET /api/v1/timeseries``: one metric per time bucket, optionally split by a dimension.
 
-Buckets are local to the request's time zone: an hour or a day starts at the local clock's
-hour or midnight, exactly, across DST changes (the zone's UTC offsets over the range are
-worked out first and applied in SQL, as reports do). Every bucket of the range is present,
-zero where nothing happened, so a chart needs no gap filling; a range with more buckets
-than ``MAX_BUCKETS`` is refused with the limit named.
+Buckets are local to the request's time zone: a day starts at local midnight, exactly,
+across DST changes (the zone's UTC offsets over the range are worked out first and applied
+in SQL, as reports do); a minute or an hour starts at the local clock's minute or hour and
+is a real stretch of time, so a repeated hour is two buckets and a skipped one none.
+Every bucket of the range is present, zero where nothing happened, so a chart needs no gap
+filling; a range with more buckets than ``MAX_BUCKETS`` is refused with the limit named.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tokenomy.api.params import ApiError, Scope
-from tokenomy.api.sums import bucket, dimension, sums, value
+from tokenomy.api.sums import Clock, Key, bucket, dimension, sums, value
 from tokenomy.record import NANOS_PER_USD
 from tokenomy.store.db import Database
 
@@ -51,20 +53,50 @@ def bucket_label(scope: Scope, local_ms: int) -> str:
     return wall.isoformat()
 
 
-def bucket_span(scope: Scope, interval: str, start: int, end: int) -> tuple[int, int]:
-    """The first local bucket number of [start, end) and how many buckets it spans; a
-    422 naming the limit when that is more than ``MAX_BUCKETS``."""
+@dataclass(frozen=True, slots=True)
+class Buckets:
+    """The buckets of a range: the SQL key of a row's bucket, each bucket's key in order
+    and its label (its start, with the offset then in force)."""
+
+    key: Key
+    keys: list[int]
+    labels: list[str]
+
+    def index(self) -> dict[int, int]:
+        return {k: i for i, k in enumerate(self.keys)}
+
+
+def buckets(scope: Scope, interval: str, start: int, end: int) -> Buckets:
+    """The buckets that meet [start, end); a 422 naming the limit when they are more than
+    ``MAX_BUCKETS``. A day is a local date (a 23- or 25-hour day is one bucket); minutes
+    and hours are stretches of real time (sums.Clock): the hour repeated when clocks go
+    back is two buckets, the hour skipped when they go forward is none."""
     step = INTERVALS[interval]
-    first = local_ms(scope, start) // step
-    count = local_ms(scope, end - 1) // step - first + 1
+    if interval == "day":
+        first = local_ms(scope, start) // step
+        count = local_ms(scope, end - 1) // step - first + 1
+        _check_count(interval, count)
+        keys = list(range(first, first + count))
+        labels = [bucket_label(scope, k * step) for k in keys]
+        return Buckets(bucket(scope, step, start, end), keys, labels)
+    # A bucket is never longer than its step: a longer range has too many, refused before
+    # the zone's offsets over it are read.
+    _check_count(interval, -(-(end - start) // step), "at least ")
+    clock = Clock.of(scope, step, start, end)
+    _check_count(interval, clock.count(start, end))
+    starts = clock.starts(start, end)
+    labels = [datetime.fromtimestamp(ms / 1000, scope.tz).isoformat() for ms in starts]
+    return Buckets(clock.key(), starts, labels)
+
+
+def _check_count(interval: str, count: int, bound: str = "") -> None:
     if count > MAX_BUCKETS:
         raise ApiError(
             422,
-            f"interval={interval} over this range gives {count:,} buckets; the limit is "
+            f"interval={interval} over this range gives {bound}{count:,} buckets; the limit is "
             f"{MAX_BUCKETS:,}: narrow since/until or use a longer interval",
             "interval",
         )
-    return first, count
 
 
 def open_end(start_ms: int | None, last_call_ms: int | None) -> int:
@@ -85,7 +117,6 @@ def timeseries(
     group_by: str | None,
     top: int,
 ) -> dict[str, Any]:
-    step = INTERVALS[interval]
     start, end = scope.start_ms, scope.end_ms
     if start is None or end is None:
         where, params = scope.where()
@@ -102,15 +133,16 @@ def timeseries(
         if end is None:
             last = None if span[0][1] is None else int(span[0][1])
             end = open_end(scope.start_ms, last)
-    first, count = bucket_span(scope, interval, start, end)
-    keys = [bucket(scope, step, start, end)]
+    grid = buckets(scope, interval, start, end)
+    count, index = len(grid.keys), grid.index()
+    keys = [grid.key]
     if group_by is not None:
         keys.append(dimension(group_by))
     bounded = Scope(scope.tz, start, end, scope.filters)
     values: dict[Any, list[int]] = {}
     for row in sums(db, bounded, keys, METRICS[metric]):
         series = values.setdefault(value(row[1]) if group_by is not None else None, [0] * count)
-        series[int(row[0]) - first] += sum(row[len(keys) :])
+        series[index[int(row[0])]] += sum(row[len(keys) :])
     rest: list[int] | None = None  # the series past the top N, summed (never a real value's)
     if group_by is not None and len(values) > top:
         ranked = sorted(values, key=lambda k: (-sum(values[k]), k is None, str(k)))
@@ -126,7 +158,7 @@ def timeseries(
         "interval": interval,
         "metric": "cost_usd" if metric == "cost" else metric,
         "group_by": group_by,
-        "buckets": [bucket_label(scope, (first + i) * step) for i in range(count)],
+        "buckets": grid.labels,
         "series": [
             {"key": k if group_by is not None else "total", "values": [scale(v) for v in values[k]]}
             for k in order

@@ -161,11 +161,12 @@ def _chart(chart: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     desc = f"{len(buckets)} bars, total {usd(summary['cost_usd'])}"
     if peak is not None and totals[peak] > 0:
         desc += f"; the highest is {buckets[peak]} at {usd(totals[peak])}"
+    names = _bucket_names(buckets, interval)
     svg = stacked_bars(
         "cost-chart",
         title,
         desc + ".",
-        [_bucket_name(b, interval) for b in buckets],
+        names,
         [_tick(b, interval) for b in buckets],
         series,
         usd,
@@ -177,10 +178,10 @@ def _chart(chart: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     )
     head = "".join(f'<th class="n">{esc(s.name)}</th>' for s in series)
     body = "".join(
-        f"<tr><td>{esc(_bucket_name(b, interval))}</td>"
+        f"<tr><td>{esc(name)}</td>"
         + "".join(f'<td class="n">{esc(usd(s.values[i]))}</td>' for s in series)
         + f'<td class="n">{esc(usd(totals[i]))}</td></tr>'
-        for i, b in enumerate(buckets)
+        for i, name in enumerate(names)
     )
     table = (
         f'<details><summary>The numbers</summary><div class="scroll"><table><thead><tr>'
@@ -191,6 +192,14 @@ def _chart(chart: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         f'<section><h2>{esc(title)}</h2><div class="scroll">{svg}</div>'
         f'<ul class="legend" aria-label="Legend">{legend}</ul>{table}</section>'
     )
+
+
+def _bucket_names(buckets: Sequence[str], interval: str) -> list[str]:
+    """Each bucket's name; an hour the clock repeated (when it went back) shows twice, so
+    each of the two names its UTC offset."""
+    names = [_bucket_name(b, interval) for b in buckets]
+    twice = {n for n in names if names.count(n) > 1}
+    return [f"{n} (UTC{b[19:]})" if n in twice else n for n, b in zip(names, buckets, strict=True)]
 
 
 def _bucket_name(bucket: str, interval: str) -> str:
