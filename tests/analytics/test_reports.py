@@ -189,6 +189,66 @@ def test_blocks_follow_the_five_hour_rule(db: Database) -> None:
     assert report.rows[-1].extra["projected_cost_usd"] > 0
 
 
+def _blocks(db: Database, since: str | None, until: str | None) -> list[tuple[str, int, int]]:
+    berlin = ZoneInfo("Europe/Berlin")
+    filters = Filters(
+        tz=berlin,
+        since=None if since is None else date.fromisoformat(since),
+        until=None if until is None else date.fromisoformat(until),
+    )
+    report = build_report(db, CATALOG, "blocks", filters, now_ms=ms("2027-01-01T00:00:00"))
+    return [(r.extra["start_at"], r.calls, r.tokens["input_tokens"]) for r in report.rows]
+
+
+def test_since_and_until_choose_blocks_without_moving_them(db: Database) -> None:
+    write_records(
+        db,
+        [  # Berlin: 23:59:59 CEST on Oct 24, then 02:45 CEST, 02:15 and 02:45 CET, 03:10 CET
+            call("1", "2026-10-24T21:59:59", inp=1),
+            call("2", "2026-10-25T00:45:00", inp=10),
+            call("3", "2026-10-25T01:15:00", inp=20),
+            call("4", "2026-10-25T01:45:00", inp=40),
+            call("5", "2026-10-25T02:10:00", inp=80),  # 21:00Z + 5 h: a new block
+            call("6", "2026-10-26T21:30:00", inp=100),  # Oct 26 22:30 CET
+            call("7", "2026-10-27T00:30:00", inp=200),  # Oct 27 01:30 CET, same block
+        ],
+    )
+    everything = [
+        ("2026-10-24T21:00:00.000Z", 4, 71),
+        ("2026-10-25T02:00:00.000Z", 1, 80),
+        ("2026-10-26T21:00:00.000Z", 2, 300),
+    ]
+    assert _blocks(db, None, None) == everything
+    # The first block began on Oct 24 and holds calls of Oct 25: listed whole, unmoved.
+    assert _blocks(db, "2026-10-25", "2026-10-25") == everything[:2]
+    assert _blocks(db, "2026-10-25", None) == everything
+    # A block that meets the range keeps its calls past the end, as ccusage's do.
+    assert _blocks(db, "2026-10-26", "2026-10-26") == everything[2:]
+    assert _blocks(db, None, "2026-10-24") == everything[:1]
+    assert _blocks(db, "2026-10-27", None) == everything[2:]
+
+
+def test_a_long_run_of_calls_before_since_still_shapes_the_blocks(db: Database) -> None:
+    # A call every 3 hours for 20 days, no quiet stretch: every block follows from the
+    # first call, however far back. Blocks start at 09, 15, 21 and 03Z; May 18 in Berlin
+    # starts at 22:00Z on May 17, inside the 21:00Z block (21:20Z and 00:20Z).
+    write_records(
+        db,
+        [
+            CallRecord("claude-code", f"r{i}", ms("2026-05-01T09:20:00") + i * 3 * 3_600_000)
+            for i in range(160)
+        ],
+    )
+    everything = _blocks(db, None, None)
+    day = _blocks(db, "2026-05-18", "2026-05-18")
+    assert day == [b for b in everything if "2026-05-17T21" <= b[0] < "2026-05-18T22"]
+    assert (day[0][0], day[-1][0], len(day)) == (
+        "2026-05-17T21:00:00.000Z",
+        "2026-05-18T21:00:00.000Z",
+        5,
+    )
+
+
 def test_json_shape(stored: Database) -> None:
     out = build_report(stored, CATALOG, "daily", Filters(tz=UTC_ZONE)).to_json()
     assert set(out) == {"report", "timezone", "rows", "totals"}

@@ -180,6 +180,19 @@ def local_day_sql(tz: ZoneInfo, start_ms: int, end_ms: int) -> str:
     return f"(c.started_at + {offset_sql(tz, start_ms, end_ms)}) / 86400000"
 
 
+def within(filters: Filters, start_ms: int | None, end_ms: int | None) -> tuple[str, list[Any]]:
+    """The filters' WHERE clause over ``calls c``, narrowed to [start_ms, end_ms)."""
+    where, params = filters.where()
+    bounds: list[str] = []
+    for bound, value in (("c.started_at >= ?", start_ms), ("c.started_at < ?", end_ms)):
+        if value is not None:
+            bounds.append(bound)
+            params.append(value)
+    if not bounds:
+        return where, params
+    return where + (" AND " if where else " WHERE ") + " AND ".join(bounds), params
+
+
 def stored_span(db: Database) -> tuple[int, int] | None:
     """The first and last call stored, whatever a query's filters: the time zone's offset
     periods need only cover the calls a query reads, and without a WHERE both engines
@@ -234,9 +247,12 @@ def grouped_by_tool(db: Database, filters: Filters) -> list[Group]:
     return out
 
 
-def per_call_groups(db: Database, filters: Filters) -> list[Group]:
-    """Every call as its own group, oldest first (for 5-hour blocks)."""
-    where, params = filters.where()
+def per_call_groups(
+    db: Database, filters: Filters, start_ms: int | None = None, end_ms: int | None = None
+) -> list[Group]:
+    """Every call as its own group, oldest first (for 5-hour blocks); ``start_ms`` and
+    ``end_ms`` narrow the filters' range further."""
+    where, params = within(filters, start_ms, end_ms)
     sql = (
         f"SELECT c.provider, {MODEL_SQL}, 1, "
         "CASE WHEN c.status <> 'ok' THEN 1 ELSE 0 END, "
