@@ -75,7 +75,26 @@ def test_a_long_absence_catches_up_on_the_most_recent_periods_only() -> None:
 
 def test_a_schedule_that_changes_carries_on_after_what_was_covered() -> None:
     # Daily reports went out up to Wednesday 11-11 (done until Thursday 00:00); now weekly:
-    # the week of 11-09 was partly covered, so the next is the week of 11-16.
+    # the week of 11-09 was partly covered, so its rest (Thursday to Sunday) comes next.
     done = at("2026-11-12T00:00:00")
-    assert due("weekly", UTC, at("2026-11-20T00:00:00"), done).periods == []
-    assert labels(due("weekly", UTC, at("2026-11-23T00:00:00"), done).periods) == ["2026-W47"]
+    assert due("weekly", UTC, at("2026-11-15T23:00:00"), done).periods == []
+    periods = due("weekly", UTC, at("2026-11-23T00:00:00"), done).periods
+    assert labels(periods) == ["2026-W46-from-11-12", "2026-W47"]
+    assert (periods[0].start_ms, periods[0].end_ms) == (done, at("2026-11-16T00:00:00"))
+    assert periods[1].start_ms == periods[0].end_ms
+    assert next_due_ms("weekly", UTC, at("2026-11-13T00:00:00"), done) == periods[0].end_ms
+
+
+def test_a_new_time_zone_carries_on_from_the_instant_covered() -> None:
+    # Daily in Paris up to 11-11 (done until 23:00Z); now daily in Kolkata (+05:30), where
+    # that instant is 04:30 on 11-12: the rest of that day, then whole days.
+    kolkata = ZoneInfo("Asia/Kolkata")
+    done = at("2026-11-11T23:00:00")
+    periods = due("daily", kolkata, at("2026-11-14T18:30:00"), done).periods
+    assert labels(periods) == ["2026-11-12-from-0430", "2026-11-13", "2026-11-14"]
+    assert periods[0].start_ms == done
+    assert [p.start_ms for p in periods[1:]] == [p.end_ms for p in periods[:-1]]
+    # Back to Paris: the Kolkata day ended at 18:30Z, 19:30 in Paris on 11-14.
+    back = due("daily", PARIS, at("2026-11-16T00:00:00"), periods[-1].end_ms).periods
+    assert labels(back) == ["2026-11-14-from-1930", "2026-11-15"]
+    assert back[0].start_ms == periods[-1].end_ms

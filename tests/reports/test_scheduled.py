@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import time
+from datetime import datetime
 from email.utils import formatdate
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,9 +18,10 @@ import orjson
 import pytest
 from tests.reports.hooks import Answer, webhook
 from tests.reports.page import Page
-from tests.reports.records import ALL, EVIL_PROJECT, at
+from tests.reports.records import ALL, EVIL_PROJECT, HOUR, at
 
 from tokenomy.pricing import PriceCatalog
+from tokenomy.record import CallRecord, TokenUsage
 from tokenomy.reports import ReportState, ReportStateError, ScheduledReport, Webhook, run_due
 from tokenomy.reports.schedule import status
 from tokenomy.store import Database, write_records
@@ -97,6 +100,45 @@ def test_a_daily_report_of_a_23_hour_day_draws_23_hours(db: Database, tmp_path: 
     buckets = data["chart"]["buckets"]
     assert len(buckets) == 23
     assert buckets[1:3] == ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00"]
+
+
+def test_a_schedule_that_changes_reports_every_call_once(db: Database, tmp_path: Path) -> None:
+    # A call every 5 hours from 01:00Z on Monday 11-09 to 19:00Z on Sunday 11-22.
+    times = [at("2026-11-09T01:00:00") + i * 5 * HOUR for i in range(67)]
+    write_records(db, [CallRecord("sdk", f"c{i}", t, TokenUsage(1)) for i, t in enumerate(times)])
+    state, out = ReportState(tmp_path / "s"), tmp_path / "out"
+    berlin = ZoneInfo("Europe/Berlin")
+    runs = [  # daily, then weekly from mid-week, then daily in Kolkata from mid-day
+        (ScheduledReport("team", "daily", berlin, folder=out), "2026-11-10T23:30:00"),
+        (ScheduledReport("team", "weekly", berlin, folder=out), "2026-11-15T23:00:00"),
+        (
+            ScheduledReport("team", "daily", ZoneInfo("Asia/Kolkata"), folder=out),
+            "2026-11-22T18:30:00",
+        ),
+    ]
+    for report, now in runs:
+        assert run_due(db, CATALOG, [report], state, at(now)).ok
+    ranges = {}
+    for path in out.glob("*.json"):
+        data = orjson.loads(path.read_bytes())
+        start, end = (
+            int(datetime.fromisoformat(data["range"][k]).timestamp() * 1000)
+            for k in ("start", "end")
+        )
+        ranges[path.stem.removeprefix("team-")] = (start, end, data["summary"]["calls"])
+    # Berlin's 11-10; the rest of week 46 from Wednesday 11-11 (Berlin); the rest of 11-16
+    # in Kolkata from 04:30 there (Monday 00:00 in Berlin), then Kolkata's whole days.
+    assert sorted(ranges, key=lambda k: ranges[k][0]) == [
+        "2026-11-10",
+        "2026-W46-from-11-11",
+        "2026-11-16-from-0430",
+        *(f"2026-11-{d}" for d in range(17, 23)),
+    ]
+    # The ranges follow each other with no gap and no overlap, and hold every call once.
+    spans = sorted(ranges.values())
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
+    assert (spans[0][0], spans[-1][1]) == (at("2026-11-09T23:00:00"), at("2026-11-22T18:30:00"))
+    assert sum(n for _, _, n in spans) == sum(spans[0][0] <= t < spans[-1][1] for t in times)
 
 
 def test_a_webhook_500_then_200_is_retried_and_gets_the_summary_and_page(

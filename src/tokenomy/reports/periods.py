@@ -4,7 +4,9 @@ A period is due once its end (local midnight after its last day) has passed. Wha
 produced is remembered as one instant per report, ``done_until`` (the end of the last
 period produced), so a missed run catches up, re-running produces nothing twice, and a
 schedule that changes (daily to weekly, another time zone) carries on after what was
-already covered instead of starting over.
+already covered instead of starting over: the period that straddles ``done_until`` is
+produced from there to its end (a partial period, its label saying where it starts), so
+no call is left out and none is reported twice.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ MAX_CATCH_UP = 31
 
 @dataclass(frozen=True, slots=True)
 class Period:
+    """A local day or week; with ``from_ms``, only its part from that instant on (what an
+    earlier schedule had not covered yet)."""
+
     every: str
     first_day: date
     tz: ZoneInfo
+    from_ms: int | None = None
 
     @property
     def days(self) -> int:
@@ -38,12 +44,23 @@ class Period:
         """``2026-11-16`` for a day, ``2026-W46`` (ISO week) for a week: file names."""
         if self.every == "weekly":
             year, week, _ = self.first_day.isocalendar()
-            return f"{year}-W{week:02d}"
-        return self.first_day.isoformat()
+            whole = f"{year}-W{week:02d}"
+        else:
+            whole = self.first_day.isoformat()
+        if self.from_ms is None:
+            return whole
+        # A part: named by where it starts, so it never overwrites the whole period's
+        # files, nor those of a period of the earlier schedule with the same name.
+        start = datetime.fromtimestamp(self.from_ms / 1000, self.tz)
+        parts = [f"{start:%m-%d}"] if self.every == "weekly" else []
+        if start.time() != time.min:
+            parts.append(f"{start:%H%M}")
+        return f"{whole}-from-{'T'.join(parts)}"
 
     @property
     def start_ms(self) -> int:
-        return midnight_ms(self.first_day, self.tz)
+        midnight = midnight_ms(self.first_day, self.tz)
+        return midnight if self.from_ms is None else max(midnight, self.from_ms)
 
     @property
     def end_ms(self) -> int:
@@ -72,13 +89,14 @@ class Due:
 
 
 def first_open(every: str, tz: ZoneInfo, now_ms: int, done_until_ms: int | None) -> Period:
-    """The oldest period not produced yet. Never run before: the last period that ended
-    by ``now_ms`` (history is not back-filled)."""
+    """The oldest period not produced yet, or its part not produced yet. Never run before:
+    the last period that ended by ``now_ms`` (history is not back-filled)."""
     if done_until_ms is None:
         return containing(every, tz, now_ms).shifted(-1)
     first = containing(every, tz, done_until_ms)
     if first.start_ms < done_until_ms:
-        first = first.shifted(1)  # partly covered under an earlier schedule
+        # Partly covered under an earlier schedule: the rest of it.
+        first = Period(every, first.first_day, tz, done_until_ms)
     return first
 
 
