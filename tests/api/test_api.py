@@ -113,6 +113,10 @@ def test_filters_and_ranges_narrow_the_summary(api: RunningGateway) -> None:
     _, s, _ = _get(api, "/api/v1/summary?until=2026-10-31&timezone=America/Los_Angeles")
     # Oct 31 in Los Angeles ends at 07:00Z on Nov 1: calls at 00:00..06:00Z (a date is inclusive)
     assert s["calls"] == 6
+    # The basic form of a date is the same day (it was an exclusive instant: no calls).
+    for since, until in (("2026-11-01", "2026-11-01"), ("20261101", "20261101")):
+        _, s, _ = _get(api, f"/api/v1/summary?since={since}&until={until}")
+        assert s["calls"] == 6
     _, s, _ = _get(api, "/api/v1/summary?tool=Bash")
     assert s["calls"] == 1
     _, s, _ = _get(api, "/api/v1/summary?source=runner")
@@ -149,6 +153,8 @@ def test_a_breakdown_exports_as_csv(api: RunningGateway) -> None:
         ("/api/v1/breakdown?limit=0", "limit", "limit must be from 1 to 1000"),
         ("/api/v1/breakdown?sort=price", "sort", "sort must be one of: cost, calls"),
         ("/api/v1/summary?since=last+week", "since", "since must be an ISO 8601 date"),
+        # A week as `until` would be its Monday's midnight, leaving the week out.
+        ("/api/v1/summary?until=2026-W45", "until", "2026-11-01 or 20261101"),
         ("/api/v1/summary?timezone=Mars/Base", "timezone", "IANA zone"),
         ("/api/v1/summary?since=2026-11-02&until=2026-11-01", "until", "until must be after since"),
         ("/api/v1/summary?projet=web", "projet", "unknown parameter projet"),

@@ -1,13 +1,15 @@
 """The query parameters every analytics endpoint takes, checked once.
 
 A bad value is an :class:`ApiError` naming the parameter and what it allows (a 422), never
-a stack trace. Times are ISO 8601 instants or dates (a date is midnight in ``timezone``);
-``until`` is exclusive for instants and inclusive for dates, as people read "until the
-5th". Filters repeat (``project=a&project=b``) or take commas (``project=a,b``).
+a stack trace. Times are ISO 8601 instants or dates (``2026-11-01`` or ``20261101``: a date
+is midnight in ``timezone``); ``until`` is exclusive for instants and inclusive for dates,
+as people read "until the 5th". Filters repeat (``project=a&project=b``) or take commas
+(``project=a,b``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -17,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tokenomy.record import EARLIEST_MS, LATEST_MS, Status
 
 STATUSES = tuple(str(s) for s in Status)
+# The two forms of a day: extended and basic ISO 8601 (the CLI takes the same).
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
 
 # Dimensions to filter and group by, as SQL over ``calls c``.
 DIMENSIONS: dict[str, str] = {
@@ -167,18 +171,22 @@ def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:
     """Milliseconds since the epoch, within the times a call can have (record.py): a range
     to 9999-12-31, a common way to say "no end", is the range to the year 3000."""
     try:
-        if len(text) == 10:
+        if _DAY.fullmatch(text):  # 2026-11-02 or 20261102, as the CLI takes them
             day = date.fromisoformat(text)
             if end and day < date.max:
                 day += timedelta(days=1)  # a date as `until` includes that day
             ms = int(datetime.combine(day, time.min, tz).timestamp() * 1000)
             return min(max(ms, EARLIEST_MS), LATEST_MS)
+        if _is_date(text):
+            # Another form of a date (a week, 2026-W45) would be read as its first
+            # midnight, and as `until` leave out the very days it names.
+            raise ValueError(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise ApiError(
             422,
-            f"{name} must be an ISO 8601 date (2026-11-01) or time (2026-11-01T09:30:00Z), "
-            f"got {text!r}",
+            f"{name} must be an ISO 8601 date (2026-11-01 or 20261101) or time "
+            f"(2026-11-01T09:30:00Z), got {text!r}",
             name,
         ) from None
     if moment.tzinfo is None:
@@ -188,6 +196,14 @@ def _instant(text: str, name: str, tz: ZoneInfo, *, end: bool) -> int:
     except (ValueError, OverflowError):  # 0001-01-01 east of UTC is before year 1
         ms = EARLIEST_MS if moment.year < 1970 else LATEST_MS
     return min(max(ms, EARLIEST_MS), LATEST_MS)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_scope(params: Params) -> Scope:
