@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tokenomy.cli.context import local_zone
 from tokenomy.cli.main import main
 
 
@@ -196,6 +197,23 @@ def test_summary_with_logs_uses_them(cli: Any, home: Path, logs: Path) -> None:
     assert out["sample_data"] is False
     assert out["periods"]["All time"]["calls"] == 2
     assert not (home / "sample").exists()
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berln", "CET-1CEST,M3.5.0,M10.5.0/3"])
+def test_a_machine_zone_it_cannot_read_is_named_once_and_utc_used(
+    cli: Any, home: Path, tz: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (Values no other test sets: the warning is said once per process.)
+    result = cli(["report", "daily", "--no-import", "--json"], env={"TZ": tz})
+    assert result.exit_code == 0
+    assert orjson.loads(result.stdout)["timezone"] == "UTC"
+    assert result.stderr.count("warning:") == 1
+    assert f"TZ={tz!r}" in result.stderr and "days are counted in UTC" in result.stderr
+    # Asked again in the same process: not said again.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TZ", tz)
+        assert str(local_zone()) == "UTC"
+    assert capsys.readouterr().err == ""
 
 
 def test_summary_periods_end_today(cli: Any, home: Path, tmp_path: Path) -> None:

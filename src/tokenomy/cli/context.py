@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -71,19 +73,34 @@ class Context:
 
 
 def local_zone() -> ZoneInfo:
-    """The machine's time zone as an IANA zone, so DST is handled; UTC if unknown."""
-    name = os.environ.get("TZ", "").lstrip(":")
+    """The machine's time zone as an IANA zone, so DST is handled. UTC where the machine
+    names none; where it names one that cannot be looked up (a POSIX rule such as
+    ``CET-1CEST,M3.5.0,M10.5.0/3``, a typo), UTC too, but said on stderr, once: days
+    counted in UTC unannounced read as the local days they are not."""
+    raw = os.environ.get("TZ", "")
+    name, origin = raw.lstrip(":"), f"TZ={raw!r}"
     if not name:
         try:
             target = os.path.realpath("/etc/localtime")
             if "zoneinfo/" in target:
                 name = target.split("zoneinfo/", 1)[1]
+                origin = f"/etc/localtime ({target})"
         except OSError:
             name = ""
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError, OSError):
+        _warn_unknown_zone(origin)
         return ZoneInfo("UTC")
+
+
+@functools.cache
+def _warn_unknown_zone(origin: str) -> None:
+    sys.stderr.write(
+        f"warning: the machine's time zone, {origin}, is not an IANA zone name such as "
+        "Europe/Berlin; days are counted in UTC. Set TZ to an IANA name or pass "
+        "-z/--timezone\n"
+    )
 
 
 def parse_zone(name: str | None) -> ZoneInfo:
