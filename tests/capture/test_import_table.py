@@ -381,3 +381,14 @@ def test_a_jsonl_map_to_a_key_no_object_has_is_refused(sqlite_db: Database, tmp_
     summary = import_table(sqlite_db, CATALOG, path, right)
     assert (summary.stored, summary.problems) == (3, [])
     assert sqlite_db.query("SELECT SUM(input_tokens) FROM calls")[0][0] == 30
+
+
+def test_local_times_around_clock_changes_are_read_as_documented() -> None:
+    # docs/import-csv.md: an ambiguous time is its first occurrence; a skipped one takes
+    # the offset before the change.
+    from zoneinfo import ZoneInfo
+
+    berlin = TimeFormat(naive_zone=ZoneInfo("Europe/Berlin"))
+    assert berlin.parse("2026-10-25T02:30:00") == berlin.parse("2026-10-25T00:30:00Z")
+    assert berlin.parse("2026-03-29T02:30:00") == berlin.parse("2026-03-29T01:30:00Z")
+    assert berlin.parse("2026-03-29T02:30:00") == berlin.parse("2026-03-29T03:30:00")
