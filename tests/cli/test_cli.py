@@ -383,3 +383,20 @@ def test_a_log_directory_variable_naming_no_directory_is_reported(
     assert f"CLAUDE_CONFIG_DIR={missing}: no such directory" in " ".join(imported.stdout.split())
     report = cli(["report"], env={"CODEX_HOME": missing})
     assert f"CODEX_HOME={missing}: no such directory" in " ".join(report.stderr.split())
+
+
+def test_skipped_lines_are_summed_by_kind_and_report_points_to_import_verbose(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cc" / "projects" / "-home-me-app"
+    folder.mkdir(parents=True)
+    line = (
+        '{"type":"assistant","timestamp":"2026-11-20T10:0%d:00Z","sessionId":"s1",'
+        '"requestId":"r%d","message":{"id":"m%d","model":"claude-sonnet-4-5",'
+        '"usage":{"input_tokens":"2%d","output_tokens":5}}}'
+    )
+    (folder / "s1.jsonl").write_text("".join(line % (i, i, i, i) + "\n" for i in range(5)))
+    result = cli(["report", "--path", str(tmp_path / "cc")])
+    said = " ".join(result.stderr.split())
+    assert "5 lines skipped (5 usage.input_tokens is …, expected a non-negative integer)" in said
+    assert "Run `tokenomy import --verbose` to list every one." in said

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+
+# The values inside a reason ("is '21'", "line of 3,000,000 bytes"): a kind of problem is
+# its reason without them, so five bad counts are one kind, not five.
+_VALUES = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d[\d,._]*\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,5 +36,6 @@ class ProblemLog:
         return len(self.items)
 
     def by_reason(self) -> Counter[str]:
-        """Counts per kind of problem (the text before any detail after a colon)."""
-        return Counter(p.reason.split(":", 1)[0] for p in self.items)
+        """Counts per kind of problem: the text before any detail after a colon, with the
+        values it quotes left out."""
+        return Counter(_VALUES.sub("…", p.reason.split(":", 1)[0]) for p in self.items)

@@ -103,6 +103,7 @@ def print_summary(
     *,
     verbose: bool,
     prices_file: Path | str = "~/.tokenomy/prices.toml",
+    verbose_hint: str = "with --verbose",
 ) -> None:
     from rich.text import Text
 
@@ -125,11 +126,14 @@ def print_summary(
             for p in problems.items:
                 console.print(Text(str(p), style="yellow"), soft_wrap=True)
         else:
-            kinds = ", ".join(f"{n} {k}" for k, n in problems.by_reason().most_common(4))
+            counts = problems.by_reason()
+            kinds = ", ".join(f"{n} {k}" for k, n in counts.most_common(4))
+            if len(counts) > 4:
+                kinds += f", {sum(counts.values()) - sum(n for _, n in counts.most_common(4))} more"
             first = problems.items[0]
             message = (
                 f"{len(problems):,} lines skipped ({kinds}); first: {first}. "
-                "Run with --verbose to list every one."
+                f"Run {verbose_hint} to list every one."
             )
             console.print(Text(message, style="yellow"), soft_wrap=True)
     if summary.unpriced_models:

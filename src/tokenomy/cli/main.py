@@ -158,7 +158,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                 show_progress=not args.json,
             )
             if summary.problems.items and stderr is not None:
-                print_summary(stderr, ImportSummary(problems=summary.problems), verbose=False)
+                print_summary(
+                    stderr,
+                    ImportSummary(problems=summary.problems),
+                    verbose=False,
+                    verbose_hint="`tokenomy import --verbose`",  # report has no --verbose
+                )
             if stderr is not None and not args.path:
                 from rich.text import Text
 
