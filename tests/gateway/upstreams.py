@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import json
 import struct
 import threading
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -164,6 +166,10 @@ class Upstream:
         self.first_byte_delay: float = 0.0  # before sending headers / the first byte
         self.latency: float = 0.0  # before doing anything with every request
         self.end_delay: float = 0.0  # after a stream's last event, before ending the body
+        # Answer finished responses compressed, as Cloudflare-fronted APIs do (_encode);
+        # the encodings used, one per compressed answer.
+        self.compress_like_cloudflare = False
+        self.encoded: list[str] = []
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -231,6 +237,8 @@ class Upstream:
         self.first_byte_delay = 0.0
         self.latency = 0.0
         self.end_delay = 0.0
+        self.compress_like_cloudflare = False
+        self.encoded.clear()
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -344,8 +352,30 @@ class Upstream:
                 if status is not None:
                     reply = self._error(status, None)
                 return await self._cut_body(request, reply, stall)
-            return reply
+            return self._encode(request, reply) if self.compress_like_cloudflare else reply
         return await self._stream(request, reply)
+
+    def _encode(self, request: web.Request, reply: web.Response) -> web.Response:
+        """The body in the first of br, zstd, gzip, deflate the request accepts. This
+        emulator cannot produce br or zstd (no encoder among the test dependencies): it
+        labels the plain body with them, which only a client that asked for them would try
+        to decode, and fail on, as a client without the decoder fails on the real thing."""
+        accepted = {
+            part.split(";")[0].strip().lower()
+            for part in request.headers.get("Accept-Encoding", "").split(",")
+        }
+        coding = next((c for c in ("br", "zstd", "gzip", "deflate") if c in accepted), None)
+        if coding is None:
+            return reply
+        body = bytes(reply.body) if isinstance(reply.body, bytes | bytearray) else b""
+        if coding == "gzip":
+            body = gzip.compress(body)
+        elif coding == "deflate":
+            body = zlib.compress(body)
+        reply.body = body
+        reply.headers["Content-Encoding"] = coding
+        self.encoded.append(coding)
+        return reply
 
     async def _cut_body(
         self, request: web.Request, reply: web.Response, stall: float

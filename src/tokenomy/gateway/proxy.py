@@ -58,6 +58,11 @@ DROP_HEADERS = frozenset(
     }
 )
 AUTH_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
+# The encodings the gateway asks providers for: the ones its HTTP client can decode. The
+# client's own Accept-Encoding is never forwarded: it may list br or zstd, which a
+# Cloudflare-fronted provider then uses, and the gateway could not read the answer (a 502
+# for an answer the provider billed). The client gets the body decoded in any case.
+UPSTREAM_ENCODINGS = "gzip, deflate"
 
 
 class ClientError(Exception):
@@ -386,6 +391,7 @@ def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str
         k: v
         for k, v in request.headers.items()
         if k not in DROP_HEADERS
+        and k != "accept-encoding"
         and not k.startswith("x-tokenomy-")
         and (forward_auth or k not in AUTH_HEADERS)
         # Another protocol's version and beta headers mean nothing to this provider.
@@ -394,6 +400,7 @@ def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str
     if not same and deployment.provider.protocol == "anthropic":
         headers["anthropic-version"] = "2023-06-01"
     headers["content-type"] = "application/json"
+    headers["accept-encoding"] = UPSTREAM_ENCODINGS
     headers.update(deployment.provider.auth_headers(deployment.api_key))
     return headers
 
