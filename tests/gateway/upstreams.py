@@ -170,6 +170,8 @@ class Upstream:
         # the encodings used, one per compressed answer.
         self.compress_like_cloudflare = False
         self.encoded: list[str] = []
+        # False: a server that takes no key (a local Ollama or vLLM).
+        self.needs_key = True
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -239,6 +241,7 @@ class Upstream:
         self.end_delay = 0.0
         self.compress_like_cloudflare = False
         self.encoded.clear()
+        self.needs_key = True
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -402,7 +405,7 @@ class Upstream:
         route = self._routes.get((request.method, request.path))
         if route is None:
             return self._not_found(request)
-        auth_error = self._check_auth(request)
+        auth_error = self._check_auth(request) if self.needs_key else None
         if auth_error is not None:
             return auth_error
         if request.method == "POST" and not isinstance(parsed, dict):

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -90,6 +91,9 @@ class Request:
     # Set when a virtual key authenticated the request: the client's own credentials are
     # then never forwarded.
     authenticated: bool = False
+    # The deployment the client's own key was meant for: the first of the alias it named.
+    # Only a deployment of the same provider and host may receive that key.
+    addressed: Deployment | None = None
     _normal: bytes | None = field(default=None, init=False, repr=False)
 
     def normalised(self) -> bytes:
@@ -134,6 +138,7 @@ class Proxy:
         """Serve ``request`` from the first deployment in ``chain`` (alias, then fallback
         aliases) that answers; every path ends with a response sent."""
         settings = self.router.settings
+        request.addressed = chain[0][1][0]
         last: Failure | None = None
         for round_index in range(settings.retries + 1):
             refusals: list[Refusal] = []
@@ -386,7 +391,13 @@ def wants_usage(body: dict[str, Any]) -> bool:
 
 def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str]:
     same = request.protocol == deployment.provider.protocol
-    forward_auth = deployment.api_key is None and not request.authenticated and same
+    forward_auth = (
+        deployment.api_key is None
+        and not request.authenticated
+        and same
+        and request.addressed is not None
+        and _same_upstream(deployment, request.addressed)
+    )
     headers = {
         k: v
         for k, v in request.headers.items()
@@ -403,6 +414,18 @@ def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str
     headers["accept-encoding"] = UPSTREAM_ENCODINGS
     headers.update(deployment.provider.auth_headers(deployment.api_key))
     return headers
+
+
+def _same_upstream(a: Deployment, b: Deployment) -> bool:
+    """Same provider at the same host: a key the client sent for one is good for the other,
+    and handing it over tells that host nothing it was not meant to see. A fallback to
+    another provider, or to a local server, never receives it."""
+    return a.provider.name == b.provider.name and _origin(a.base_url) == _origin(b.base_url)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _relay_headers(
