@@ -3,11 +3,12 @@ the official SDKs: encodings, keys, usage and its absence, errors inside streams
 
 from __future__ import annotations
 
-from tests.gateway.running import RunningGateway
+from tests.gateway.running import CATALOG, RunningGateway
 from tests.gateway.test_gateway import openai_client, openai_deployment, records
 from tests.gateway.upstreams import MOCK_TEXT, Upstream
 
 from tokenomy.store import Database
+from tokenomy.store.costs import reprice, unpriced_models
 
 ASK = [{"role": "user", "content": "hi"}]
 
@@ -64,3 +65,25 @@ def test_the_clients_key_goes_only_to_the_provider_and_host_it_was_sent_for(
         ("llama3", None),
     ]
     assert [r["provider"] for r in records(db)] == ["openai", "openai-compatible"]
+
+
+def test_a_stream_without_usage_is_marked_so_and_never_called_unpriced(
+    oai: Upstream, db: Database
+) -> None:
+    """A server that ignores stream_options sends no usage: the call is ok, its cost
+    unknown for want of tokens. It used to look like a model with no price, and `prices
+    check` asked for a price gpt-4o-mini has; repricing cannot make it known either."""
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+        client = openai_client(gw)
+        client.chat.completions.create(model="fast", messages=ASK)  # priced, with usage
+        oai.omit_usage = True
+        chunks = list(client.chat.completions.create(model="fast", messages=ASK, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == MOCK_TEXT
+    priced, missing = records(db)
+    assert priced["cost_source"] == "computed" and "usage_missing" not in priced["attributes"]
+    assert (missing["status"], missing["input_tokens"], missing["output_tokens"]) == ("ok", 0, 0)
+    assert (missing["cost_nanos"], missing["cost_source"]) == (None, "unknown")
+    assert missing["attributes"]["usage_missing"] is True
+    assert unpriced_models(db) == []
+    assert reprice(db, CATALOG).still_unknown == 0
+    assert records(db)[1]["cost_nanos"] is None  # not turned into an exact $0

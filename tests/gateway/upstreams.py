@@ -172,6 +172,9 @@ class Upstream:
         self.encoded: list[str] = []
         # False: a server that takes no key (a local Ollama or vLLM).
         self.needs_key = True
+        # Streams without usage even when asked for it, as OpenAI-compatible servers that
+        # ignore stream_options send them.
+        self.omit_usage = False
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -242,6 +245,7 @@ class Upstream:
         self.compress_like_cloudflare = False
         self.encoded.clear()
         self.needs_key = True
+        self.omit_usage = False
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -585,6 +589,7 @@ class _OpenAIUpstream(Upstream):
         if req.get("stream") is True:
             opts = req.get("stream_options")
             include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            include_usage = include_usage and not self.omit_usage
             return self._chat_events(cid, model, tool, call_id, include_usage)
 
         message: dict[str, Any] = {

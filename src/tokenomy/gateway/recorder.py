@@ -158,4 +158,9 @@ def to_record(trace: CallTrace) -> CallRecord:
         rec.content = CallContent(trace.request_text, response.decode("utf-8", "replace"))
     if (failed and usage.total == 0) or trace.cache_hit != "none":
         rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
+    elif trace.usage is None:
+        # Answered, but the provider sent no usage (a stream from a server that ignores
+        # stream_options): the cost stays unknown, and is marked as unknown for want of
+        # tokens, not of a price (store/costs.py), so no report asks for a price it has.
+        rec.attributes["usage_missing"] = True
     return rec

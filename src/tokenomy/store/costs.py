@@ -13,6 +13,9 @@ from tokenomy.store.db import Database
 from tokenomy.store.rollups import hour_of, mark_hours
 
 MODEL = "COALESCE(response_model, request_model)"
+# A call whose provider sent no usage (the gateway marks it): its cost is unknown for want
+# of tokens, not of a price, so adding a price or repricing cannot give it one.
+USAGE_MISSING = """attributes LIKE '%"usage_missing":true%'"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +27,12 @@ class UnpricedModel:
 
 
 def unpriced_models(db: Database) -> list[UnpricedModel]:
-    """Every (provider, model) with calls whose cost is unknown, most tokens first."""
+    """Every (provider, model) with calls whose cost is unknown for want of a price, most
+    tokens first."""
     rows = db.query(
         f"SELECT provider, {MODEL}, COUNT(*), SUM(total_tokens) FROM calls "
-        f"WHERE cost_nanos IS NULL GROUP BY provider, {MODEL} ORDER BY SUM(total_tokens) DESC"
+        f"WHERE cost_nanos IS NULL AND NOT ({USAGE_MISSING}) "
+        f"GROUP BY provider, {MODEL} ORDER BY SUM(total_tokens) DESC"
     )
     return [UnpricedModel(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
 
@@ -51,7 +56,8 @@ def reprice(
 
     Costs the source reported itself (e.g. Claude Code's ``costUSD``) are kept unless
     ``include_reported``: they are what was actually billed. A response-cache hit keeps
-    its cost of 0: it carries the cached answer's tokens, but no provider was called.
+    its cost of 0: it carries the cached answer's tokens, but no provider was called. A
+    call whose provider sent no usage keeps its unknown cost: its tokens are not known.
     """
     where = "" if include_reported else "WHERE cost_source <> ?"
     params = () if include_reported else (CostSource.REPORTED.value,)
@@ -59,7 +65,8 @@ def reprice(
         "SELECT id, provider, " + MODEL + ", started_at, input_tokens, cache_read_tokens, "
         "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status, "
         # Only the rare rows with a price variant have their attributes read at all.
-        f"cache_hit, CASE WHEN attributes LIKE '%{PRICE_VARIANT}%' THEN attributes END "
+        f"cache_hit, CASE WHEN {USAGE_MISSING} THEN 1 ELSE 0 END, "
+        f"CASE WHEN attributes LIKE '%{PRICE_VARIANT}%' THEN attributes END "
         f"FROM calls {where}",
         params,
     )
@@ -71,10 +78,12 @@ def reprice(
         usage = TokenUsage(row[4], row[5], row[6], row[7], row[8])
         if row[11] != "none":
             cost: int | None = 0  # answered from our response cache: no provider was paid
+        elif row[12]:
+            continue  # no usage was seen: no price makes its cost known (nor $0)
         elif usage.total == 0 and row[10] != "ok":
             cost = 0  # a failed call with no tokens costs nothing
         else:
-            cost = catalog.cost_nanos(row[1], row[2], usage, row[3], _variant(row[12]))
+            cost = catalog.cost_nanos(row[1], row[2], usage, row[3], _variant(row[13]))
         if cost is None:
             result.still_unknown += 1
         source = CostSource.UNKNOWN if cost is None else CostSource.COMPUTED
