@@ -87,3 +87,25 @@ def test_a_stream_without_usage_is_marked_so_and_never_called_unpriced(
     assert unpriced_models(db) == []
     assert reprice(db, CATALOG).still_unknown == 0
     assert records(db)[1]["cost_nanos"] is None  # not turned into an exact $0
+
+
+def test_a_stream_the_client_abandons_before_any_usage_has_an_unknown_cost(
+    oai: Upstream, db: Database
+) -> None:
+    """The provider bills the prompt of a stream the client leaves: with no usage seen its
+    cost is unknown, not the exact $0 it was recorded with."""
+    oai.event_delay = 0.3  # the client leaves while the stream is still coming
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+        stream = openai_client(gw).chat.completions.create(model="fast", messages=ASK, stream=True)
+        chunks = iter(stream)
+        next(chunks), next(chunks)
+        stream.close()
+    [rec] = records(db)
+    assert (rec["error_type"], rec["http_status"], rec["input_tokens"]) == (
+        "client_disconnected",
+        499,
+        0,
+    )
+    assert (rec["cost_nanos"], rec["cost_source"]) == (None, "unknown")
+    assert rec["attributes"]["usage_missing"] is True
+    assert unpriced_models(db) == []

@@ -166,6 +166,7 @@ class Upstream:
         self.first_byte_delay: float = 0.0  # before sending headers / the first byte
         self.latency: float = 0.0  # before doing anything with every request
         self.end_delay: float = 0.0  # after a stream's last event, before ending the body
+        self.event_delay: float = 0.0  # before each of a stream's events after the first
         # Answer finished responses compressed, as Cloudflare-fronted APIs do (_encode);
         # the encodings used, one per compressed answer.
         self.compress_like_cloudflare = False
@@ -242,6 +243,7 @@ class Upstream:
         self.first_byte_delay = 0.0
         self.latency = 0.0
         self.end_delay = 0.0
+        self.event_delay = 0.0
         self.compress_like_cloudflare = False
         self.encoded.clear()
         self.needs_key = True
@@ -427,7 +429,9 @@ class Upstream:
         try:
             await resp.prepare(request)
             if fault is None:
-                for event in events:
+                for n, event in enumerate(events):
+                    if n and self.event_delay > 0:
+                        await asyncio.sleep(self.event_delay)
                     await resp.write(event)
                 if self.end_delay > 0:
                     await asyncio.sleep(self.end_delay)

@@ -206,6 +206,8 @@ class Proxy:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return self._transport_failure(exc, request, deployment, trace)
             async with response:
+                if response.status < 400:
+                    trace.accepted = True  # billed from here on, even if no usage follows
                 content_type = response.headers.get("content-type", "")
                 streamed = response.status == 200 and content_type.startswith("text/event-stream")
                 body = b""

@@ -52,6 +52,9 @@ class CallTrace:
     attempts: int = 0
     # Extra attributes the capturing side knows (e.g. the SDK's "abandoned").
     attributes: dict[str, Any] = field(default_factory=dict)
+    # A provider took the request (it answered 2xx): it bills it, whether or not its usage
+    # reaches us (a client that leaves mid-stream, a body cut off).
+    accepted: bool = False
     # Answered from our response cache ("exact" or "semantic"): no provider was called.
     cache_hit: str = "none"
     # The provider's last stream event has gone to the client: it has the whole answer, even
@@ -156,11 +159,14 @@ def to_record(trace: CallTrace) -> CallRecord:
     if trace.request_text is not None:
         response = b"".join(trace.response_parts or [])[:MAX_CAPTURED_BYTES]
         rec.content = CallContent(trace.request_text, response.decode("utf-8", "replace"))
-    if (failed and usage.total == 0) or trace.cache_hit != "none":
-        rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
-    elif trace.usage is None:
-        # Answered, but the provider sent no usage (a stream from a server that ignores
-        # stream_options): the cost stays unknown, and is marked as unknown for want of
-        # tokens, not of a price (store/costs.py), so no report asks for a price it has.
+    if trace.cache_hit != "none":
+        rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # no provider was called
+    elif trace.usage is None and (trace.accepted or not failed):
+        # A provider answered, but no usage reached us (a stream from a server that ignores
+        # stream_options, a client that left before the usage chunk): it billed something,
+        # so the cost stays unknown, never $0, and is marked as unknown for want of tokens,
+        # not of a price (store/costs.py), so no report asks for a price it has.
         rec.attributes["usage_missing"] = True
+    elif failed and usage.total == 0:
+        rec.cost_nanos, rec.cost_source = 0, CostSource.COMPUTED  # nothing was billed
     return rec
