@@ -109,3 +109,27 @@ def test_a_stream_the_client_abandons_before_any_usage_has_an_unknown_cost(
     assert (rec["cost_nanos"], rec["cost_source"]) == (None, "unknown")
     assert rec["attributes"]["usage_missing"] is True
     assert unpriced_models(db) == []
+
+
+def test_openrouter_cache_writes_are_booked_as_cache_writes(oai: Upstream, db: Database) -> None:
+    """OpenRouter's prompt_tokens hold its cache writes too: they were booked as plain
+    input, at the input price, instead of the cache-write price."""
+    oai.usage = {
+        "prompt_tokens": 13050,
+        "completion_tokens": 100,
+        "total_tokens": 13150,
+        "prompt_tokens_details": {"cached_tokens": 10000, "cache_write_tokens": 3000},
+    }
+    deployment = {**openai_deployment(oai, "anthropic/claude-sonnet-4.5"), "provider": "openrouter"}
+    with RunningGateway({"claude": [deployment]}, db) as gw:
+        client = openai_client(gw)
+        reply = client.chat.completions.create(model="claude", messages=ASK)
+        list(client.chat.completions.create(model="claude", messages=ASK, stream=True))
+    assert reply.usage is not None and reply.usage.prompt_tokens == 13050  # relayed as sent
+    for rec in records(db):
+        assert (rec["input_tokens"], rec["cache_read_tokens"], rec["cache_write_tokens"]) == (
+            50,
+            10000,
+            3000,
+        )
+        assert rec["output_tokens"] == 100

@@ -176,6 +176,8 @@ class Upstream:
         # Streams without usage even when asked for it, as OpenAI-compatible servers that
         # ignore stream_options send them.
         self.omit_usage = False
+        # Replaces the provider's usage in answers (another provider's fields, say).
+        self.usage: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -248,6 +250,7 @@ class Upstream:
         self.encoded.clear()
         self.needs_key = True
         self.omit_usage = False
+        self.usage = None
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -621,7 +624,7 @@ class _OpenAIUpstream(Upstream):
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             ],
-            "usage": OPENAI_USAGE,
+            "usage": self.usage or OPENAI_USAGE,
             "service_tier": "default",
             "system_fingerprint": "fp_mock",
         }
@@ -673,7 +676,7 @@ class _OpenAIUpstream(Upstream):
         if include_usage:
             usage_chunk = chunk({})
             usage_chunk["choices"] = []
-            usage_chunk["usage"] = OPENAI_USAGE
+            usage_chunk["usage"] = self.usage or OPENAI_USAGE
             chunks.append(usage_chunk)
         events = [f"data: {_dumps(c)}\n\n".encode() for c in chunks]
         events.append(b"data: [DONE]\n\n")

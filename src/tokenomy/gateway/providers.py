@@ -137,17 +137,20 @@ def _sub(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
 
 def openai_usage(u: Mapping[str, Any]) -> TokenUsage:
     """OpenAI usage: cached tokens are part of prompt tokens, reasoning part of completion.
-    (DeepSeek reports its cache hits as ``prompt_cache_hit_tokens``.)"""
+    (DeepSeek reports its cache hits as ``prompt_cache_hit_tokens``; OpenRouter its cache
+    writes, for the providers that bill them, as ``prompt_tokens_details.cache_write_tokens``,
+    also part of prompt tokens.)"""
     prompt = _count(u, "prompt_tokens")
-    cached = _count(_sub(u, "prompt_tokens_details"), "cached_tokens") or _count(
-        u, "prompt_cache_hit_tokens"
-    )
+    details = _sub(u, "prompt_tokens_details")
+    cached = _count(details, "cached_tokens") or _count(u, "prompt_cache_hit_tokens")
     cached = min(cached, prompt)
+    written = min(_count(details, "cache_write_tokens"), prompt - cached)
     completion = _count(u, "completion_tokens")
     reasoning = min(_count(_sub(u, "completion_tokens_details"), "reasoning_tokens"), completion)
     return TokenUsage(
-        input_tokens=prompt - cached,
+        input_tokens=prompt - cached - written,
         cache_read_tokens=cached,
+        cache_write_tokens=written,
         output_tokens=completion,
         reasoning_tokens=reasoning,
     )

@@ -21,7 +21,6 @@ from tokenomy.gateway.translate.base import (
     as_list,
     client_error_body,
     client_stream_error,
-    count,
     dumps_text,
     loads_object,
     named_event,
@@ -237,14 +236,10 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
 def anthropic_usage_from_openai(raw: Any) -> dict[str, Any]:
     """Anthropic counts input, cache reads and cache writes apart; OpenAI's prompt_tokens
     hold all three."""
-    u = as_dict(raw)
-    usage = openai_usage(u)
-    write = min(
-        count(as_dict(u.get("prompt_tokens_details")), "cache_write_tokens"), usage.input_tokens
-    )
+    usage = openai_usage(as_dict(raw))
     return {
-        "input_tokens": usage.input_tokens - write,
-        "cache_creation_input_tokens": write,
+        "input_tokens": usage.input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
         "cache_read_input_tokens": usage.cache_read_tokens,
         "output_tokens": usage.output_tokens,
     }
