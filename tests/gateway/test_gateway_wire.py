@@ -4,7 +4,13 @@ the official SDKs: encodings, keys, usage and its absence, errors inside streams
 from __future__ import annotations
 
 from tests.gateway.running import CATALOG, RunningGateway
-from tests.gateway.test_gateway import openai_client, openai_deployment, records
+from tests.gateway.test_gateway import (
+    anthropic_client,
+    anthropic_deployment,
+    openai_client,
+    openai_deployment,
+    records,
+)
 from tests.gateway.upstreams import MOCK_TEXT, Upstream
 
 from tokenomy.store import Database
@@ -133,3 +139,21 @@ def test_openrouter_cache_writes_are_booked_as_cache_writes(oai: Upstream, db: D
             3000,
         )
         assert rec["output_tokens"] == 100
+
+
+def test_anthropic_thinking_tokens_are_recorded_as_reasoning(ant: Upstream, db: Database) -> None:
+    """As the Claude Code importer reads them: the same call through the gateway and
+    through Claude Code's log used to disagree (reasoning 0 here)."""
+    ant.usage = {
+        "input_tokens": 10,
+        "output_tokens": 89,
+        "output_tokens_details": {"thinking_tokens": 60},
+    }
+    with RunningGateway({"claude": [anthropic_deployment(ant)]}, db) as gw:
+        client = anthropic_client(gw)
+        client.messages.create(model="claude", max_tokens=100, messages=ASK)
+        with client.messages.stream(model="claude", max_tokens=100, messages=ASK) as stream:
+            final = stream.get_final_message()
+    assert final.usage.output_tokens == 89
+    for rec in records(db):
+        assert (rec["output_tokens"], rec["reasoning_tokens"]) == (89, 60)

@@ -829,13 +829,20 @@ class _AnthropicUpstream(Upstream):
             "content": content,
             "stop_reason": stop,
             "stop_sequence": None,
-            "usage": ANTHROPIC_USAGE,
+            "usage": self.usage or ANTHROPIC_USAGE,
         }
         return _json_response(200, message, {"request-id": self._request_id()})
 
     def _message_events(self, mid: str, model: str, tool: str | None, tool_id: str) -> list[bytes]:
         events: list[tuple[str, dict[str, Any]]] = []
-        start_usage = {**ANTHROPIC_USAGE, "output_tokens": ANTHROPIC_STREAM_OUTPUT_TOKENS_AT_START}
+        usage = self.usage or ANTHROPIC_USAGE
+        start_usage = {**usage, "output_tokens": ANTHROPIC_STREAM_OUTPUT_TOKENS_AT_START}
+        if "output_tokens_details" in usage:
+            start_usage["output_tokens_details"] = None  # known at the end only
+        # message_delta: the cumulative output count, and its details when there are any.
+        end_usage = {
+            k: v for k, v in usage.items() if k in ("output_tokens", "output_tokens_details")
+        }
         message: dict[str, Any] = {
             "id": mid,
             "type": "message",
@@ -878,7 +885,7 @@ class _AnthropicUpstream(Upstream):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop, "stop_sequence": None},
-                    "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]},
+                    "usage": end_usage,
                 },
             )
         )

@@ -157,15 +157,19 @@ def openai_usage(u: Mapping[str, Any]) -> TokenUsage:
 
 
 def anthropic_usage(u: Mapping[str, Any]) -> TokenUsage:
-    """Anthropic usage: disjoint already; cache writes split into 5-minute and 1-hour."""
+    """Anthropic usage: disjoint already; cache writes split into 5-minute and 1-hour;
+    ``output_tokens_details.thinking_tokens`` is the part of output spent thinking (as the
+    Claude Code importer reads it)."""
     written = _count(u, "cache_creation_input_tokens")
     write_1h = min(_count(_sub(u, "cache_creation"), "ephemeral_1h_input_tokens"), written)
+    output = _count(u, "output_tokens")
     return TokenUsage(
         input_tokens=_count(u, "input_tokens"),
         cache_read_tokens=_count(u, "cache_read_input_tokens"),
         cache_write_tokens=written - write_1h,
         cache_write_1h_tokens=write_1h,
-        output_tokens=_count(u, "output_tokens"),
+        output_tokens=output,
+        reasoning_tokens=min(_count(_sub(u, "output_tokens_details"), "thinking_tokens"), output),
     )
 
 
