@@ -157,3 +157,35 @@ def test_anthropic_thinking_tokens_are_recorded_as_reasoning(ant: Upstream, db: 
     assert final.usage.output_tokens == 89
     for rec in records(db):
         assert (rec["output_tokens"], rec["reasoning_tokens"]) == (89, 60)
+
+
+def test_the_exact_cache_keeps_apart_answers_to_other_api_versions_and_betas(
+    ant: Upstream, db: Database
+) -> None:
+    """A beta flag (context-1m, output-128k...) or another API version changes the
+    answer: a request with one was served the entry made without it."""
+    cache = {"aliases": {"claude": "exact"}}
+    with RunningGateway({"claude": [anthropic_deployment(ant)]}, db, cache=cache) as gw:
+        client = anthropic_client(gw)
+
+        def served(**headers: str) -> str | None:
+            reply = client.messages.with_raw_response.create(
+                model="claude", max_tokens=100, messages=ASK, extra_headers=headers
+            )
+            return reply.headers.get("x-tokenomy-cache")
+
+        beta = {"anthropic-beta": "context-1m-2025-08-07,output-128k-2025-02-19"}
+        same_beta = {"anthropic-beta": "output-128k-2025-02-19, context-1m-2025-08-07"}
+        answers = [
+            served(),
+            served(**beta),
+            served(**same_beta),
+            served(**{"anthropic-version": "2023-01-01"}),
+            served(),
+        ]
+    assert answers == ["miss", "miss", "hit-exact", "miss", "hit-exact"]
+    assert [s.headers.get("anthropic-beta") for s in ant.seen] == [
+        None,
+        beta["anthropic-beta"],
+        None,
+    ]

@@ -36,6 +36,8 @@ log = logging.getLogger("tokenomy.gateway.cache")
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 HEADER = "x-tokenomy-cache"
+# Request headers that change the answer, so part of the exact key (docs/cache.md).
+ANSWER_HEADERS = ("anthropic-beta", "anthropic-version", "openai-beta")
 # A response larger than this is served but not kept (a cache of a few huge answers is a
 # poor cache of many small ones).
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
@@ -181,12 +183,13 @@ class ResponseCache:
         # without has none: the replayed bytes differ, so the two are kept apart. (Folded
         # into the key, not the request: the prompt hash stays the prompt's.)
         usage = stream and request.protocol == "openai" and wants_usage(body)
+        variant = namespace + "+usage" if usage else namespace
         plan = Plan(
             mode=mode,
             read="no-cache" not in control,
             write="no-store" not in control,
             namespace=namespace,
-            key=key_of(namespace + "+usage" if usage else namespace, request.normalised()),
+            key=key_of(variant + _answer_headers(request.headers), request.normalised()),
             stream=stream,
         )
         if mode == "semantic":
@@ -305,6 +308,20 @@ class ResponseCache:
         await self.store.close()
         if self.semantic is not None:
             await run_blocking(self.semantic.save)
+
+
+def _answer_headers(headers: dict[str, str]) -> str:
+    """The request headers that change the answer, as a suffix of the key's namespace: an
+    API version, and beta features (Anthropic's context-1m or output-128k, OpenAI-Beta).
+    Empty without them, so the keys of requests that send none stay what they were."""
+    parts: list[str] = []
+    for name in ANSWER_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            # "a,b" and "b, a" ask for the same features.
+            flags = sorted(f.strip() for f in value.split(",") if f.strip())
+            parts.append(f"+{name}={','.join(flags)}")
+    return "".join(parts)
 
 
 @functools.cache  # said once: the first call logs, the next ones are cached no-ops
