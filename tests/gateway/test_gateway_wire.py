@@ -3,12 +3,18 @@ the official SDKs: encodings, keys, usage and its absence, errors inside streams
 
 from __future__ import annotations
 
+import json
+
+import anthropic
+import openai
+import pytest
 from tests.gateway.running import CATALOG, RunningGateway
 from tests.gateway.test_gateway import (
     anthropic_client,
     anthropic_deployment,
     openai_client,
     openai_deployment,
+    raw_http,
     records,
 )
 from tests.gateway.upstreams import MOCK_TEXT, Upstream
@@ -189,3 +195,45 @@ def test_the_exact_cache_keeps_apart_answers_to_other_api_versions_and_betas(
         beta["anthropic-beta"],
         None,
     ]
+
+
+def test_a_providers_error_event_in_a_stream_is_the_one_recorded_and_the_only_one_sent(
+    oai: Upstream, ant: Upstream, db: Database
+) -> None:
+    """The record said "the stream ended before its last event", and the client got a
+    made-up second error event after the provider's."""
+    models = {"fast": [openai_deployment(oai)], "claude": [anthropic_deployment(ant)]}
+    with RunningGateway(models, db) as gw:
+        oai.error_next_stream(after_events=2, status=503)
+        with pytest.raises(openai.APIError, match="overloaded or not ready"):
+            list(openai_client(gw).chat.completions.create(model="fast", messages=ASK, stream=True))
+        ant.error_next_stream(after_events=3)
+        with (
+            pytest.raises(anthropic.APIStatusError, match="Overloaded"),
+            anthropic_client(gw).messages.stream(
+                model="claude", max_tokens=10, messages=ASK
+            ) as stream,
+        ):
+            stream.get_final_message()
+        ant.error_next_stream(after_events=3)
+        body = json.dumps({"model": "claude", "max_tokens": 10, "stream": True, "messages": ASK})
+        raw = raw_http(
+            "POST",
+            gw.url + "/v1/messages",
+            body,
+            **{
+                "content-type": "application/json",
+                "x-api-key": "k",
+                "anthropic-version": "2023-06-01",
+            },
+        )
+    assert raw.content.count(b"event: error") == 1
+    oai_rec, ant_rec, _ = records(db)
+    assert (oai_rec["error_type"], oai_rec["attributes"]["error"]) == (
+        "stream_error",
+        "The server is overloaded or not ready yet.",
+    )
+    assert oai_rec["attributes"]["error_code"] == "server_error"
+    assert (ant_rec["error_type"], ant_rec["attributes"]["error"]) == ("stream_error", "Overloaded")
+    assert ant_rec["attributes"]["error_code"] == "overloaded_error"
+    assert ant_rec["input_tokens"] == 10  # message_start's usage is kept

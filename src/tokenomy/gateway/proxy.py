@@ -493,10 +493,8 @@ async def _relay_events(
                 break
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
-        if stream is not None and stream.error is not None:
-            # The provider reported an error inside the stream; the translator has already
-            # sent the client its error event.
-            trace.fail("stream_error", stream.error)
+        if _provider_stream_error(trace, stream, passthrough):
+            pass  # the client has had the provider's error event (translated if need be)
         elif not seen.finished:
             raise aiohttp.ClientPayloadError("the stream ended before its last event")
         elif stream is not None:
@@ -504,7 +502,11 @@ async def _relay_events(
     except _MalformedEventError:
         last = [stream_error_event(client_protocol, trace.error or "malformed stream")]
     except (aiohttp.ClientError, TimeoutError) as exc:
-        if seen.finished and (stream is None or stream.error is None):
+        if _provider_stream_error(trace, stream, passthrough):
+            # The provider's error event was the stream's last word, and the client has it:
+            # a made-up second error after it would only hide the provider's.
+            log.info("upstream closed after its error event: %r", exc)
+        elif seen.finished:
             # The last event was relayed; only the connection's close failed (or came after
             # the timeout). The answer is whole: an error event after [DONE] / message_stop
             # would break the protocol, and the call is a success.
@@ -532,6 +534,25 @@ async def _relay_events(
             async with asyncio.timeout(DRAIN_SECONDS):
                 while await response.content.readany():
                     pass
+
+
+def _provider_stream_error(
+    trace: CallTrace, stream: StreamTranslator | None, passthrough: StreamUsage
+) -> bool:
+    """Whether the provider sent an error event inside the stream; if so it is recorded
+    as the call's error, with the provider's own message and code."""
+    if stream is not None:
+        if stream.error is None:
+            return False
+        trace.fail("stream_error", stream.error)
+        return True
+    if passthrough.error is None:
+        return False
+    message, code = passthrough.error
+    trace.fail("stream_error", message)
+    if code is not None:
+        trace.attributes["error_code"] = code
+    return True
 
 
 class _MalformedEventError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage
-from tokenomy.gateway.translate.base import loads_object
+from tokenomy.gateway.translate.base import loads_object, stream_error_of
 from tokenomy.record import TokenUsage
 
 
@@ -21,10 +21,16 @@ class StreamUsage:
         # Whether the stream's own end marker was seen: a stream that stops without it was
         # cut off, whatever the connection says.
         self.finished = False
+        # The provider's own error event (Anthropic's ``event: error``, an OpenAI or Gemini
+        # chunk holding ``error``): its message and code. The stream ends there.
+        self.error: tuple[str, str | None] | None = None
         self._usage: dict[str, Any] = {}
 
     def see(self, name: str, data: bytes) -> bool:
         """Take in one event; True if it carries only usage (OpenAI's last chunk)."""
+        # Cheap test first: an error object's key comes early; other events are parsed once.
+        if (name == "error" or b'"error"' in data[:40]) and self._see_error(data):
+            return False
         if self.protocol == "openai":
             return self._see_openai(data)
         if self.protocol == "gemini":
@@ -32,6 +38,14 @@ class StreamUsage:
             return False
         self._see_anthropic(name, data)
         return False
+
+    def _see_error(self, data: bytes) -> bool:
+        event = loads_object(data)
+        if event is None or not isinstance(event.get("error"), dict):
+            return False
+        if self.error is None:
+            self.error = stream_error_of(self.protocol, event)
+        return True
 
     def _see_openai(self, data: bytes) -> bool:
         if data == b"[DONE]":
