@@ -237,3 +237,18 @@ def test_a_providers_error_event_in_a_stream_is_the_one_recorded_and_the_only_on
     assert (ant_rec["error_type"], ant_rec["attributes"]["error"]) == ("stream_error", "Overloaded")
     assert ant_rec["attributes"]["error_code"] == "overloaded_error"
     assert ant_rec["input_tokens"] == 10  # message_start's usage is kept
+
+
+def test_with_several_choices_the_finish_reason_is_choice_zeros_streamed_or_not(
+    oai: Upstream, db: Database
+) -> None:
+    """Choice 0 stops, choice 1 is cut short: the stream used to record the last finish
+    reason seen ("length"), the plain answer choice 0's ("stop")."""
+    with RunningGateway({"fast": [openai_deployment(oai)]}, db) as gw:
+        client = openai_client(gw)
+        plain = client.chat.completions.create(model="fast", messages=ASK, n=2)
+        chunks = list(client.chat.completions.create(model="fast", messages=ASK, n=2, stream=True))
+    assert [c.finish_reason for c in plain.choices] == ["stop", "length"]
+    ends = [(c.index, c.finish_reason) for k in chunks for c in k.choices if c.finish_reason]
+    assert ends == [(0, "stop"), (1, "length")]
+    assert [r["finish_reason"] for r in records(db)] == ["stop", "stop"]

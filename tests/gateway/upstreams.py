@@ -597,7 +597,10 @@ class _OpenAIUpstream(Upstream):
             opts = req.get("stream_options")
             include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
             include_usage = include_usage and not self.omit_usage
-            return self._chat_events(cid, model, tool, call_id, include_usage)
+            events = self._chat_events(cid, model, tool, call_id, include_usage)
+            if req.get("n") == 2:
+                events[-1:-1] = self._second_choice_events(cid, model)
+            return events
 
         message: dict[str, Any] = {
             "role": "assistant",
@@ -616,14 +619,19 @@ class _OpenAIUpstream(Upstream):
                 }
             ]
             finish = "tool_calls"
+        choices = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}]
+        if req.get("n") == 2:
+            # A second choice cut short: which choice the record follows shows.
+            second = {"role": "assistant", "content": "Hel", "refusal": None, "annotations": []}
+            choices.append(
+                {"index": 1, "message": second, "logprobs": None, "finish_reason": "length"}
+            )
         completion = {
             "id": cid,
             "object": "chat.completion",
             "created": CREATED,
             "model": model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
+            "choices": choices,
             "usage": self.usage or OPENAI_USAGE,
             "service_tier": "default",
             "system_fingerprint": "fp_mock",
@@ -681,6 +689,20 @@ class _OpenAIUpstream(Upstream):
         events = [f"data: {_dumps(c)}\n\n".encode() for c in chunks]
         events.append(b"data: [DONE]\n\n")
         return events
+
+    def _second_choice_events(self, cid: str, model: str) -> list[bytes]:
+        """With n=2: a second choice, cut short ("length"), streamed after the first."""
+        chunks = [
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": CREATED,
+                "model": model,
+                "choices": [{"index": 1, "delta": delta, "logprobs": None, "finish_reason": end}],
+            }
+            for delta, end in (({"role": "assistant", "content": "Hel"}, None), ({}, "length"))
+        ]
+        return [f"data: {_dumps(c)}\n\n".encode() for c in chunks]
 
     async def _embeddings(self, request: web.Request, req: dict[str, Any]) -> _Reply:
         model = req.get("model")

@@ -58,7 +58,13 @@ class StreamUsage:
             self.model = chunk["model"]
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else []:
-            if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            # Choice 0's, as for an answer that is not streamed (n > 1 streams every
+            # choice, and another may end otherwise, later).
+            if (
+                isinstance(choice, dict)
+                and choice.get("index", 0) == 0
+                and isinstance(choice.get("finish_reason"), str)
+            ):
                 self.finish_reason = choice["finish_reason"]
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
