@@ -17,7 +17,7 @@ from tests.gateway.test_gateway import (
     raw_http,
     records,
 )
-from tests.gateway.upstreams import MOCK_TEXT, Upstream
+from tests.gateway.upstreams import MOCK_TEXT, REFUSAL_TEXT, Upstream
 
 from tokenomy.store import Database
 from tokenomy.store.costs import reprice, unpriced_models
@@ -252,3 +252,21 @@ def test_with_several_choices_the_finish_reason_is_choice_zeros_streamed_or_not(
     ends = [(c.index, c.finish_reason) for k in chunks for c in k.choices if c.finish_reason]
     assert ends == [(0, "stop"), (1, "length")]
     assert [r["finish_reason"] for r in records(db)] == ["stop", "stop"]
+
+
+def test_an_openai_refusal_reaches_an_anthropic_client_streamed_or_not(
+    oai: Upstream, db: Database
+) -> None:
+    """An OpenAI refusal has no content, only message.refusal / delta.refusal: the
+    Anthropic client served by an OpenAI deployment got an empty successful answer."""
+    oai.refuse = True
+    with RunningGateway({"gpt": [openai_deployment(oai)]}, db) as gw:
+        client = anthropic_client(gw)
+        plain = client.messages.create(model="gpt", max_tokens=100, messages=ASK)
+        with client.messages.stream(model="gpt", max_tokens=100, messages=ASK) as stream:
+            streamed = stream.get_final_message()
+    for message in (plain, streamed):
+        assert message.stop_reason == "refusal"
+        assert [(b.type, getattr(b, "text", None)) for b in message.content] == [
+            ("text", REFUSAL_TEXT)
+        ]

@@ -42,6 +42,7 @@ __all__ = [
     "MOCK_TEXT",
     "OPENAI_MODELS",
     "OPENAI_USAGE",
+    "REFUSAL_TEXT",
     "Seen",
     "Upstream",
     "anthropic_error_body",
@@ -53,6 +54,8 @@ __all__ = [
 
 MOCK_TEXT = "Hello from mock"
 MOCK_CHUNKS = ("Hello", " from", " mock")
+REFUSAL_CHUNKS = ("I'm sorry,", " I can't help with that.")
+REFUSAL_TEXT = "".join(REFUSAL_CHUNKS)
 CREATED = 1_735_689_600  # fixed `created` timestamp (2025-01-01T00:00:00Z) for byte-stable answers
 EMBEDDING_DIMENSIONS = 8
 
@@ -178,6 +181,8 @@ class Upstream:
         self.omit_usage = False
         # Replaces the provider's usage in answers (another provider's fields, say).
         self.usage: dict[str, Any] | None = None
+        # Chat answers are OpenAI refusals (message.refusal / delta.refusal, no content).
+        self.refuse = False
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -251,6 +256,7 @@ class Upstream:
         self.needs_key = True
         self.omit_usage = False
         self.usage = None
+        self.refuse = False
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -609,7 +615,9 @@ class _OpenAIUpstream(Upstream):
             "annotations": [],
         }
         finish = "stop"
-        if tool is not None:
+        if self.refuse:
+            message["content"], message["refusal"] = None, REFUSAL_TEXT
+        elif tool is not None:
             message["content"] = None
             message["tool_calls"] = [
                 {
@@ -658,7 +666,11 @@ class _OpenAIUpstream(Upstream):
             return obj
 
         chunks: list[dict[str, Any]] = []
-        if tool is None:
+        if self.refuse:
+            chunks.append(chunk({"role": "assistant", "content": None, "refusal": ""}))
+            chunks.extend(chunk({"refusal": piece}) for piece in REFUSAL_CHUNKS)
+            chunks.append(chunk({}, "stop"))
+        elif tool is None:
             chunks.append(chunk({"role": "assistant", "content": "", "refusal": None}))
             chunks.extend(chunk({"content": piece}) for piece in MOCK_CHUNKS)
             chunks.append(chunk({}, "stop"))

@@ -245,7 +245,9 @@ def anthropic_usage_from_openai(raw: Any) -> dict[str, Any]:
     }
 
 
-def _stop_reason(finish_reason: Any, called_tools: bool) -> str:
+def _stop_reason(finish_reason: Any, called_tools: bool, *, refused: bool = False) -> str:
+    if refused:
+        return "refusal"
     # Some OpenAI-compatible servers say "stop" after tool calls: the calls are what counts.
     if called_tools and finish_reason in (None, "stop"):
         return "tool_use"
@@ -266,6 +268,12 @@ def anthropic_response(body: Mapping[str, Any], alias: str) -> dict[str, Any]:
         text = "".join(str(as_dict(p).get("text", "")) for p in text)
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
+    # A refusal has no content, only its text here: it goes to the client as a text block
+    # and Anthropic's own "refusal" stop reason, not as an empty answer.
+    refusal = message.get("refusal")
+    refused = isinstance(refusal, str) and bool(refusal)
+    if refused:
+        content.append({"type": "text", "text": refusal})
     calls = as_list(message.get("tool_calls"))
     for i, call in enumerate(calls):
         function = as_dict(as_dict(call).get("function"))
@@ -283,7 +291,7 @@ def anthropic_response(body: Mapping[str, Any], alias: str) -> dict[str, Any]:
         "role": "assistant",
         "model": alias,
         "content": content,
-        "stop_reason": _stop_reason(choice.get("finish_reason"), bool(calls)),
+        "stop_reason": _stop_reason(choice.get("finish_reason"), bool(calls), refused=refused),
         "stop_sequence": None,
         "usage": anthropic_usage_from_openai(body.get("usage")),
     }
@@ -307,6 +315,7 @@ class OpenAIToAnthropicStream(StreamTranslator):
         self._open_is_text = False
         self._blocks = 0
         self._tools: dict[int, int] = {}  # OpenAI tool_calls index -> Anthropic block index
+        self._refused = False
 
     def token_usage(self) -> TokenUsage | None:
         return openai_usage(self.usage) if self.usage else None
@@ -363,11 +372,14 @@ class OpenAIToAnthropicStream(StreamTranslator):
 
     def _delta(self, delta: Mapping[str, Any]) -> list[bytes]:
         out: list[bytes] = []
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            if self._open is None or not self._open_is_text:
-                out += self._open_block({"type": "text", "text": ""}, is_text=True)
-            out.append(self._block_delta(self._open, {"type": "text_delta", "text": text}))
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self._refused = True  # streamed as text, ended with stop_reason "refusal"
+        for text in (delta.get("content"), refusal):
+            if isinstance(text, str) and text:
+                if self._open is None or not self._open_is_text:
+                    out += self._open_block({"type": "text", "text": ""}, is_text=True)
+                out.append(self._block_delta(self._open, {"type": "text_delta", "text": text}))
         for call in as_list(delta.get("tool_calls")):
             call = as_dict(call)
             index: int = call["index"] if isinstance(call.get("index"), int) else 0
@@ -408,7 +420,9 @@ class OpenAIToAnthropicStream(StreamTranslator):
         self._closed = True
         out = self._close_block()
         delta = {
-            "stop_reason": _stop_reason(self.finish_reason, bool(self._tools)),
+            "stop_reason": _stop_reason(
+                self.finish_reason, bool(self._tools), refused=self._refused
+            ),
             "stop_sequence": None,
         }
         usage = anthropic_usage_from_openai(self.usage)
