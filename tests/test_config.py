@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenomy.config import Paths
+from tokenomy.config import Paths, read_yaml
 from tokenomy.store.db import DatabaseError, parse_url
 
 
@@ -30,3 +30,35 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
 def test_an_unsupported_database_url_names_what_works() -> None:
     with pytest.raises(DatabaseError, match="use a SQLite file path or postgresql://"):
         parse_url("mysql://root:secret@host/db")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A second `budgets:` pasted lower down would drop the first one's limits.
+        (
+            "budgets:\n  rules: []\nalerts:\n  cooldown: 60\nbudgets:\n  rules: []\n",
+            "line 5: budgets: duplicate key (first at line 1)",
+        ),
+        # Nested: an alias listed twice would keep only its last deployments.
+        (
+            "models:\n  fast:\n    - {model: a}\n  fast:\n    - {model: b}\n",
+            "line 4: fast: duplicate key (first at line 2)",
+        ),
+        ("router: {retries: 1, retries: 2}\n", "line 1: retries: duplicate key (first at line 1)"),
+    ],
+)
+def test_a_key_written_twice_is_refused_with_both_lines(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "tokenomy.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as caught:
+        read_yaml(path, ValueError)
+    assert str(caught.value) == f"{path}: {expected}"
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "tokenomy.yaml"
+    path.write_text("base: &b {timeout: 30, weight: 1}\nover:\n  <<: *b\n  timeout: 5\n")
+    assert read_yaml(path, ValueError)["over"] == {"timeout": 5, "weight": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +56,54 @@ def database_url(value: str | None, home: Path) -> str:
 
 def read_yaml(path: Path, error: type[Exception]) -> Any:
     """A YAML file's contents; a file that cannot be read or parsed raises ``error`` with
-    the file named (every tokenomy.yaml section reads the file the same way)."""
+    the file named (every tokenomy.yaml section reads the file the same way). A key written
+    twice in one mapping is refused: YAML would keep the last one, so a second ``budgets:``
+    pasted lower down would silently drop the first one's limits."""
     import yaml
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    except _DuplicateKeyError as exc:
+        raise error(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from exc
+
+
+class _DuplicateKeyError(Exception):
+    """A mapping that names one key twice (lines are 1-based, as editors show them)."""
+
+    def __init__(self, key: object, line: int, first: int) -> None:
+        super().__init__(f"line {line}: {key}: duplicate key (first at line {first})")
+
+
+@cache
+def _strict_loader() -> type[Any]:
+    """yaml.SafeLoader that refuses duplicate keys. Built on first use: importing yaml costs
+    every command start-up time, and most commands never read tokenomy.yaml."""
+    import yaml
+
+    merge_tag = "tag:yaml.org,2002:merge"
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                first: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    # `<<: *base` merges are meant to be overridden by the keys beside them.
+                    if key_node.tag == merge_tag:
+                        continue
+                    key = self.construct_object(key_node, deep=deep)
+                    line = key_node.start_mark.line + 1
+                    try:
+                        if key in first:
+                            raise _DuplicateKeyError(key, line, first[key])
+                        first[key] = line
+                    except TypeError:  # an unhashable key: SafeLoader refuses it itself
+                        continue
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader

@@ -167,3 +167,17 @@ def test_a_bad_budgets_section_is_an_error_naming_the_key(
     Path("tokenomy.yaml").write_text("budgets: {rules: [{name: x, limit_usd: lots}]}\n")
     assert main(["budgets"]) == 2
     assert "tokenomy.yaml: budgets.rules[0].limit_usd" in capsys.readouterr().err
+
+
+def test_a_budgets_section_written_twice_is_refused(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("tokenomy.yaml").write_text(
+        "budgets:\n  rules: [{name: web-daily, project: web, limit_usd: 10}]\n"
+        "alerts:\n  cooldown: 60\n"
+        "budgets:\n  rules: [{name: ann-monthly, user: ann, limit_usd: 100}]\n"
+    )
+    assert main(["budgets"]) == 2
+    assert "tokenomy.yaml: line 5: budgets: duplicate key (first at line 1)" in (
+        capsys.readouterr().err
+    )
