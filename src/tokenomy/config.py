@@ -73,6 +73,43 @@ def read_yaml(path: Path, error: type[Exception]) -> Any:
         raise error(f"{path}: not valid YAML: {exc}") from exc
 
 
+# tokenomy.yaml's top-level sections. Each is read by its own module (the gateway, budgets,
+# alerts, reports), and each refuses a key none of them reads, so that a misspelt `alert:`
+# is an error wherever the file is read, not a section that quietly never runs.
+SECTIONS = ("models", "fallbacks", "router", "cache", "budgets", "reports", "alerts")
+
+
+def read_sections(path: Path, error: type[Exception], section: str) -> dict[str, Any]:
+    """The file's top-level mapping, checked by :func:`check_sections`; ``section`` is
+    the one the caller reads (named when the file is not a mapping)."""
+    return check_sections(read_yaml(path, error), path, error, section)
+
+
+def check_sections(raw: Any, path: Path, error: type[Exception], section: str) -> dict[str, Any]:
+    """``raw`` as a mapping of sections; a list, a scalar or an unknown section raises
+    ``error`` naming the file. A LiteLLM proxy file (``model_list``) has its own top-level
+    settings, which the gateway reads and warns about."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        article = "an" if section[0] in "aeiou" else "a"
+        raise error(f"{path}: (top level): expected a mapping with {article} {section!r} key")
+    if "model_list" not in raw:
+        unknown = sorted(str(key) for key in raw if key not in SECTIONS)
+        if unknown:
+            raise error(f"{path}: {unknown[0]}: {unknown_key(unknown[0], SECTIONS)}")
+    return raw
+
+
+def unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    """What is wrong with ``key``, with the closest allowed key when one is close."""
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unknown key (expected: {', '.join(allowed)}){hint}"
+
+
 class _DuplicateKeyError(Exception):
     """A mapping that names one key twice (lines are 1-based, as editors show them)."""
 

@@ -400,3 +400,48 @@ def test_skipped_lines_are_summed_by_kind_and_report_points_to_import_verbose(
     said = " ".join(result.stderr.split())
     assert "5 lines skipped (5 usage.input_tokens is …, expected a non-negative integer)" in said
     assert "Run `tokenomy import --verbose` to list every one." in said
+
+
+SECTIONS = "(expected: models, fallbacks, router, cache, budgets, reports, alerts)"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alert:\n  rules: []\n", f"alert: unknown key {SECTIONS}; did you mean alerts?"),
+        ("report:\n  - {name: weekly, every: weekly, to: {folder: out}}\n",
+         f"report: unknown key {SECTIONS}; did you mean reports?"),
+        ("budget:\n  rules: [{name: a, limit_usd: 10}]\n",
+         f"budget: unknown key {SECTIONS}; did you mean budgets?"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "command", [["alerts", "run"], ["reports", "run", "--no-import"], ["reports", "list"],
+                ["budgets", "status"], ["serve"]]
+)  # fmt: skip
+def test_a_misspelt_section_is_refused_by_every_command(
+    cli: Any, home: Path, tmp_path: Path, command: list[str], text: str, expected: str
+) -> None:
+    """Commands run from cron would otherwise exit 0 forever and never alert or report."""
+    config = tmp_path / "typo.yaml"
+    config.write_text(text)
+    result = cli([*command, "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {config}: {expected}" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("command", "section"),
+    [(["alerts", "run"], "an 'alerts'"), (["reports", "list"], "a 'reports'"),
+     (["budgets", "status"], "a 'budgets'"), (["serve"], "a 'models'")],
+)  # fmt: skip
+def test_a_file_that_is_a_list_is_refused(
+    cli: Any, home: Path, tmp_path: Path, command: list[str], section: str
+) -> None:
+    config = tmp_path / "list.yaml"
+    config.write_text("- budgets:\n    rules:\n      - {name: a, limit_usd: 10}\n")
+    result = cli([*command, "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"{config}: (top level): expected a mapping with {section} key" in " ".join(
+        result.stderr.split()
+    )

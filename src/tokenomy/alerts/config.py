@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tokenomy.anomalies.check import AnomalySettings
 from tokenomy.anomalies.series import METRICS as ANOMALY_METRICS
 from tokenomy.budgets.settings import BudgetSettings, parse_budgets
-from tokenomy.config import read_yaml
+from tokenomy.config import read_sections
 from tokenomy.gateway.config import Fail, GatewayConfigError, failer
 from tokenomy.reports.config import Webhook
 
@@ -131,11 +131,7 @@ class AlertsConfig:
 def load_alerts(path: Path) -> AlertsConfig:
     """The ``alerts:`` section (and the ``budgets:`` one, which budget rules name)."""
     fail = failer(path)
-    raw = read_yaml(path, AlertConfigError)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        fail("(top level)", "expected a mapping with an 'alerts' key")
+    raw = read_sections(path, AlertConfigError, "alerts")
     budgets = parse_budgets(raw.get("budgets"), "budgets", fail)
     return parse_alerts(raw.get("alerts"), path, budgets)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from tokenomy.cli.context import Context, UsageError
-from tokenomy.config import Paths, read_yaml
+from tokenomy.config import Paths, read_sections
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -81,9 +81,7 @@ def read_settings(path: Path | None) -> BudgetSettings:
 
     if path is None:
         return BudgetSettings()
-    raw = read_yaml(path, UsageError)
-    if not isinstance(raw, dict):
-        return BudgetSettings()
+    raw = read_sections(path, UsageError, "budgets")
     try:
         return parse_budgets(raw.get("budgets"), "budgets", failer(path))
     except GatewayConfigError as exc:

@@ -37,7 +37,7 @@ from typing import Any, Literal, NoReturn
 
 from tokenomy.budgets.settings import BudgetSettings, parse_budgets
 from tokenomy.cache.settings import CacheSettings, parse_cache
-from tokenomy.config import Paths, read_yaml
+from tokenomy.config import Paths, check_sections, read_yaml
 from tokenomy.gateway.providers import Provider, known_providers
 
 
@@ -124,20 +124,10 @@ def failer(path: Path) -> Fail:
     return fail
 
 
-# `reports` is read by tokenomy.reports.config (scheduled reports) and `alerts` by
-# tokenomy.alerts.config; the gateway skips both.
-_TOP_KEYS = ("models", "fallbacks", "router", "cache", "budgets", "reports", "alerts")
-
-
 def parse_config(raw: Any, path: Path, env: dict[str, str]) -> GatewayConfig:
     fail = failer(path)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        fail("(top level)", "expected a mapping with a 'models' key")
-    unknown = sorted(set(raw) - set(_TOP_KEYS))
-    if unknown:
-        fail(unknown[0], f"unknown key (expected: {', '.join(_TOP_KEYS)})")
+    # `reports` and `alerts` are read by tokenomy.reports.config and tokenomy.alerts.config.
+    raw = check_sections(raw, path, GatewayConfigError, "models")
     models = raw.get("models") or {}
     if not isinstance(models, dict):
         fail("models", "expected a mapping of alias -> list of deployments")

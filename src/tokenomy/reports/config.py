@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.api.params import FILTERS
-from tokenomy.config import read_yaml
+from tokenomy.config import read_sections
 from tokenomy.reports.data import STACKS
 from tokenomy.reports.periods import EVERY
 
@@ -64,10 +64,8 @@ class ScheduledReport:
 
 
 def load_reports(path: Path, default_tz: ZoneInfo) -> list[ScheduledReport]:
-    raw = read_yaml(path, ReportConfigError)
-    if raw is not None and not isinstance(raw, dict):
-        raise ReportConfigError(f"{path}: (top level): expected a mapping with a 'reports' key")
-    return parse_reports((raw or {}).get("reports"), path, default_tz)
+    raw = read_sections(path, ReportConfigError, "reports")
+    return parse_reports(raw.get("reports"), path, default_tz)
 
 
 def parse_reports(raw: Any, path: Path, default_tz: ZoneInfo) -> list[ScheduledReport]:
