@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,13 @@ def database_url(value: str | None, home: Path) -> str:
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def check_finite(value: Any, where: str, fail: Callable[[str, str], NoReturn]) -> None:
+    """Refuse YAML's ``.nan`` and ``.inf``. Range checks alone let them through (``nan <= 0``
+    is False): a NaN timeout switched the timeout off and a NaN weight took all the traffic."""
+    if isinstance(value, float) and not math.isfinite(value):
+        fail(where, f"expected a finite number, got {value!r}")
 
 
 def read_yaml(path: Path, error: type[Exception]) -> Any:

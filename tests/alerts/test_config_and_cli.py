@@ -22,6 +22,8 @@ from tokenomy.alerts import AlertConfigError, load_alerts
         ("alerts: {notify: {pager: {}}}", "alerts.notify.pager: unknown key"),
         ("alerts: {notify: {webhook: {url: 'http://h/x', timeout: 0}}}",
          "alerts.notify.webhook.timeout: expected a number of seconds (more than 0)"),
+        ("alerts: {notify: {webhook: {url: 'http://h/x', timeout: .inf}}}",
+         "alerts.notify.webhook.timeout: expected a number of seconds (more than 0)"),
         ("alerts: {notify: {slack: {webhook_url: ftp://x}}}", "alerts.notify.slack.webhook_url"),
         ("alerts: {notify: {email: {smtp_host: h, from: a@b, to: [nobody]}}}",
          "alerts.notify.email.to"),

@@ -174,3 +174,43 @@ router:
         0.0,
     )
     assert config.router.cooldown == 5.0
+
+
+_ALIAS = "models:\n  a:\n    - {provider: openai, model: x"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f"{_ALIAS}, timeout: .nan}}", "models.a[0].timeout"),
+        (f"{_ALIAS}, connect_timeout: .inf}}", "models.a[0].connect_timeout"),
+        (f"{_ALIAS}, weight: .nan}}", "models.a[0].weight"),
+        (f"{_ALIAS}}}\ncache: {{ttl: .nan}}", "cache.ttl"),
+        (f"{_ALIAS}}}\ncache: {{max_mb: .inf}}", "cache.max_mb"),
+        (f"{_ALIAS}}}\ncache: {{max_mb: .nan}}", "cache.max_mb"),
+        (f"{_ALIAS}}}\nrouter: {{cooldown: .nan}}", "router.cooldown"),
+        (f"{_ALIAS}}}\nrouter: {{max_backoff: .nan}}", "router.max_backoff"),
+        (f"{_ALIAS}}}\nrouter: {{backoff: .inf}}", "router.backoff"),
+        (
+            "budgets: {rules: [{name: a, limit_usd: 10, alert_at: [.nan]}]}",
+            "budgets.rules[0].alert_at",
+        ),
+        (
+            "model_list: [{model_name: a, litellm_params: {model: openai/x}}]\n"
+            "router_settings: {timeout: .nan}",
+            "router_settings.timeout",
+        ),
+        (
+            "model_list: [{model_name: a, litellm_params: {model: openai/x}}]\n"
+            "router_settings: {cooldown_time: .nan}",
+            "router_settings.cooldown_time",
+        ),
+    ],
+)
+def test_nan_and_infinity_are_refused(tmp_path: Path, text: str, key: str) -> None:
+    """`nan <= 0` is False: a NaN timeout switched the timeout off, a NaN weight took all
+    the traffic, and cache.max_mb: .inf crashed with a traceback."""
+    path = write(tmp_path, text)
+    with pytest.raises(GatewayConfigError) as caught:
+        load_config(path, {})
+    assert str(caught.value).startswith(f"{path}: {key}: expected a finite number, got ")

@@ -112,6 +112,14 @@ def test_a_file_without_reports_has_none(tmp_path: Path) -> None:
             "reports[0].to.webhook.timeout: expected a positive number of seconds, got 0",
         ),
         (
+            "reports: [{name: a, every: daily, to: {webhook: {url: 'http://x', timeout: .nan}}}]",
+            "reports[0].to.webhook.timeout: expected a finite number, got nan",
+        ),
+        (
+            "reports: [{name: a, every: daily, to: {webhook: {url: 'http://x', backoff: .inf}}}]",
+            "reports[0].to.webhook.backoff: expected a finite number, got inf",
+        ),
+        (
             "reports:\n - {name: a, every: daily, to: {folder: x}}\n"
             " - {name: a, every: weekly, to: {folder: y}}",
             "reports[1].name: 'a' is used twice; names must be unique",

@@ -226,7 +226,7 @@ def _number(value: Any, where: str, fail: Fail, *, positive: bool = False) -> fl
         or not isinstance(value, int | float)
         or value < 0
         or (positive and value == 0)
-        or value != value  # NaN
+        or not math.isfinite(value)  # .nan, and .inf: a wait that never ends
     ):
         wanted = "more than 0" if positive else "0 or more"
         fail(where, f"expected a number of seconds ({wanted}), got {value!r}")

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.budgets.budget import MODES, Budget, Scope
 from tokenomy.budgets.periods import PERIODS
+from tokenomy.config import check_finite
 from tokenomy.record import MAX_BUDGET_NANOS, NANOS_PER_USD
 
 Fail = Callable[[str, str], NoReturn]
@@ -175,6 +176,7 @@ def _alerts(value: Any, where: str, fail: Fail) -> tuple[Decimal, ...] | None:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, int | float):
             fail(where, f"expected fractions of the limit such as [0.5, 0.8, 1.0], got {item!r}")
+        check_finite(item, where, fail)
         fraction = Decimal(str(item))
         if not 0 < fraction <= 10:
             fail(where, f"expected fractions above 0 (1.0 is the whole limit), got {item!r}")

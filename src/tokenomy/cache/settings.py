@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+from tokenomy.config import check_finite
+
 Mode = Literal["exact", "semantic", "off"]
 MODES: tuple[Mode, ...] = ("exact", "semantic", "off")
 Namespace = Literal["key", "project", "shared"]
@@ -63,6 +65,7 @@ def parse_cache(raw: Any, where: str, fail: Fail, home: Path) -> CacheSettings:
             fail(f"{where}.aliases.{alias}", f"expected one of {', '.join(MODES)}, got {mode!r}")
         modes[str(alias)] = mode
     ttl = raw.get("ttl", 3600)
+    check_finite(ttl, f"{where}.ttl", fail)
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
         fail(f"{where}.ttl", f"expected a positive number of seconds, got {ttl!r}")
     namespace = raw.get("namespace", "key")
@@ -72,6 +75,7 @@ def parse_cache(raw: Any, where: str, fail: Fail, home: Path) -> CacheSettings:
     if backend not in BACKENDS:
         fail(f"{where}.backend", f"expected one of {', '.join(BACKENDS)}, got {backend!r}")
     max_mb = raw.get("max_mb", 256)
+    check_finite(max_mb, f"{where}.max_mb", fail)
     if isinstance(max_mb, bool) or not isinstance(max_mb, int | float) or max_mb <= 0:
         fail(f"{where}.max_mb", f"expected a positive number of megabytes, got {max_mb!r}")
     path = raw.get("path")

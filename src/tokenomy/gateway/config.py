@@ -37,7 +37,7 @@ from typing import Any, Literal, NoReturn
 
 from tokenomy.budgets.settings import BudgetSettings, parse_budgets
 from tokenomy.cache.settings import CacheSettings, parse_cache
-from tokenomy.config import Paths, check_sections, read_yaml
+from tokenomy.config import Paths, check_finite, check_sections, read_yaml
 from tokenomy.gateway.providers import Provider, known_providers
 
 
@@ -244,18 +244,21 @@ def is_number(value: Any) -> bool:
 
 
 def seconds(value: Any, where: str, fail: Fail) -> float:
+    check_finite(value, where, fail)
     if not is_number(value) or value <= 0:
         fail(where, f"expected a positive number of seconds, got {value!r}")
     return float(value)
 
 
 def non_negative(value: Any, where: str, fail: Fail) -> float:
+    check_finite(value, where, fail)
     if not is_number(value) or value < 0:
         fail(where, f"expected a number of seconds >= 0, got {value!r}")
     return float(value)
 
 
 def positive(value: Any, where: str, fail: Fail) -> float:
+    check_finite(value, where, fail)
     if not is_number(value) or value <= 0:
         fail(where, f"expected a positive number, got {value!r}")
     return float(value)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tokenomy.config import check_finite
 from tokenomy.gateway.config import (
     STRATEGIES,
     Deployment,
@@ -121,6 +122,7 @@ def parse_litellm_config(raw: dict[str, Any], path: Path, env: dict[str, str]) -
     timeout = router.get("timeout", settings.get("request_timeout"))
     if timeout is not None:
         # A proxy-wide timeout applies to each deployment that did not set its own.
+        check_finite(timeout, "router_settings.timeout", fail)
         if not is_number(timeout) or timeout <= 0:
             fail("router_settings.timeout", f"expected a positive number of seconds: {timeout!r}")
         for alias, deployments in config.aliases.items():
@@ -219,6 +221,7 @@ def _router(
     if isinstance(allowed_fails, bool) or not isinstance(allowed_fails, int) or allowed_fails < 0:
         fail("router_settings.allowed_fails", f"expected a whole number, got {allowed_fails!r}")
     cooldown = router.get("cooldown_time", defaults.cooldown)
+    check_finite(cooldown, "router_settings.cooldown_time", fail)
     if not is_number(cooldown) or cooldown < 0:
         fail("router_settings.cooldown_time", f"expected seconds, got {cooldown!r}")
     known = {"routing_strategy", "num_retries", "allowed_fails", "cooldown_time", "timeout"}

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.api.params import FILTERS
-from tokenomy.config import read_sections
+from tokenomy.config import check_finite, read_sections
 from tokenomy.reports.data import STACKS
 from tokenomy.reports.periods import EVERY
 
@@ -171,12 +171,14 @@ def _webhook(raw: Any, where: str, fail: Fail) -> Webhook:
         fail(url_key, f"expected an http(s) URL, got {url!r}")
     defaults = Webhook(url)
     timeout = raw.get("timeout", defaults.timeout)
+    check_finite(timeout, f"{where}.timeout", fail)
     if not _number(timeout) or timeout <= 0:
         fail(f"{where}.timeout", f"expected a positive number of seconds, got {timeout!r}")
     retries = raw.get("retries", defaults.retries)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
         fail(f"{where}.retries", f"expected a whole number from 0 to 10, got {retries!r}")
     backoff = raw.get("backoff", defaults.backoff)
+    check_finite(backoff, f"{where}.backoff", fail)
     if not _number(backoff) or backoff < 0:
         fail(f"{where}.backoff", f"expected a number of seconds >= 0, got {backoff!r}")
     html = raw.get("html", defaults.html)
