@@ -319,6 +319,10 @@ def test_replicas_share_entries_through_redis(oai: Upstream, sqlite_db: Database
         ({"aliases": {"fast": "always"}}, "cache.aliases.fast: expected one of"),
         ({"backend": "memcached"}, "cache.backend: expected one of"),
         ({"backend": "redis"}, "cache.redis_url: the redis backend needs redis_url"),
+        (
+            {"backend": "redis", "redis_url": "127.0.0.1:6379/12"},
+            "cache.redis_url: expected redis://host:port/db, got '127.0.0.1:6379/12'",
+        ),
         ({"ttl": 0}, "cache.ttl: expected a positive number"),
         ({"namespace": "everyone"}, "cache.namespace: expected one of"),
         ({"size": 1}, "cache.size: unknown key"),

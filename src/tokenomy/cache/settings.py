@@ -82,8 +82,14 @@ def parse_cache(raw: Any, where: str, fail: Fail, home: Path) -> CacheSettings:
     if path is not None and not isinstance(path, str):
         fail(f"{where}.path", f"expected a file path, got {path!r}")
     redis_url = raw.get("redis_url")
-    if backend == "redis" and not isinstance(redis_url, str):
+    if backend == "redis" and redis_url is None:
         fail(f"{where}.redis_url", "the redis backend needs redis_url (redis://host:port/db)")
+    # As budgets.redis_url is checked: a URL Redis's client refuses stopped the gateway's
+    # start-up with a traceback.
+    if redis_url is not None and (
+        not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))
+    ):
+        fail(f"{where}.redis_url", f"expected redis://host:port/db, got {redis_url!r}")
     semantic = raw.get("semantic") or {}
     if not isinstance(semantic, dict):
         fail(f"{where}.semantic", "expected a mapping")
