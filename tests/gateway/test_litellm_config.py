@@ -120,7 +120,27 @@ def test_a_litellm_config_maps_to_aliases_and_routing(tmp_path: Path) -> None:
         (
             "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, "
             "api_key: os.environ/NOPE}",
-            "model_list[0].litellm_params.api_key_env: environment variable NOPE is not set",
+            "model_list[0].litellm_params.api_key: environment variable NOPE is not set",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: azure/x, "
+            "api_base: os.environ/NOPE}",
+            "model_list[0].litellm_params.api_base: environment variable NOPE is not set",
+        ),
+        # The key the user wrote, not the one it becomes (base_url, timeout).
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, "
+            "api_base: ftp://h}",
+            "model_list[0].litellm_params.api_base: expected an http(s) URL, got 'ftp://h'",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, "
+            "stream_timeout: -1}",
+            "model_list[0].litellm_params.stream_timeout: expected a positive number",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    weight: 0",
+            "model_list[0].weight: expected a positive number",
         ),
         (
             "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, rpm: lots}",
@@ -147,3 +167,32 @@ def test_litellm_config_errors_name_the_file_and_key(
         load_config(path, {})
     assert str(caught.value).startswith(f"{path}: ")
     assert expected in str(caught.value)
+
+
+def test_os_environ_is_read_in_every_litellm_param(tmp_path: Path) -> None:
+    """LiteLLM's Azure examples read api_base and api_version from the environment too."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n"
+        "      model: os.environ/AZURE_MODEL\n"
+        "      api_base: os.environ/AZURE_API_BASE\n"
+        "      api_key: os.environ/AZURE_API_KEY\n"
+        "      api_version: os.environ/AZURE_API_VERSION\n"
+        "      timeout: 30\n"
+        # A LiteLLM-only setting's variable need not be set for tokenomy.
+        "      aws_secret_access_key: os.environ/UNSET_AWS_SECRET\n"
+        "environment_variables:\n  AZURE_API_VERSION: 2024-10-21\n"
+    )
+    env = {
+        "AZURE_MODEL": "azure/chatgpt-v-2",
+        "AZURE_API_BASE": "http://127.0.0.1:18123/",
+        "AZURE_API_KEY": "k",
+    }
+    (azure,) = load_config(path, env).aliases["gpt-4o"]
+    assert (azure.provider.name, azure.model, azure.base_url, azure.api_key) == (
+        "azure",
+        "chatgpt-v-2",
+        "http://127.0.0.1:18123",
+        "k",
+    )
+    assert azure.api_version == "2024-10-21"

@@ -7,7 +7,7 @@ model_list:
     litellm_params:
       model: azure/my-gpt4o                  # provider/model
       api_base: https://me.openai.azure.com
-      api_key: os.environ/AZURE_API_KEY      # LiteLLM's way to name an environment variable
+      api_key: os.environ/AZURE_API_KEY      # an environment variable (in any value)
       api_version: "2024-10-21"
       rpm: 600
 router_settings:
@@ -25,7 +25,7 @@ not errors: the file is the user's and works with LiteLLM too. They are listed i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tokenomy.config import check_finite
 from tokenomy.gateway.config import (
@@ -108,9 +108,10 @@ def parse_litellm_config(raw: dict[str, Any], path: Path, env: dict[str, str]) -
         params = entry.get("litellm_params")
         if not isinstance(params, dict):
             fail(f"{where}.litellm_params", "missing: a mapping with at least 'model'")
-        ours = _translate_params(params, entry, f"{where}.litellm_params", env, fail, config)
+        here = f"{where}.litellm_params"
+        ours = _translate_params(params, entry, here, env, fail, config)
         config.aliases.setdefault(alias, []).append(
-            deployment(ours, f"{where}.litellm_params", providers, env, fail)
+            deployment(ours, here, providers, env, _as_written(params, entry, where, fail))
         )
     router = raw.get("router_settings") or {}
     settings = raw.get("litellm_settings") or {}
@@ -151,6 +152,7 @@ def _translate_params(
     fail: Fail,
     config: GatewayConfig,
 ) -> dict[str, Any]:
+    params = _from_environment(params, where, env, fail)
     model = params.get("model")
     if not isinstance(model, str) or not model:
         fail(f"{where}.model", "missing: provider/model, e.g. openai/gpt-4o")
@@ -162,19 +164,17 @@ def _translate_params(
         provider, model_id = _infer_provider(model), model
         prefix = provider
     ours: dict[str, Any] = {"provider": provider, "model": model_id}
-    base = params.get("api_base", params.get("base_url"))
+    base_key = "api_base" if "api_base" in params else "base_url"
+    base = params.get(base_key)
     if base is not None:
         if not isinstance(base, str):
-            fail(f"{where}.api_base", "expected a URL")
+            fail(f"{where}.{base_key}", "expected a URL")
         base = base.rstrip("/")
         ours["base_url"] = (
             base + "/v1" if prefix in _NEEDS_V1 and not base.endswith("/v1") else base
         )
-    key = params.get("api_key")
-    if isinstance(key, str) and key.startswith("os.environ/"):
-        ours["api_key_env"] = key.removeprefix("os.environ/")
-    elif key is not None:
-        ours["api_key"] = key
+    if params.get("api_key") is not None:
+        ours["api_key"] = params["api_key"]
     if params.get("api_version") is not None:
         ours["api_version"] = str(params["api_version"])
     for name in ("rpm", "tpm", "weight"):
@@ -187,6 +187,49 @@ def _translate_params(
     for name in sorted(set(params) - _USED_PARAMS):
         config.warnings.append(f"{config.path}: {where}.{name}: not used by tokenomy; ignored")
     return ours
+
+
+_ENVIRON = "os.environ/"
+
+
+def _from_environment(
+    params: dict[str, Any], where: str, env: dict[str, str], fail: Fail
+) -> dict[str, Any]:
+    """``params`` with each ``os.environ/NAME`` replaced by the variable's value. LiteLLM
+    reads it in any value (its docs write ``api_base: os.environ/AZURE_API_BASE``), so
+    only reading it in ``api_key`` refused some files and sent Azure a literal
+    ``api-version=os.environ/...`` from others. Only the values used here are read: a
+    variable for a LiteLLM-only setting need not be set for tokenomy."""
+    out = dict(params)
+    for name in sorted(_USED_PARAMS & set(params)):
+        value = params[name]
+        if isinstance(value, str) and value.startswith(_ENVIRON):
+            variable = value.removeprefix(_ENVIRON)
+            resolved = env.get(variable)
+            if not resolved:
+                fail(f"{where}.{name}", f"environment variable {variable} is not set")
+            out[name] = resolved
+    return out
+
+
+def _as_written(params: dict[str, Any], entry: dict[str, Any], where: str, fail: Fail) -> Fail:
+    """``fail`` for :func:`deployment`, which names our keys: an error names the key the
+    user wrote (``api_base``, not ``base_url``), where they wrote it."""
+    here = f"{where}.litellm_params"
+    written = {
+        "provider": "model",
+        "base_url": "api_base" if "api_base" in params else "base_url",
+        "timeout": "timeout" if "timeout" in params else "stream_timeout",
+    }
+    renamed = {f"{here}.{ours}": f"{here}.{theirs}" for ours, theirs in written.items()}
+    for name in ("rpm", "tpm", "weight"):
+        if name not in params and name in entry:
+            renamed[f"{here}.{name}"] = f"{where}.{name}"
+
+    def fail_as_written(key: str, problem: str) -> NoReturn:
+        fail(renamed.get(key, key), problem)
+
+    return fail_as_written
 
 
 def _infer_provider(model: str) -> str:
