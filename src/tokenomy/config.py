@@ -86,6 +86,16 @@ def read_yaml(path: Path, error: type[Exception]) -> Any:
 # alerts, reports), and each refuses a key none of them reads, so that a misspelt `alert:`
 # is an error wherever the file is read, not a section that quietly never runs.
 SECTIONS = ("models", "fallbacks", "router", "cache", "budgets", "reports", "alerts")
+# A LiteLLM proxy config.yaml (a top-level model_list) has sections of its own, and
+# Tokenomy's own sections may sit beside them (the gateway and the commands read them alike).
+LITELLM_SECTIONS = (
+    "model_list",
+    "router_settings",
+    "litellm_settings",
+    "general_settings",
+    "environment_variables",
+)
+OWN_SECTIONS = ("cache", "budgets", "reports", "alerts")
 
 
 def read_sections(path: Path, error: type[Exception], section: str) -> dict[str, Any]:
@@ -97,16 +107,25 @@ def read_sections(path: Path, error: type[Exception], section: str) -> dict[str,
 def check_sections(raw: Any, path: Path, error: type[Exception], section: str) -> dict[str, Any]:
     """``raw`` as a mapping of sections; a list, a scalar or an unknown section raises
     ``error`` naming the file. A LiteLLM proxy file (``model_list``) has its own top-level
-    settings, which the gateway reads and warns about."""
+    settings: the gateway warns about those it does not read, but a near miss of one of
+    Tokenomy's own sections (``budget:``) is refused there too."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         article = "an" if section[0] in "aeiou" else "a"
         raise error(f"{path}: (top level): expected a mapping with {article} {section!r} key")
-    if "model_list" not in raw:
-        unknown = sorted(str(key) for key in raw if key not in SECTIONS)
-        if unknown:
-            raise error(f"{path}: {unknown[0]}: {unknown_key(unknown[0], SECTIONS)}")
+    if "model_list" in raw:
+        import difflib
+
+        for key in sorted(str(k) for k in raw if k not in LITELLM_SECTIONS + OWN_SECTIONS):
+            # A high cutoff: LiteLLM has many other top-level settings, all valid.
+            close = difflib.get_close_matches(key, OWN_SECTIONS, n=1, cutoff=0.8)
+            if close:
+                raise error(f"{path}: {key}: unknown key; did you mean {close[0]}?")
+        return raw
+    unknown = sorted(str(key) for key in raw if key not in SECTIONS)
+    if unknown:
+        raise error(f"{path}: {unknown[0]}: {unknown_key(unknown[0], SECTIONS)}")
     return raw
 
 

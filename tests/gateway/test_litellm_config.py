@@ -196,3 +196,58 @@ def test_os_environ_is_read_in_every_litellm_param(tmp_path: Path) -> None:
         "k",
     )
     assert azure.api_version == "2024-10-21"
+
+
+_OWN_SECTIONS = """
+model_list:
+  - model_name: fast
+    litellm_params: {model: openai/gpt-4o-mini, api_key: k}
+cache:
+  aliases: {fast: exact}
+budgets:
+  rules:
+    - {name: zero, limit_usd: 0, mode: hard}
+alerts:
+  rules:
+    - {name: at-zero, kind: budget, budget: zero, at: [1.0]}
+"""
+
+
+def test_tokenomys_own_sections_are_enforced_in_a_litellm_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tokenomy budgets` and alerts read budgets: from any file; the gateway ignored it
+    in this format with a one-line warning, so the hard limit was listed but never held."""
+    from tokenomy.alerts import load_alerts
+    from tokenomy.cli.main import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(_OWN_SECTIONS)
+    config = load_config(path, {})
+    assert [(b.name, b.limit_nanos, b.mode) for b in config.budgets.rules] == [("zero", 0, "hard")]
+    assert config.cache.aliases == {"fast": "exact"}
+    assert not [w for w in config.warnings if "budgets:" in w or "cache:" in w]
+    assert [r.budget for r in load_alerts(path).rules] == ["zero"]
+    monkeypatch.setenv("TOKENOMY_HOME", str(tmp_path / "home"))
+    assert main(["budgets", "status", "--config", str(path), "--json"]) == 0
+    assert '"name": "zero"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("budget:\n  rules: []\n", "budget: unknown key; did you mean budgets?"),
+        ("cache:\n  aliases: {slow: exact}\n", "cache.aliases.slow: no such model alias"),
+    ],
+)
+def test_a_mistake_in_our_sections_of_a_litellm_file_is_refused(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "model_list:\n  - model_name: fast\n    litellm_params: {model: openai/x, api_key: k}\n"
+        + extra
+    )
+    with pytest.raises(GatewayConfigError) as caught:
+        load_config(path, {})
+    assert str(caught.value).startswith(f"{path}: {expected}")

@@ -145,6 +145,15 @@ def parse_config(raw: Any, path: Path, env: dict[str, str]) -> GatewayConfig:
         ]
     config.fallbacks = parse_fallbacks(raw.get("fallbacks"), "fallbacks", config.aliases, fail)
     config.router = parse_router(raw.get("router"), "router", fail)
+    parse_own_sections(raw, config, fail, env)
+    return config
+
+
+def parse_own_sections(
+    raw: dict[str, Any], config: GatewayConfig, fail: Fail, env: dict[str, str]
+) -> None:
+    """``cache:`` and ``budgets:`` into ``config``, whose aliases are read: the same in
+    a LiteLLM file as in ours, so a budget is enforced whichever format holds it."""
     config.cache = parse_cache(raw.get("cache"), "cache", fail, Paths.from_env(env).home)
     for alias in config.cache.aliases:
         if alias not in config.aliases:
@@ -158,7 +167,6 @@ def parse_config(raw: Any, path: Path, env: dict[str, str]) -> GatewayConfig:
             "budgets.redis_url: not set, so budgets are counted in this process only "
             "(one replica, one worker); set it to share them across replicas"
         )
-    return config
 
 
 _DEPLOYMENT_KEYS = (

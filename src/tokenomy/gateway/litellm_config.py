@@ -19,7 +19,10 @@ router_settings:
 
 Settings that only make sense inside LiteLLM (callbacks, its database, its master key) are
 not errors: the file is the user's and works with LiteLLM too. They are listed in
-``GatewayConfig.warnings`` so ``tokenomy serve`` can say what it ignored.
+``GatewayConfig.warnings`` so ``tokenomy serve`` can say what it ignored. Tokenomy's own
+sections (``cache``, ``budgets``, ``alerts``, ``reports``) are read beside LiteLLM's as they
+are in tokenomy.yaml: ``tokenomy budgets`` reads them from any file, so the gateway must
+enforce them too.
 """
 
 from __future__ import annotations
@@ -27,18 +30,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tokenomy.config import check_finite
+from tokenomy.config import LITELLM_SECTIONS, OWN_SECTIONS, check_finite, check_sections
 from tokenomy.gateway.config import (
     STRATEGIES,
     Deployment,
     Fail,
     GatewayConfig,
+    GatewayConfigError,
     RouterSettings,
     Strategy,
     deployment,
     failer,
     is_number,
     parse_fallbacks,
+    parse_own_sections,
 )
 from tokenomy.gateway.providers import known_providers
 
@@ -73,17 +78,13 @@ _USED_PARAMS = {
     "stream_timeout",
     "weight",
 }
-_TOP_KEYS = {
-    "model_list",
-    "router_settings",
-    "litellm_settings",
-    "general_settings",
-    "environment_variables",
-}
+# Tokenomy's own sections (cache, budgets, alerts, reports) are read in this format too.
+_TOP_KEYS = set(LITELLM_SECTIONS) | set(OWN_SECTIONS)
 
 
 def parse_litellm_config(raw: dict[str, Any], path: Path, env: dict[str, str]) -> GatewayConfig:
     fail = failer(path)
+    check_sections(raw, path, GatewayConfigError, "model_list")
     config = GatewayConfig(path=path)
     for key in sorted(set(raw) - _TOP_KEYS):
         config.warnings.append(
@@ -141,6 +142,7 @@ def parse_litellm_config(raw: dict[str, Any], path: Path, env: dict[str, str]) -
             else "a LiteLLM proxy setting"
         )
         config.warnings.append(f"{path}: general_settings.{key}: ignored; {hint}")
+    parse_own_sections(raw, config, fail, env)
     return config
 
 
