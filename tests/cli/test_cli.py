@@ -123,6 +123,30 @@ def test_bad_options_get_a_clear_error(cli: Any, home: Path, args: list[str], me
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Sockets take a port modulo 65536: 83656 served on 18120.
+        (["serve", "--port", "83656"], "argument --port: 83656 is not a port number (1-65535)"),
+        (["serve", "--port", "0"], "argument --port: 0 is not a port number (1-65535)"),
+        (["ui", "--port", "99999"], "argument --port: 99999 is not a port number (1-65535)"),
+        (["ui", "--port", "http"], "argument --port: 'http' is not a port number (1-65535)"),
+        (["serve", "--workers", "-1"], "argument --workers: -1: must be at least 1"),
+        (["serve", "--workers", "0"], "argument --workers: 0: must be at least 1"),
+    ],
+)
+def test_a_port_or_worker_count_out_of_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Parsed only: with the old parser these servers started (and would serve here)."""
+    from tokenomy.cli.main import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_prices_check_and_reprice_after_an_override(cli: Any, home: Path, logs: Path) -> None:
     f = next(logs.rglob("*.jsonl"))
     f.write_bytes(f.read_bytes().replace(b"claude-haiku-4-5-20251001", b"acme-coder-1"))

@@ -211,6 +211,29 @@ def find_config(value: str | None, paths: Paths, *, missing: str | None) -> Path
     return None
 
 
+def port_number(text: str) -> int:
+    """argparse type for ``--port``: 1 to 65535. The socket layer takes a larger number
+    modulo 65536, so ``--port 83656`` served on 18120 while the URL printed said 83656."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """argparse type for a count such as ``--workers``: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
 def add_config_and_now(parser: argparse.ArgumentParser, section: str, *, now: bool = True) -> None:
     """``--config FILE`` (the tokenomy.yaml with ``section``, found as :func:`find_config`
     does) and, with ``now``, ``--now TIME`` for commands that act on the clock."""

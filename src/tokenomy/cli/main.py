@@ -23,11 +23,13 @@ from tokenomy.cli.context import (
     Context,
     UsageError,
     add_day_range_options,
+    at_least_one,
     existing_paths,
     has_active_keys,
     has_any_keys,
     parse_date,
     parse_sources,
+    port_number,
     split_values,
 )
 from tokenomy.cli.forecast_cmd import add_forecast_parser
@@ -379,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "serve", cmd_serve)
     p.add_argument("--config", metavar="FILE", help="model aliases (default: ./tokenomy.yaml)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--port", type=port_number, default=4000, help="port (default: 4000)")
+    p.add_argument("--workers", type=at_least_one, default=1, help="worker processes (default: 1)")
     p.add_argument(
         "--insecure", action="store_true", help="allow a non-loopback address without keys"
     )

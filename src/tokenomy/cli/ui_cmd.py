@@ -11,7 +11,7 @@ import webbrowser
 from collections.abc import Callable
 from typing import Any
 
-from tokenomy.cli.context import UsageError, has_active_keys
+from tokenomy.cli.context import UsageError, has_active_keys, port_number
 from tokenomy.config import Paths
 
 
@@ -41,7 +41,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def add_ui_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command(sub, "ui", cmd_ui, json=False)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=4100, help="port (default: 4100)")
+    p.add_argument("--port", type=port_number, default=4100, help="port (default: 4100)")
     p.add_argument("--open", action="store_true", help="open it in the default browser")
     p.add_argument(
         "--insecure", action="store_true", help="allow a non-loopback address without keys"
