@@ -182,3 +182,38 @@ def test_serves_a_litellm_config_as_it_is(tmp_path: Path, monkeypatch: pytest.Mo
             "litellm_settings.drop_params: not used by tokenomy"
             in (tmp_path / "serve.log").read_text()
         )
+
+
+def test_a_reload_refuses_what_a_start_refuses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An invalid alerts: section is refused at start; a SIGHUP took it (and the next
+    restart failed). Now the error is logged and the old config kept."""
+    import asyncio
+
+    from tokenomy.config import Paths
+    from tokenomy.gateway.config import load_config
+    from tokenomy.gateway.serve import build_gateway
+
+    deployment = {"provider": "openai", "model": "gpt-4o-mini", "api_key": "u"}
+    config = config_file(tmp_path, {"fast": [deployment]})
+    paths = Paths(tmp_path / "home", f"sqlite:///{tmp_path / 'home.db'}")
+    gateway = build_gateway(load_config(config), paths, record=False, config_path=config)
+    bad_alerts = {"rules": [{"name": "x", "kind": "threshold", "metric": "cost", "window": "1w"}]}
+    config.write_text(
+        yaml.safe_dump(
+            {"models": {"fast": [deployment], "new": [deployment]}, "alerts": bad_alerts}
+        )
+    )
+    assert main(["serve", "--config", str(config)]) == 2
+
+    async def reload() -> None:
+        try:
+            await gateway.reload()
+        finally:
+            await gateway.shutdown()
+
+    asyncio.run(reload())
+    assert list(gateway.config.aliases) == ["fast"]
+    assert "config not reloaded, keeping the previous one" in caplog.text
+    assert "alerts.rules[0].window: expected a length" in caplog.text

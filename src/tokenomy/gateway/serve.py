@@ -75,7 +75,7 @@ def build_gateway(
         config,
         recorder,
         load_keys=lambda: KeyRing.load(keys_db),
-        load_config=None if config_path is None else (lambda: load_config(config_path)),
+        load_config=None if config_path is None else (lambda: load_checked(config_path)),
         capture_content=capture_content,
         workers=workers,
         api=api,
@@ -83,6 +83,17 @@ def build_gateway(
     if config_path is not None:
         _send_budget_alerts(gateway, config_path, paths)
     return gateway
+
+
+def load_checked(path: Path) -> GatewayConfig:
+    """The gateway's config, with the ``alerts:`` section checked too (budget alerts are
+    sent from here), as `tokenomy serve` checks both at start: a SIGHUP must not take a
+    file the next start would refuse."""
+    from tokenomy.alerts import load_alerts
+
+    config = load_config(path)
+    load_alerts(path)
+    return config
 
 
 def _send_budget_alerts(gateway: Gateway, config_path: Path, paths: Paths) -> None:
@@ -125,7 +136,7 @@ def run(
     import uvicorn
 
     if config_path is not None:
-        load_config(config_path)  # fail here, with the file and key, not in a worker
+        load_checked(config_path)  # fail here, with the file and key, not in a worker
         os.environ[CONFIG_ENV] = str(config_path.resolve())
     os.environ[CAPTURE_ENV] = "1" if capture_content else "0"
     os.environ[WORKERS_ENV] = str(workers)
