@@ -214,3 +214,14 @@ def test_nan_and_infinity_are_refused(tmp_path: Path, text: str, key: str) -> No
     with pytest.raises(GatewayConfigError) as caught:
         load_config(path, {})
     assert str(caught.value).startswith(f"{path}: {key}: expected a finite number, got ")
+
+
+def test_an_unquoted_api_version_is_read_as_written(tmp_path: Path) -> None:
+    """YAML reads `api_version: 2024-10-21` as a date: it was refused."""
+    path = write(
+        tmp_path,
+        "models:\n  azure-4o:\n    - {provider: azure, model: my-gpt4o, "
+        "base_url: 'https://me.openai.azure.com', api_key: k, api_version: 2024-10-21}\n",
+    )
+    (deployment,) = load_config(path, {}).aliases["azure-4o"]
+    assert deployment.api_version == "2024-10-21"

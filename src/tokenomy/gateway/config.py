@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -225,8 +226,11 @@ def deployment(
         if not key:
             fail(f"{where}.api_key_env", f"environment variable {key_env} is not set")
     api_version = entry.get("api_version")
+    # YAML reads an unquoted 2024-10-21 as a date; it is meant as Azure's version string.
+    if isinstance(api_version, date) and not isinstance(api_version, datetime):
+        api_version = api_version.isoformat()
     if api_version is not None and not isinstance(api_version, str):
-        fail(f"{where}.api_version", "expected a string such as 2024-10-21")
+        fail(f"{where}.api_version", f"expected a string such as 2024-10-21, got {api_version!r}")
     first_byte = entry.get("first_byte_timeout")
     return Deployment(
         provider,
