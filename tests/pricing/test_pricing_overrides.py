@@ -213,6 +213,14 @@ output_mtok = 0
         ('input_mtok = "abc"\noutput_mtok = 1', ["'input_mtok'", "'abc'"]),
         ("input_mtok = 1", ["'output_mtok'", "missing"]),
         ("input_mtok = 1\noutput_mtok = -2", ["'output_mtok'", "non-negative"]),
+        (
+            "input_mtok = 1e12\noutput_mtok = 10.0",
+            [
+                "'input_mtok'",
+                "at most $1,000,000 per million tokens (a typo?), got 1000000000000.0",
+            ],
+        ),
+        ('input_mtok = 1\noutput_mtok = "1e300"', ["'output_mtok'", "at most $1,000,000"]),
         ("input_mtok = 1\noutput_mtok = 2\ninptu_mtok = 3", ["'inptu_mtok'", "unknown key"]),
         ("input_mtok = 1\noutput_mtok = 2\nstarts_at = 'soon'", ["'starts_at'", "'soon'"]),
         (

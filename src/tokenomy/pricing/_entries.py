@@ -117,6 +117,11 @@ def parse_entry(
     )
 
 
+# No model costs anywhere near this; a price above it is a typo, and one as large as 1e12
+# made costs overflow the database's 64-bit integers (reprice and report crashed).
+MAX_MTOK = Decimal(1_000_000)
+
+
 def parse_mtok(value: object, key: str, where: Where) -> Decimal:
     """A non-negative USD-per-million-tokens price from a TOML/YAML number or string."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -130,6 +135,10 @@ def parse_mtok(value: object, key: str, where: Where) -> Decimal:
         raise where.error(key, f"expected a decimal number, got {value!r}") from None
     if not price.is_finite() or price < 0:
         raise where.error(key, f"expected a finite non-negative price, got {value!r}")
+    if price > MAX_MTOK:
+        raise where.error(
+            key, f"expected at most ${MAX_MTOK:,} per million tokens (a typo?), got {value!r}"
+        )
     return price
 
 
