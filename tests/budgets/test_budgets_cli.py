@@ -181,3 +181,16 @@ def test_a_budgets_section_written_twice_is_refused(
     assert "tokenomy.yaml: line 5: budgets: duplicate key (first at line 1)" in (
         capsys.readouterr().err
     )
+
+
+def test_status_reads_the_tokenomy_yaml_in_tokenomy_home(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As alerts and reports do: from another folder, it said "No budgets"."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "tokenomy.yaml").write_text(
+        "budgets:\n  rules: [{name: web-daily, project: web, period: daily, limit_usd: 10}]\n"
+    )
+    assert not Path("tokenomy.yaml").exists()
+    assert main(["budgets", "status", "--json"]) == 0
+    assert [b["name"] for b in json.loads(capsys.readouterr().out)["budgets"]] == ["web-daily"]

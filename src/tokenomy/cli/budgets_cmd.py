@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from tokenomy.cli.context import Context, UsageError
+from tokenomy.cli.context import Context, UsageError, find_config
 from tokenomy.config import Paths, read_sections
 
 if TYPE_CHECKING:
@@ -45,8 +45,10 @@ def cmd_budgets_status(args: argparse.Namespace) -> int:
     from tokenomy.budgets.status import all_budgets, budget_status
     from tokenomy.keys import KeyStore
 
-    settings = read_settings(_config_path(args.config))
-    ctx = Context(Paths.from_env())
+    paths = Paths.from_env()
+    # Found as alerts and reports find it, so all three read the same budgets.
+    settings = read_settings(find_config(args.config, paths, missing=None))
+    ctx = Context(paths)
     try:
         budgets = all_budgets(settings, KeyStore(ctx.db).list())
         report = asyncio.run(budget_status(settings, budgets, ctx.db))
@@ -62,16 +64,6 @@ def cmd_budgets_status(args: argparse.Namespace) -> int:
     else:
         print_status(_console(), report)
     return 0
-
-
-def _config_path(given: str | None) -> Path | None:
-    if given:
-        path = Path(given)
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file (give the gateway's tokenomy.yaml)")
-        return path
-    default = Path("tokenomy.yaml")
-    return default if default.is_file() else None
 
 
 def read_settings(path: Path | None) -> BudgetSettings:
@@ -213,5 +205,7 @@ def add_budgets_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", metavar="FILE", help="the gateway's config (default: ./tokenomy.yaml)"
+        "--config",
+        metavar="FILE",
+        help="the gateway's config (default: ./tokenomy.yaml, then $TOKENOMY_HOME/tokenomy.yaml)",
     )
