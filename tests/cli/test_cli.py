@@ -469,3 +469,18 @@ def test_a_file_that_is_a_list_is_refused(
     assert f"{config}: (top level): expected a mapping with {section} key" in " ".join(
         result.stderr.split()
     )
+
+
+@pytest.mark.parametrize(
+    ("group", "commands"),
+    [("prices", "check"), ("keys", "create, list, revoke"), ("reports", "run, list"),
+     ("alerts", "check, run, test")],
+)  # fmt: skip
+def test_a_group_without_its_command_prints_its_own_usage(
+    cli: Any, home: Path, group: str, commands: str
+) -> None:
+    result = cli([group])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"usage: tokenomy {group} [-h] COMMAND")
+    assert f"tokenomy {group}: error: choose a command: {commands}" in result.stderr

@@ -20,6 +20,7 @@ from tokenomy.cli.context import (
     instant_ms,
     local_zone,
     parse_zone,
+    require_command,
 )
 from tokenomy.config import Paths
 
@@ -167,6 +168,7 @@ def add_alerts_parser(sub: Any, command: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inner = alerts.add_subparsers(title="commands", metavar="COMMAND")
+    require_command(alerts, inner)
     for name, func in (
         ("check", cmd_alerts_check),
         ("run", cmd_alerts_run),

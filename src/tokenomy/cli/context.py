@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tokenomy.config import Paths
@@ -209,6 +209,17 @@ def find_config(value: str | None, paths: Paths, *, missing: str | None) -> Path
     if missing is not None:
         raise UsageError(f"no tokenomy.yaml here or in {paths.home}, and no --config: {missing}")
     return None
+
+
+def require_command(group: argparse.ArgumentParser, commands: Any) -> None:
+    """``tokenomy GROUP`` alone (prices, keys...) is a usage error of that group: its own
+    usage and its commands, on stderr, exit 2 (it printed the top-level help). A command's
+    own ``func`` replaces this one."""
+
+    def missing(args: argparse.Namespace) -> int:
+        group.error(f"choose a command: {', '.join(commands.choices)}")
+
+    group.set_defaults(func=missing)
 
 
 def port_number(text: str) -> int:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tokenomy.analytics.rows import iso_utc
-from tokenomy.cli.context import Context, UsageError
+from tokenomy.cli.context import Context, UsageError, require_command
 from tokenomy.cli.format import usd
 from tokenomy.config import Paths
 from tokenomy.keys import BUDGET_PERIODS, KeyInfo, KeyStore, KeyStoreError
@@ -259,6 +259,7 @@ def add_keys_parser(sub: Any) -> None:
     doc = "Manage virtual keys for the gateway."
     keys = sub.add_parser("keys", help=doc, description=doc)
     keys_sub = keys.add_subparsers(title="commands", metavar="COMMAND")
+    require_command(keys, keys_sub)
 
     p = _command(keys_sub, "create", cmd_keys_create)
     p.add_argument("--project", help="project recorded with every call made with the key")

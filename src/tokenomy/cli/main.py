@@ -30,6 +30,7 @@ from tokenomy.cli.context import (
     parse_date,
     parse_sources,
     port_number,
+    require_command,
     split_values,
 )
 from tokenomy.cli.forecast_cmd import add_forecast_parser
@@ -365,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prices", help="Inspect the price list.", description="Inspect the price list."
     )
     prices_sub = prices.add_subparsers(title="commands", metavar="COMMAND")
+    require_command(prices, prices_sub)
     _command(prices_sub, "check", cmd_prices_check)
     add_prices_show(prices_sub)
 

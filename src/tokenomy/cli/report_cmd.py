@@ -22,6 +22,7 @@ from tokenomy.cli.context import (
     instant_ms,
     local_zone,
     parse_zone,
+    require_command,
 )
 from tokenomy.config import Paths
 
@@ -208,6 +209,7 @@ def add_reports_parser(sub: Any, command: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     reports_sub = reports.add_subparsers(title="commands", metavar="COMMAND")
+    require_command(reports, reports_sub)
     for name, func in (("run", cmd_reports_run), ("list", cmd_reports_list)):
         p = command(reports_sub, name, func)
         add_config_and_now(p, "reports")
