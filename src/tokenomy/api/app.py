@@ -319,9 +319,24 @@ def _series_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice and
+# Google Sheets (OWASP "CSV Injection"); names come from anyone who can send a header to the
+# gateway or write a log, so such a cell gets a leading ' and shows as plain text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as it is: text is never read as a formula; numbers
+    (negative ones too) stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """Rows as CSV, nested objects flattened (``tokens.input_tokens``)."""
-    flat = [_flatten(r) for r in rows]
+    """Rows as CSV, nested objects flattened (``tokens.input_tokens``), text cells and
+    column names (a timeseries' columns are names) safe from formula injection."""
+    flat = [{_cell(k): _cell(v) for k, v in _flatten(r).items()} for r in rows]
     columns: list[str] = []
     for r in flat:
         columns.extend(k for k in r if k not in columns)
