@@ -27,6 +27,39 @@ def test_slack_gets_text_and_blocks() -> None:
     assert {"type": "mrkdwn", "text": "*observed*\n$60.00"} in body["blocks"][2]["fields"]
 
 
+def test_slack_escapes_names_and_keeps_its_own_markup() -> None:
+    """A project or model named with Slack's markup (<!channel>, <url|text>) reaches Slack
+    as text: & < > as entities in every block and in the notification text."""
+    evil = "web <!channel> <https://evil.example/login|Re-authenticate> & co"
+    alert = Alert(
+        "spike", "anomaly", f"{evil}/m/cost", "2026-11-20T10:00:00+00:00", f"spike: {evil}",
+        f"cost of {evil} is high", 1_795_000_000_000, {"project": evil},
+        link="/api/v1/calls?project=web&model=m",
+    )  # fmt: skip
+    with webhook() as hook:
+        SlackNotifier("slack", Webhook(hook.url, retries=0)).send(alert)
+    body = hook.received[0].json()
+    safe = "web &lt;!channel&gt; &lt;https://evil.example/login|Re-authenticate&gt; &amp; co"
+    assert body["text"] == f"[tokenomy] spike: {safe}: cost of {safe} is high"
+    header, section, facts, context = body["blocks"]
+    assert header["text"]["text"] == f"[tokenomy] spike: {safe}"
+    assert section["text"]["text"] == f"cost of {safe} is high"
+    assert facts["fields"] == [{"type": "mrkdwn", "text": f"*project*\n{safe}"}]
+    assert context["elements"][0]["text"] == (
+        f"rule `spike` · {safe}/m/cost · 2026-11-20T10:00:00+00:00 · "
+        "/api/v1/calls?project=web&amp;model=m"
+    )
+    assert "<" not in hook.received[0].body.decode()
+
+
+def test_slack_header_is_cut_to_150_characters_after_escaping() -> None:
+    alert = Alert("r", "threshold", "s", "p", "<" * 200, "t", 1_795_000_000_000)
+    with webhook() as hook:
+        SlackNotifier("slack", Webhook(hook.url, retries=0)).send(alert)
+    header = hook.received[0].json()["blocks"][0]["text"]["text"]
+    assert header == "[tokenomy] " + "&lt;" * 34  # 11 + 34 * 4 = 147: a 35th would not fit
+
+
 def test_webhook_gets_the_alert_as_json_and_retries_a_5xx() -> None:
     with webhook(Answer(503, {"Retry-After": "0"})) as hook:
         WebhookNotifier("webhook", Webhook(hook.url, retries=1, backoff=0)).send(ALERT)

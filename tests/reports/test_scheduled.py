@@ -18,7 +18,7 @@ import orjson
 import pytest
 from tests.reports.hooks import Answer, webhook
 from tests.reports.page import Page
-from tests.reports.records import ALL, EVIL_PROJECT, HOUR, at
+from tests.reports.records import ALL, EVIL_PROJECT, HOUR, USD, at, call
 
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import CallRecord, TokenUsage
@@ -164,7 +164,7 @@ def test_a_webhook_500_then_200_is_retried_and_gets_the_summary_and_page(
     assert body["text"] == (
         "Tokenomy report team 2026-W45 2026-11-02 to 2026-11-08 (UTC): $3.75+ over 5 calls, "
         "1 failed (20.0%). Top models: claude-sonnet-4-5 $3.25, gpt-4o $0.50, "
-        'm"<b>&x ?. 1 call has no price.'
+        'm"&lt;b&gt;&amp;x ?. 1 call has no price.'  # escaped for Slack's markup
     )
     assert (body["report"], body["period"]) == ("team", "2026-W45")
     assert body["summary"]["calls"] == 5 and body["summary"]["unknown_cost_calls"] == 1
@@ -299,6 +299,25 @@ def test_the_page_can_be_left_out_of_the_webhook(sqlite_db: Database, tmp_path: 
     body = hook.received[0].json()
     assert "html" not in body
     assert body["text"].endswith("no calls in this range.")
+
+
+def test_the_webhook_text_escapes_names_for_slack(sqlite_db: Database, tmp_path: Path) -> None:
+    """A model named with Slack's markup must not ping the channel or show a disguised
+    link: & < > reach Slack as entities, the way its "Escaping text" rule asks."""
+    evil = "web <!channel> <https://evil.example/login|Re-authenticate billing> & co"
+    write_records(sqlite_db, [call("x", "2026-11-03T10:00:00", model=evil, cost_nanos=USD)])
+    with webhook() as hook:
+        run_due(
+            sqlite_db,
+            CATALOG,
+            [weekly(hook=Webhook(hook.url, html=False))],
+            ReportState(tmp_path / "s"),
+            TUESDAY,
+        )
+    text = hook.received[0].json()["text"]
+    assert "Top models: web &lt;!channel&gt; &lt;https://evil.example/login|Re-authenticate" in text
+    assert "billing&gt; &amp; co $1.00." in text
+    assert "<" not in text and ">" not in text
 
 
 def test_a_run_holds_a_lock_and_a_broken_state_file_says_what_to_do(

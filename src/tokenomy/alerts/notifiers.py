@@ -18,7 +18,10 @@ import orjson
 from tokenomy.alerts.alert import Alert
 from tokenomy.alerts.config import EmailTarget, SlackTarget, Target, WebhookTarget
 from tokenomy.reports.config import Webhook
-from tokenomy.reports.webhook import WebhookError, post, redact
+from tokenomy.reports.webhook import WebhookError, post, redact, slack_escape
+
+# Slack refuses a header block longer than this.
+SLACK_HEADER_MAX = 150
 
 
 class NotifyError(Exception):
@@ -52,21 +55,36 @@ class _Hook:
 
 
 class SlackNotifier(_Hook):
-    """A Slack incoming webhook: ``text`` (shown in notifications) and blocks."""
+    """A Slack incoming webhook: ``text`` (shown in notifications) and blocks. Everything
+    that comes from the alert (names of projects, models, users, rules) is escaped for
+    Slack's markup; only the bold field names and the code-styled rule are ours."""
 
     def payload(self, alert: Alert) -> dict[str, Any]:
-        facts = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.fields.items()]
+        esc = slack_escape
+        facts = [
+            {"type": "mrkdwn", "text": f"*{esc(k)}*\n{esc(v)}"} for k, v in alert.fields.items()
+        ]
+        header = _escaped_prefix(alert.subject, SLACK_HEADER_MAX)
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": alert.subject[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": alert.text}},
+            {"type": "header", "text": {"type": "plain_text", "text": header}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": esc(alert.text)}},
         ]
         if facts:
             blocks.append({"type": "section", "fields": facts[:10]})
-        context = f"rule `{alert.rule}` · {alert.scope} · {alert.period}"
+        context = f"rule `{esc(alert.rule)}` · {esc(alert.scope)} · {esc(alert.period)}"
         if alert.link:
-            context += f" · {alert.link}"
+            context += f" · {esc(alert.link)}"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
-        return {"text": f"{alert.subject}: {alert.text}", "blocks": blocks}
+        return {"text": esc(f"{alert.subject}: {alert.text}"), "blocks": blocks}
+
+
+def _escaped_prefix(text: str, limit: int) -> str:
+    """The longest start of ``text`` whose escaped form fits ``limit`` characters: cutting
+    after escaping could split an entity (``&am``)."""
+    cut = min(len(text), limit)
+    while len(slack_escape(text[:cut])) > limit:
+        cut -= 1
+    return slack_escape(text[:cut])
 
 
 class WebhookNotifier(_Hook):

@@ -27,7 +27,7 @@ from tokenomy.reports.data import ReportSpec, collect
 from tokenomy.reports.html import render
 from tokenomy.reports.periods import Period, due, next_due_ms
 from tokenomy.reports.state import Produced, ReportState, write_atomic
-from tokenomy.reports.webhook import WebhookError, post, redact
+from tokenomy.reports.webhook import WebhookError, post, redact, slack_escape
 from tokenomy.store.db import Database
 
 
@@ -183,9 +183,10 @@ def summary_text(data: dict[str, Any]) -> str:
 
 
 def message(data: dict[str, Any]) -> str:
-    """One paragraph for chat (Slack's ``text``): the report, its range and the figures."""
+    """One paragraph for chat (Slack's ``text``): the report, its range and the figures,
+    escaped for Slack's markup (model names come from the data; "<0.1%" is ours)."""
     name = " ".join(str(v) for v in (data["name"], data["period"]) if v)
-    return f"Tokenomy report {name} {days_text(data)}: {summary_text(data)}"
+    return slack_escape(f"Tokenomy report {name} {days_text(data)}: {summary_text(data)}")
 
 
 def webhook_body(data: dict[str, Any], page: str | None) -> bytes:

@@ -50,6 +50,14 @@ def redact(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
 
 
+def slack_escape(text: str) -> str:
+    """Text for Slack's markup (``mrkdwn`` and a message's ``text``), which reads ``&``,
+    ``<`` and ``>`` as control characters: a name such as ``<!channel>`` or
+    ``<https://evil.example|Log in>`` would ping everyone or show a disguised link. Slack's
+    "Escaping text" rule: these three as HTML entities, nothing else."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def retryable(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
