@@ -96,3 +96,59 @@ def test_alerts_run_and_check_on_an_empty_database(home: Path, cli: Cli) -> None
     assert check.exit_code == 0 and orjson.loads(check.stdout) == {"anomalies": []}
     bad = cli(["alerts", "check", "--since", "yesterday"])
     assert bad.exit_code != 0 and "--since" in bad.stderr
+
+
+NEWLINE_PROJECT = "web\nBcc: victim@example.com"
+
+
+def _two_alerts(hook_url: str, smtp_port: int, *, refuse: bool = False) -> None:
+    """Two threshold rules that fire on imported calls, one for a project whose name holds
+    a line break, sent to Slack and by email."""
+    Path("calls.csv").write_text(
+        "started_at,provider,request_model,project,input_tokens,output_tokens\n"
+        '2026-11-20T10:00:00Z,openai,gpt-4o-mini,"web\nBcc: victim@example.com",10000,1000\n'
+        "2026-11-20T10:00:00Z,openai,gpt-4o-mini,api,10000,1000\n"
+    )
+    Path("tokenomy.yaml").write_text(
+        "alerts:\n  notify:\n"
+        f"    slack: {{webhook_url: '{hook_url}', retries: 0}}\n"
+        f"    email: {{smtp_host: 127.0.0.1, smtp_port: {smtp_port}, from: t@x.org, "
+        "to: [ops@x.org]}\n"
+        "  rules:\n"
+        '    - {name: nl, kind: threshold, metric: calls, window: 1d, above: 0, project: "'
+        + NEWLINE_PROJECT.replace("\n", "\\n")
+        + '"}\n'
+        "    - {name: api, kind: threshold, metric: calls, window: 1d, above: 0, project: api}\n"
+    )
+
+
+def test_a_line_break_in_a_name_is_emailed_on_one_line_and_sent_once(home: Path, cli: Cli) -> None:
+    with webhook() as slack, smtp_sink() as sink:
+        _two_alerts(slack.url, sink.port)
+        assert cli(["import", "csv", "calls.csv"]).exit_code == 0
+        now = ["--now", "2026-11-20T12:00:00Z"]
+        first = cli(["alerts", "run", "--json", *now])
+        again = cli(["alerts", "run", "--json", *now])
+    assert first.exit_code == 0, first.stdout + first.stderr
+    assert [a["status"] for a in orjson.loads(first.stdout)["alerts"]] == ["sent", "sent"]
+    assert sorted(m["Subject"] for m in sink.messages) == [
+        "[tokenomy] api: calls over the last 1d is 1 (project api)",
+        "[tokenomy] nl: calls over the last 1d is 1 (project web Bcc: victim@example.com)",
+    ]
+    assert all(m["Bcc"] is None for m in sink.messages)
+    assert [env[1] for env in sink.envelopes] == [["ops@x.org"], ["ops@x.org"]]
+    # Remembered: the next run sends nothing again.
+    assert again.exit_code == 0
+    assert [a["status"] for a in orjson.loads(again.stdout)["alerts"]] == ["duplicate"] * 2
+    assert len(slack.received) == 2
+
+
+def test_a_notifier_that_fails_fails_the_run_but_the_others_deliver(home: Path, cli: Cli) -> None:
+    with webhook() as slack, smtp_sink(refuse_rcpt=True) as sink:
+        _two_alerts(slack.url, sink.port)
+        cli(["import", "csv", "calls.csv"])
+        run = cli(["alerts", "run", "--now", "2026-11-20T12:00:00Z"])
+    assert run.exit_code == 1  # docs/alerts.md: a failed delivery is exit code 1
+    assert run.stdout.count("email: failed: email via 127.0.0.1") == 2
+    assert "Traceback" not in run.stdout + run.stderr
+    assert len(slack.received) == 2 and sink.messages == []

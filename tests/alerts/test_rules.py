@@ -16,6 +16,7 @@ from tokenomy.alerts import (
     parse_alerts,
     run_alerts,
 )
+from tokenomy.alerts.alert import Alert
 from tokenomy.budgets.settings import parse_budgets
 from tokenomy.gateway.config import failer
 from tokenomy.record import TokenUsage
@@ -148,3 +149,38 @@ def test_failed_delivery_is_retried_next_run(sqlite_db: Database, tmp_path: Path
 
 def test_quiet_data_fires_nothing(sqlite_db: Database, tmp_path: Path) -> None:
     assert evaluate(sqlite_db, config(tmp_path / "t.yaml"), NOW) == []
+
+
+class Broken:
+    """A notifier with a bug: it raises something other than NotifyError."""
+
+    name = "broken"
+
+    def describe(self) -> str:
+        return "broken"
+
+    def send(self, alert: Alert) -> None:
+        raise ValueError(f"cannot send {alert.rule}")
+
+
+def test_a_notifier_that_raises_is_a_failed_delivery_and_the_run_goes_on(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    seed(sqlite_db)
+    cfg = config(tmp_path / "t.yaml")
+    state = AlertState(tmp_path / "alerts")
+    with webhook() as hook:
+        notifiers = [Broken(), WebhookNotifier("webhook", Webhook(hook.url, retries=0))]
+        outcomes = run_alerts(sqlite_db, cfg, notifiers, state, NOW)
+        assert len(outcomes) > 1 and {o.status for o in outcomes} == {"sent"}
+        assert len(hook.received) == len(outcomes)  # every alert, after the broken one
+        for o in outcomes:
+            assert [(d.notifier, d.ok) for d in o.deliveries] == [
+                ("broken", False),
+                ("webhook", True),
+            ]
+            assert o.deliveries[0].reason == f"ValueError: cannot send {o.alert.rule}"
+        # The state was saved: nothing goes out twice.
+        again = run_alerts(sqlite_db, cfg, notifiers, state, NOW + 60_000)
+        assert {o.status for o in again} <= {"duplicate", "cooling_down"}
+        assert len(hook.received) == len(outcomes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from tokenomy.reports.webhook import WebhookError, post, redact, slack_escape
 
 # Slack refuses a header block longer than this.
 SLACK_HEADER_MAX = 150
+# What an email header cannot hold: control characters, line and paragraph separators.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class NotifyError(Exception):
@@ -109,7 +112,9 @@ class EmailNotifier:
     def message(self, alert: Alert) -> EmailMessage:
         t = self.target
         msg = EmailMessage()
-        msg["Subject"] = alert.subject
+        # A header cannot hold a line break (the email library refuses it: no header
+        # injection); a name with one still gets its alert, on one line.
+        msg["Subject"] = _one_line(alert.subject)
         msg["From"] = t.sender
         msg["To"] = ", ".join(t.to)
         msg["Date"] = formatdate(alert.at_ms / 1000)
@@ -168,6 +173,11 @@ class EmailNotifier:
             raise NotifyError(f"email via {t.host}:{t.port}: {type(exc).__name__}: {exc}") from None
         if refused:
             raise NotifyError(f"email: refused for {', '.join(sorted(refused))}")
+
+
+def _one_line(text: str) -> str:
+    """Control characters and line or paragraph separators as spaces."""
+    return _BREAKS.sub(" ", text)
 
 
 def make_notifiers(

@@ -45,12 +45,17 @@ class Outcome:
 
 
 def deliver(alert: Alert, notifiers: Sequence[Notifier]) -> list[Delivery]:
+    """Each notifier's answer. Whatever one raises is that notifier's failure, with its
+    reason: the others still get the alert, and the run goes on to save what was sent (an
+    exception escaping here would send the same alert again on every run)."""
     out: list[Delivery] = []
     for n in notifiers:
         try:
             n.send(alert)
         except NotifyError as exc:
             out.append(Delivery(n.name, False, str(exc)))
+        except Exception as exc:  # a notifier's bug or a value it cannot send
+            out.append(Delivery(n.name, False, f"{type(exc).__name__}: {exc}"))
         else:
             out.append(Delivery(n.name, True))
     return out

@@ -124,7 +124,9 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     finally:
         ctx.close()
-    ok = all(o.status != "failed" for o in outcomes)
+    # Any failed delivery fails the run (docs/alerts.md), even when another notifier took
+    # the alert: cron then reports the notifier that is down.
+    ok = all(d.ok for o in outcomes for d in o.deliveries)
     if args.json:
         _print_json({"config": str(path), "ok": ok, "alerts": [o.to_json() for o in outcomes]})
         return 0 if ok else 1
