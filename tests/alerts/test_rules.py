@@ -77,10 +77,23 @@ def test_rules_fire_on_a_real_database(db: Database, tmp_path: Path) -> None:
     # day spend: 23 h x 30 x $0.10 + 30 x $2 = $129; the last hour $60 against $3.
     assert set(by_rule) == {"daily-spend", "spend-jump", "weird", "budget"}
     assert by_rule["daily-spend"].fields["observed"] == "$129.00"
+    assert by_rule["daily-spend"].values == {"observed_usd": 129.0, "above_usd": 50.0}
     assert by_rule["spend-jump"].fields["increase"] == "1900%"
+    assert by_rule["spend-jump"].values == {
+        "now_usd": 60.0,
+        "before_usd": 3.0,
+        "increase_pct": 1900.0,
+    }
     weird = sorted(a.scope for a in alerts if a.rule == "weird")
     assert weird == ["web/claude-sonnet-4-5/cost", "web/claude-sonnet-4-5/error_rate"]
     assert by_rule["budget"].fields["threshold"] == "50%"  # today: $93 of $100
+    assert by_rule["budget"].values == {
+        "spent_usd": 93.0,
+        "limit_usd": 100.0,
+        "threshold_share": 0.5,
+    }
+    cost = next(a for a in alerts if a.scope.endswith("/cost"))
+    assert (cost.fields["observed"], cost.values["observed_usd"]) == ("$60.00", 60.0)
 
 
 def test_budget_rule_takes_the_highest_fraction_reached(
@@ -184,3 +197,30 @@ def test_a_notifier_that_raises_is_a_failed_delivery_and_the_run_goes_on(
         again = run_alerts(sqlite_db, cfg, notifiers, state, NOW + 60_000)
         assert {o.status for o in again} <= {"duplicate", "cooling_down"}
         assert len(hook.received) == len(outcomes)
+
+
+def test_amounts_under_a_cent_keep_their_digits_and_the_payload_has_the_numbers(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """$0.00135 against a rule at $0.001 read "$0.00 above $0.00"; a webhook had only the
+    formatted strings to go by."""
+    write_records(
+        sqlite_db, [call("a", "2026-11-21T11:00:00", project="web", cost_nanos=1_350_000)]
+    )
+    rules = {"rules": [{"name": "tiny", "kind": "threshold", "metric": "cost", "window": "1d",
+                        "above": 0.001, "project": "web"}]}  # fmt: skip
+    cfg = parse_alerts(rules, tmp_path / "t.yaml", parse_budgets({}, "budgets", failer(tmp_path)))
+    with webhook() as hook:
+        notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))
+        [outcome] = run_alerts(sqlite_db, cfg, [notifier], AlertState(tmp_path / "a"), NOW)
+    assert outcome.status == "sent"
+    body = hook.received[0].json()
+    assert body["text"] == (
+        "Cost over the last 1d for project web is $0.00135, above the rule's $0.001."
+    )
+    assert body["fields"] == {
+        "observed": "$0.00135",
+        "above": "$0.001",
+        "observed_usd": 0.00135,
+        "above_usd": 0.001,
+    }

@@ -17,9 +17,12 @@ class Alert:
     title: str  # one line
     text: str  # a few sentences
     at_ms: int
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)  # formatted, for people
     link: str | None = None
     sample: bool = False  # `tokenomy alerts test`: nothing really happened
+    # The same figures as numbers, named with their unit (``observed_usd``), for programs:
+    # a webhook's ``fields`` carry both, chat and email show only the formatted ones.
+    values: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -48,7 +51,7 @@ class Alert:
             "period": self.period,
             "title": self.title,
             "text": self.text,
-            "fields": dict(self.fields),
+            "fields": {**self.fields, **self.values},
             "link": self.link,
             "at": self.at,
         }
@@ -68,4 +71,5 @@ def sample_alert(at_ms: int) -> Alert:
         at_ms=at_ms,
         fields={"observed": "$12.34", "expected": "$1.20", "scope": "project demo"},
         sample=True,
+        values={"observed_usd": 12.34, "expected_usd": 1.2},
     )

@@ -41,8 +41,24 @@ def window_value(db: Database, rule: Rule, start_ms: int, end_ms: int) -> Decima
     return Decimal(failed) / calls if calls else Decimal(0)
 
 
+# The unit a metric's numbers are named with in an alert's values (``observed_usd``).
+UNITS = {
+    "cost": "usd",
+    "tokens": "tokens",
+    "calls": "calls",
+    "failed_calls": "calls",
+    "error_rate": "share",
+    "latency_p95": "ms",
+}
+
+
 def _show(metric: str, x: Decimal) -> str:
     return fmt("tokens" if metric in ("calls", "failed_calls") else metric, float(x))
+
+
+def _values(metric: str, **named: Decimal | float) -> dict[str, float]:
+    """The numbers behind an alert's fields, each name suffixed with the metric's unit."""
+    return {f"{name}_{UNITS[metric]}": float(x) for name, x in named.items()}
 
 
 def _iso(ms: int) -> str:
@@ -67,6 +83,7 @@ def threshold(db: Database, rule: Rule, now_ms: int) -> list[Alert]:
             f"above the rule's {_show(rule.metric, rule.above)}.",
             now_ms,
             {"observed": _show(rule.metric, got), "above": _show(rule.metric, rule.above)},
+            values=_values(rule.metric, observed=got, above=rule.above),
         )
     ]
 
@@ -98,6 +115,7 @@ def rate_of_change(db: Database, rule: Rule, now_ms: int) -> list[Alert]:
                 "before": _show(rule.metric, before),
                 "increase": f"{pct:.0f}%",
             },
+            values={**_values(rule.metric, now=now_v, before=before), "increase_pct": float(pct)},
         )
     ]
 
@@ -131,6 +149,7 @@ def anomaly(db: Database, rule: Rule, config: AlertsConfig, now_ms: int) -> list
                 "hour": a.hour,
             },
             link=a.link,
+            values=_values(a.metric, observed=a.observed, expected=a.expected),
         )
         for a in found
     ]
@@ -176,6 +195,11 @@ def budget_alert(
         f"Budget {name} has spent {money(spent)} of its {money(limit)} limit in {period}.",
         now_ms,
         {"spent": money(spent), "limit": money(limit), "threshold": percent},
+        values={
+            "spent_usd": spent / NANOS_PER_USD,
+            "limit_usd": limit / NANOS_PER_USD,
+            "threshold_share": float(at),
+        },
     )
 
 

@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 
 from tokenomy.anomalies.detector import HOURS_PER_DAY, DetectorSettings, detect
 from tokenomy.anomalies.series import METRICS, UNITS, load_hourly
+from tokenomy.budgets.budget import money
+from tokenomy.record import NANOS_PER_USD
 from tokenomy.store.db import Database
 from tokenomy.store.rollups import HOUR_MS
 
@@ -89,8 +91,8 @@ def _iso(ms: int, zone: tzinfo) -> str:
 
 
 def fmt(metric: str, x: float) -> str:
-    if metric == "cost":
-        return f"${x:,.2f}"
+    if metric == "cost":  # as budgets say it: a fraction of a cent never reads $0.00
+        return money(round(x * NANOS_PER_USD))
     if metric == "error_rate":
         return f"{x * 100:.1f}%"
     if metric == "latency_p95":
