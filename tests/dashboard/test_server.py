@@ -90,6 +90,25 @@ def test_unchanged_files_are_not_sent_twice_and_paths_cannot_leave_the_folder(
     assert assets.get("js/main.js") is not None
 
 
+def test_only_packaged_files_are_kept_and_a_long_name_is_a_404(
+    server: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone may ask for dashboard files: a miss must cost no memory, and a name longer
+    than the file system allows (255) is a plain 404, not a 500 with a traceback."""
+    for name in ("a" * 300 + ".js", "/".join(["b" * 240] * 15) + ".js", "x" * 5000):
+        status, _, body = get(f"{server.url}/static/{name}")
+        assert (status, body) == (404, b"no such dashboard file"), name[:20]
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assets = Assets()
+    for i in range(500):
+        assert assets.get(f"missing-{i}.js") is None
+    assert assets.get("y" * 300 + ".css") is None
+    assert assets._cache == {}  # nothing kept for a name that is not a packaged file
+    assert assets.get("js/main.js") is assets.get("js/main.js")  # read once
+    assert list(assets._cache) == ["js/main.js"]
+    assert "vendor/chart.umd.min.js" in assets.names()
+
+
 def _events(url: str, count: int, on_first: Any = None) -> list[dict[str, Any]]:
     """The first ``count`` tick events of the stream at ``url``."""
     parts = urlsplit(url)

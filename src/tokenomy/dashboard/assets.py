@@ -8,9 +8,10 @@ and served with an ETag; a strict Content-Security-Policy allows nothing from el
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 Message = MutableMapping[str, Any]
@@ -53,25 +54,29 @@ class Asset:
 
 
 class Assets:
+    """The packaged files, each read once. Only they are ever kept: a request for any other
+    name (missing, too long for the file system, trying to leave the folder) is a None
+    that costs no memory and touches no file."""
+
     def __init__(self) -> None:
-        self._cache: dict[str, Asset | None] = {}
+        self._cache: dict[str, Asset] = {}
+        self._names: frozenset[str] | None = None
 
     def get(self, name: str) -> Asset | None:
-        """The packaged file ``static/<name>``, or None (also for any path that tries to
-        leave the folder)."""
-        if name in self._cache:
-            return self._cache[name]
-        asset = None
-        parts = name.split("/")
-        if name and all(p and p not in (".", "..") and "\\" not in p for p in parts):
-            node = resources.files("tokenomy.dashboard").joinpath("static", *parts)
-            suffix = "." + parts[-1].rsplit(".", 1)[-1]
-            if node.is_file() and suffix in _TYPES:
-                body = node.read_bytes()
-                etag = b'"' + hashlib.sha256(body).hexdigest()[:20].encode() + b'"'
-                asset = Asset(body, _TYPES[suffix], etag)
-        self._cache[name] = asset
+        """The packaged file ``static/<name>``, or None."""
+        asset = self._cache.get(name)
+        if asset is not None or name not in self.names():
+            return asset
+        body = _static().joinpath(*name.split("/")).read_bytes()
+        etag = b'"' + hashlib.sha256(body).hexdigest()[:20].encode() + b'"'
+        asset = self._cache[name] = Asset(body, _TYPES[_suffix(name)], etag)
         return asset
+
+    def names(self) -> frozenset[str]:
+        """Every servable file under ``static/`` (``js/main.js``), listed once."""
+        if self._names is None:
+            self._names = frozenset(_listed(_static()))
+        return self._names
 
     async def serve(
         self, path: str, headers: MutableMapping[str, str], send: Send, method: str
@@ -109,6 +114,22 @@ class Assets:
         await send({"type": "http.response.start", "status": 200, "headers": common})
         await send({"type": "http.response.body", "body": body})
         return True
+
+
+def _static() -> Traversable:
+    return resources.files("tokenomy.dashboard").joinpath("static")
+
+
+def _suffix(name: str) -> str:
+    return "." + name.rsplit(".", 1)[-1]
+
+
+def _listed(folder: Traversable, prefix: str = "") -> Iterator[str]:
+    for node in folder.iterdir():
+        if node.is_dir():
+            yield from _listed(node, f"{prefix}{node.name}/")
+        elif node.is_file() and _suffix(node.name) in _TYPES:
+            yield prefix + node.name
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:
