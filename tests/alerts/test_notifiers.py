@@ -69,6 +69,17 @@ def test_webhook_gets_the_alert_as_json_and_retries_a_5xx() -> None:
     assert body["sample"] is False and body["fields"]["above"] == "$50.00"
 
 
+def test_webhook_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown() -> None:
+    with webhook(then=Answer(404)) as hook:
+        url = hook.url.replace("http://", "http://ops:pw123@")
+        notifier = WebhookNotifier("webhook", Webhook(url, retries=0))
+        with pytest.raises(NotifyError) as failed:
+            notifier.send(ALERT)
+    assert hook.received[0].headers["Authorization"] == "Basic b3BzOnB3MTIz"  # ops:pw123
+    for shown in (str(failed.value), notifier.describe()):
+        assert "http://127.0.0.1:" in shown and "pw123" not in shown and "ops" not in shown
+
+
 def test_webhook_failure_names_the_reason() -> None:
     with webhook(then=Answer(404, body=b"no such hook")) as hook:
         notifier = WebhookNotifier("webhook", Webhook(hook.url, retries=0))

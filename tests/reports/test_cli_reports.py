@@ -177,6 +177,31 @@ def test_reports_run_fails_loudly_and_keeps_the_report(
     assert "1 undelivered in" in listed.stdout
 
 
+def test_a_webhook_with_user_and_password_is_delivered_and_the_password_never_shown(
+    cli: Cli, seeded: Path, tmp_path: Path
+) -> None:
+    """urllib took ``ops:pw@127.0.0.1`` for a host name: the report never went out, and
+    every message printed the password."""
+    with webhook() as hook:
+        url = hook.url.replace("http://", "http://ops:p%40ss%3Aword@")
+        (tmp_path / "tokenomy.yaml").write_text(CONFIG.format(url=url, retries=0))
+        listed = cli(["reports", "list", "--now", TUESDAY])
+        ran = cli(["reports", "run", "--now", TUESDAY, "--no-import"])
+    assert ran.exit_code == 0, ran.stderr
+    assert len(hook.received) == 1
+    # "ops:p@ss:word", as Basic credentials
+    assert hook.received[0].headers["Authorization"] == "Basic b3BzOnBAc3M6d29yZA=="
+    with webhook(then=Answer(500)) as hook:
+        url = hook.url.replace("http://", "http://ops:p%40ss%3Aword@")
+        (tmp_path / "tokenomy.yaml").write_text(CONFIG.format(url=url, retries=0))
+        failed = cli(["reports", "run", "--now", "2026-11-17T06:00:00Z", "--no-import"])
+    assert failed.exit_code == 1 and "HTTP 500" in failed.stderr
+    for result in (listed, ran, failed):
+        shown = result.stdout + result.stderr
+        assert "http://127.0.0.1:" in shown
+        assert "p%40ss" not in shown and "ops:" not in shown, shown
+
+
 def test_reports_finds_its_config_in_the_data_directory(cli: Cli, home: Path) -> None:
     (home / "tokenomy.yaml").write_text(
         "reports:\n  - {name: me, every: daily, timezone: UTC, to: {folder: daily}}\n"

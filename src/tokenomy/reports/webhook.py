@@ -9,6 +9,7 @@ and drop the report on the way.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import time
 import urllib.error
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tokenomy.reports.config import Webhook
 
@@ -44,10 +45,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def redact(url: str) -> str:
     """The URL for messages: host and path, each long path part cut to its first four
-    characters (hook URLs carry their secret in the path), no query."""
+    characters (hook URLs carry their secret in the path), no ``user:password@``, no
+    query."""
     parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
     path = "/".join(p if len(p) <= 8 else p[:4] + "…" for p in parts.path.split("/"))
-    return f"{parts.scheme}://{parts.netloc}{path}" + ("?…" if parts.query else "")
+    return f"{parts.scheme}://{host}{path}" + ("?…" if parts.query else "")
+
+
+def target(url: str) -> tuple[str, dict[str, str]]:
+    """The URL to open and the headers for it: a ``user:password@`` part becomes an
+    ``Authorization: Basic`` header (urllib would take it for part of the host name and
+    never connect), percent-escapes decoded, UTF-8 (RFC 7617)."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, {}
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
 
 
 def slack_escape(text: str) -> str:
@@ -88,6 +104,7 @@ def post(
     """POST ``body`` (JSON) to the hook; :class:`WebhookError` naming ``what`` (the
     report) and the URL when it does not take it."""
     opener = urllib.request.build_opener(_NoRedirect)
+    url, auth = target(hook.url)
     attempts = hook.retries + 1
     where = f"{what}: webhook {redact(hook.url)}"
     last = ""
@@ -95,10 +112,10 @@ def post(
     for attempt in range(attempts):
         tried += 1
         request = urllib.request.Request(
-            hook.url,
+            url,
             data=body,
             method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **auth},
         )
         wait: float | None = None
         try:
