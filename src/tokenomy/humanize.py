@@ -1,5 +1,6 @@
-"""Token counts as people read them, shared by the terminal (``cli/format.py``) and the
-reports (``reports/_format.py``), which otherwise format money each their own way."""
+"""Token counts and long names as people read them, shared by the terminal
+(``cli/format.py``, ``cli/render.py``) and the reports (``reports/_format.py``,
+``reports/html.py``), which otherwise format money each their own way."""
 
 from __future__ import annotations
 
@@ -26,3 +27,15 @@ def tokens(n: int) -> str:
         if text is not None:  # else 999,999 would read "1000k": it is 1.00M
             return text + unit
     return f"{n / 1_000_000_000:,.0f}B"
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut in the middle: names that differ only at
+    the end (``playwright__browser_click`` and ``..._navigate``, two projects under one
+    parent) stay told apart, where an ellipsis at the end gave both rows the same key."""
+    if len(text) <= width:
+        return text
+    if width < 2:
+        return text[:width]
+    head = (width - 1) // 3
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"

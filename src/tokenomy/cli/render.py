@@ -14,6 +14,7 @@ from rich.text import Text
 
 from tokenomy.analytics.rows import Report, Row
 from tokenomy.cli.format import printable, tokens, usd
+from tokenomy.humanize import fit as cut_middle
 
 KEY_TITLES = {
     "daily": "Date",
@@ -76,13 +77,7 @@ def fit(text: str, width: int) -> str:
     parent) stay told apart, where an ellipsis at the end gave both rows the same key.
     Control characters are shown as escapes first (:func:`printable`), so the cut counts
     what the terminal shows."""
-    text = printable(text)
-    if len(text) <= width:
-        return text
-    if width < 2:
-        return text[:width]
-    head = (width - 1) // 3
-    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
+    return cut_middle(printable(text), width)
 
 
 class SafeTable(Table):

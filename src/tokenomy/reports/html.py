@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tokenomy.humanize import fit
 from tokenomy.reports._format import add_usd, cost, days, label, percent, tokens, usd
 from tokenomy.reports.style import CSS
 from tokenomy.reports.svg import Series, bar, esc, series_class, stacked_bars
@@ -30,6 +31,8 @@ TOKEN_ROWS = (
     ("output_tokens", "Output"),
 )
 INTERVAL_WORDS = {"hour": "hour", "day": "day", "week": "week", "month": "month"}
+# A name longer than this is cut in the middle, the whole of it in a title (a tooltip).
+NAME_WIDTH = 80
 BREAKDOWN_TITLES = {"model": "Model", "project": "Project", "source": "Source"}
 
 
@@ -51,6 +54,15 @@ def render(data: Mapping[str, Any], version: str = "") -> str:
         ]
     parts += ["</main>", _footer(data, tz, version), "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+def _name(text: str) -> str:
+    """A name as markup, escaped: a long one (any caller picks its project's name) is cut in
+    the middle as the terminal cuts it, whole in its title, and wraps anywhere, so one name
+    cannot make the page thousands of pixels wide."""
+    if len(text) <= NAME_WIDTH:
+        return esc(text)
+    return f'<span class="cut" title="{esc(text)}">{esc(fit(text, NAME_WIDTH))}</span>'
 
 
 def _range_text(data: Mapping[str, Any]) -> str:
@@ -173,10 +185,10 @@ def _chart(chart: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     )
     legend = "".join(
         f'<li><svg viewBox="0 0 10 10" aria-hidden="true"><rect class="{s.css}" width="10" '
-        f'height="10" rx="2"/></svg>{esc(s.name)}</li>'
+        f'height="10" rx="2"/></svg>{_name(s.name)}</li>'
         for s in series
     )
-    head = "".join(f'<th class="n">{esc(s.name)}</th>' for s in series)
+    head = "".join(f'<th class="n">{_name(s.name)}</th>' for s in series)
     body = "".join(
         f"<tr><td>{esc(name)}</td>"
         + "".join(f'<td class="n">{esc(usd(s.values[i]))}</td>' for s in series)
@@ -236,7 +248,7 @@ def _breakdown(by: str, result: Mapping[str, Any], summary: Mapping[str, Any]) -
     other = result.get("other")
     lines = []
     for r in rows:
-        lines.append(_measure_row(esc(label(r["key"])), r, total))
+        lines.append(_measure_row(_name(label(r["key"])), r, total))
     if other:
         lines.append(_measure_row(f"{other['values']:,} more", other, total, muted=True))
     return (
@@ -276,11 +288,11 @@ def _sessions(rows: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> str:
     for r in rows:
         models = ", ".join(label(m["model"]) for m in r["models"])
         lines.append(
-            f"<tr><td class='name'><code>{esc(label(r['key']))}</code></td>"
-            f"<td class='name'>{esc(label(r.get('project')))}</td>"
+            f"<tr><td class='name'><code>{_name(label(r['key']))}</code></td>"
+            f"<td class='name'>{_name(label(r.get('project')))}</td>"
             f"<td class='n'>{esc(cost(r))}</td><td class='n'>{r['calls']:,}</td>"
             f"<td class='n'>{tokens(r['tokens']['total'])}</td>"
-            f"<td class='name'>{esc(models)}</td><td>{esc(_local(r['last_at'], tz))}</td></tr>"
+            f"<td class='name'>{_name(models)}</td><td>{esc(_local(r['last_at'], tz))}</td></tr>"
         )
     return (
         "<section><h2>Top sessions</h2>"
@@ -306,8 +318,8 @@ def _failures(result: Mapping[str, Any], tz: ZoneInfo) -> str:
         where = " · ".join(label(v) for v in (r["provider"], r["model"]))
         statuses = ", ".join(str(s) for s in r["http_statuses"])
         lines.append(
-            f"<tr><td class='name'>{esc(label(r['error_type']))}</td>"
-            f"<td class='name'>{esc(where)}</td><td class='n'>{r['failed_calls']:,}</td>"
+            f"<tr><td class='name'>{_name(label(r['error_type']))}</td>"
+            f"<td class='name'>{_name(where)}</td><td class='n'>{r['failed_calls']:,}</td>"
             f"<td class='n'>{percent(r['share'])}</td><td>{esc(statuses)}</td>"
             f"<td class='n'>{esc(usd(r['cost_usd']))}</td>"
             f"<td>{esc(_local(r['last_at'], tz))}</td></tr>"

@@ -83,6 +83,8 @@ th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:left;white-
 th{font-size:.75rem;color:var(--muted);font-weight:600}
 .n{text-align:right}
 td.name{white-space:normal;overflow-wrap:anywhere;min-width:8em}
+header{overflow-wrap:anywhere}
+.cut{white-space:normal;overflow-wrap:anywhere}
 .hbar{width:110px;height:10px;display:block;margin-top:5px}
 .hbar .track{fill:var(--line)}
 .hbar .fill{fill:var(--accent)}
@@ -93,6 +95,7 @@ svg.chart{width:100%;min-width:460px;height:auto;display:block}
 .chart .axis.x{font-size:10px}
 .legend{list-style:none;padding:0;margin:8px 0;display:flex;flex-wrap:wrap;gap:4px 16px;
  font-size:.85rem}
+.legend li{min-width:0;max-width:100%;overflow-wrap:anywhere}
 .legend svg{width:10px;height:10px;margin-right:6px;vertical-align:-1px}
 details{margin-top:8px}
 summary{cursor:pointer;color:var(--muted);font-size:.85rem}

@@ -3,7 +3,10 @@
 // drills down to the calls behind it.
 
 import { h, table } from "./dom.js";
-import { bucketLabel, count, usd } from "./format.js";
+import { bucketLabel, count, cutMiddle, usd } from "./format.js";
+
+// A name in a legend, on an axis or in a tooltip: a canvas cannot wrap it.
+const CHART_NAME_MAX = 40;
 
 // Tableau 10: told apart in both themes and by most colour-blind readers.
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
@@ -81,7 +84,7 @@ export function seriesChart(ts, { title, money = false, type = "bar", stacked = 
   const name = (s) => (s.rest ? "other" : s.key === null ? "(none)" : String(s.key));
   const datasets = ts.series.map((s, i) => {
     const colour = s.rest ? OTHER : PALETTE[i % PALETTE.length];
-    return { label: name(s), data: s.values,
+    return { label: cutMiddle(name(s), CHART_NAME_MAX), data: s.values,
       backgroundColor: colour, borderColor: colour, borderWidth: type === "line" ? 2 : 0,
       pointRadius: type === "line" ? 0 : undefined, fill: false };
   });
@@ -113,8 +116,9 @@ export function barChart(labels, values, { title, money = false, onBar } = {}) {
   const height = Math.max(120, 28 * labels.length + 40);
   const box = h("div", { class: "chart-box", style: `height:${height}px` }, canvas);
   const datasets = [{ label: title, data: values, backgroundColor: labels.map((_, i) => PALETTE[i % PALETTE.length]) }];
+  const shown = labels.map((l) => cutMiddle(String(l), CHART_NAME_MAX));
   const options = baseOptions(money, false, true);
   options.plugins.legend = { display: false };
-  mount(box, { type: "bar", data: { labels, datasets }, options }, onBar ? (i) => onBar(i) : null);
+  mount(box, { type: "bar", data: { labels: shown, datasets }, options }, onBar ? (i) => onBar(i) : null);
   return h("div", { "data-testid": "chart" }, box);
 }

@@ -2,7 +2,7 @@
 // name can never inject markup.
 
 import { download } from "./api.js";
-import { GLOSSARY } from "./format.js";
+import { GLOSSARY, NAME_MAX, cutMiddle } from "./format.js";
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -107,14 +107,20 @@ export function card(title, body, { span = 12, actions = [], subtitle } = {}) {
     body);
 }
 
+// A long name cut in the middle, the whole of it in a tooltip (title); a short one as it is.
+export function name(text, max = NAME_MAX) {
+  return text.length <= max ? text : h("span", { class: "cut", title: text }, cutMiddle(text, max));
+}
+
 export function exportButtons(endpoint, params, name) {
   return ["csv", "json"].map((fmt) => h("button", { type: "button",
     onclick: () => download(endpoint, params, fmt, name),
     "aria-label": `Download ${name} as ${fmt.toUpperCase()}` }, fmt.toUpperCase()));
 }
 
-// A table. columns: {label, value(row) -> text|Node, num?, key?, tip?}; link(row) makes the
-// first cell a link (keyboard reachable) to the calls behind the row.
+// A table. columns: {label, value(row) -> text|Node, num?, key?, tip?, prose?}; link(row)
+// makes the first cell a link (keyboard reachable) to the calls behind the row. Text longer
+// than a name's NAME_MAX is cut in the middle (dom.js name()) unless its column is prose.
 export function table(columns, rows, { link, caption, sortable } = {}) {
   const head = h("tr", {}, columns.map((c) => {
     const th = h("th", { scope: "col", class: c.num ? "num" : null });
@@ -127,12 +133,13 @@ export function table(columns, rows, { link, caption, sortable } = {}) {
     } else if (c.tip) {
       th.append(term(c.label, c.tip));
     } else {
-      th.append(c.label);
+      th.append(name(c.label)); // a series' name heads its column in a chart's numbers
     }
     return th;
   }));
   const body = h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((c, i) => {
     let content = c.value(row);
+    if (typeof content === "string" && !c.num && !c.prose) content = name(content);
     if (i === 0 && link) {
       const href = link(row);
       if (href) content = h("a", { href, "data-nav": "1" }, content);

@@ -11,6 +11,16 @@ export function usd(value) {
     maximumFractionDigits: digits });
 }
 
+// A name too long to show whole (a project or model name can be any header's value), cut
+// in the middle as the terminal does (humanize.fit): names that differ only at the end stay
+// told apart.
+export const NAME_MAX = 80;
+export function cutMiddle(text, max = NAME_MAX) {
+  if (text.length <= max) return text;
+  const head = Math.floor((max - 1) / 3);
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
+}
+
 export const count = (n) => (n === null || n === undefined ? "–" : nf.format(n));
 export const short = (n) => (n === null || n === undefined ? "–" : compact.format(n));
 export const pct = (x, digits = 1) =>

@@ -3,7 +3,7 @@
 
 import { api, onKeyNeeded, saveKey, subscribe } from "./api.js";
 import { destroyCharts, drawPending } from "./charts.js";
-import { errorBox, focusKey, h, installTooltips, loading, restoreFocus } from "./dom.js";
+import { errorBox, focusKey, h, installTooltips, loading, name, restoreFocus } from "./dom.js";
 import { advice } from "./pages/advice.js";
 import { calls } from "./pages/calls.js";
 import { gateway } from "./pages/gateway.js";
@@ -147,7 +147,7 @@ function syncChrome(state, page) {
   if (document.activeElement !== tz) tz.value = state.tz;
   const chips = document.getElementById("chips");
   chips.replaceChildren(...Object.entries(state.filters).flatMap(([dim, values]) =>
-    values.map((v) => h("li", { class: "chip" }, `${dim}: ${v}`,
+    values.map((v) => h("li", { class: "chip" }, `${dim}: `, name(v),
       h("button", { type: "button", "aria-label": `Remove filter ${dim} ${v}`,
         onclick: () => go({ [dim]: values.filter((x) => x !== v) }) }, "×")))));
 }

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { seriesChart } from "../charts.js";
 import { card, exportButtons, h, kpi, table, withBar } from "../dom.js";
-import { count, pct, short, usd, when } from "../format.js";
+import { count, cutMiddle, pct, short, usd, when } from "../format.js";
 import { withParams } from "../state.js";
 import { breakdownCard, noCalls } from "./spend.js";
 
@@ -13,9 +13,13 @@ const evidence = (ctx, ids) => h("span", { class: "tags" },
 
 function toolTags(tools) {
   if (!tools || !tools.length) return h("span", { class: "muted" }, "–");
-  return h("span", { class: "tags" }, tools.slice(0, 8).map((t) => h("span", { class: "badge",
-    title: t.mcp_server ? `MCP server ${t.mcp_server}` : "built-in tool" },
-  t.mcp_server ? `${t.mcp_server}: ${t.name}` : t.name, ` ×${count(t.uses)}`)));
+  return h("span", { class: "tags" }, tools.slice(0, 8).map((t) => {
+    const kind = t.mcp_server ? `MCP server ${t.mcp_server}` : "built-in tool";
+    const label = t.mcp_server ? `${t.mcp_server}: ${t.name}` : t.name;
+    const shown = cutMiddle(label, 32); // a tag does not wrap: a long name is cut, whole in the title
+    return h("span", { class: "badge", title: shown === label ? kind : `${label} (${kind})` },
+      shown, ` ×${count(t.uses)}`);
+  }));
 }
 
 const modelNames = (models) => (models || []).filter((m) => m.model)
@@ -167,7 +171,7 @@ function adviceCard(ctx, data, params) {
     { label: "Cache", value: (r) => STRATEGIES[r.strategy] || r.strategy },
     { label: "Expired before reuse", num: true, value: (r) => (r.evicted
       ? `${count(r.evicted)} (${count(r.evicted_within_1h)} within 1 h)` : "0") },
-    { label: "What to do", value: (r) => r.advice },
+    { label: "What to do", prose: true, value: (r) => r.advice },
     { label: "Calls", value: (r) => evidence(ctx, r.evidence) },
   ], data.rows, { caption: "Prompt-caching advice", link: (r) => adviceCallsUrl(ctx, r.calls_query) })
     : h("p", { class: "muted" }, s.groups
