@@ -18,10 +18,15 @@ class CountingCatalog(PriceCatalog):
     calls = 0
 
     def cost_nanos(
-        self, provider: str | None, model: str | None, usage: TokenUsage, at_ms: int
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: TokenUsage,
+        at_ms: int,
+        variant: str | None = None,
     ) -> int | None:
         CountingCatalog.calls += 1
-        return super().cost_nanos(provider, model, usage, at_ms)
+        return super().cost_nanos(provider, model, usage, at_ms, variant)
 
 
 def _rec(key: str, output: int, model: str = "claude-sonnet-4-5") -> CallRecord:
