@@ -4,6 +4,7 @@ the official SDKs: encodings, keys, usage and its absence, errors inside streams
 from __future__ import annotations
 
 import json
+import time
 
 import anthropic
 import openai
@@ -19,6 +20,7 @@ from tests.gateway.test_gateway import (
 )
 from tests.gateway.upstreams import MOCK_TEXT, REFUSAL_TEXT, Upstream
 
+from tokenomy.record import TokenUsage
 from tokenomy.store import Database
 from tokenomy.store.costs import reprice, unpriced_models
 
@@ -270,3 +272,37 @@ def test_an_openai_refusal_reaches_an_anthropic_client_streamed_or_not(
         assert [(b.type, getattr(b, "text", None)) for b in message.content] == [
             ("text", REFUSAL_TEXT)
         ]
+
+
+def test_a_priority_tier_or_fast_mode_answer_is_priced_as_served(
+    oai: Upstream, ant: Upstream, db: Database
+) -> None:
+    """OpenAI's service_tier and Anthropic's usage.speed say how a call was served; both
+    bill twice the standard rate for these models (the record used standard prices)."""
+    oai.service_tier = "priority"
+    ant.usage = {"input_tokens": 1000, "output_tokens": 2000, "speed": "fast"}
+    models = {
+        "gpt": [openai_deployment(oai, "gpt-5.4")],
+        "opus": [anthropic_deployment(ant, "claude-opus-4-8")],
+    }
+    with RunningGateway(models, db) as gw:
+        client = openai_client(gw)
+        client.chat.completions.create(model="gpt", messages=ASK)
+        list(client.chat.completions.create(model="gpt", messages=ASK, stream=True))
+        claude = anthropic_client(gw)
+        claude.messages.create(model="opus", max_tokens=100, messages=ASK)
+        with claude.messages.stream(model="opus", max_tokens=100, messages=ASK) as stream:
+            stream.get_final_message()
+    rows = records(db)
+    assert len(rows) == 4
+    for rec in rows:
+        variant = rec["attributes"]["price_variant"]
+        assert variant == ("service_tier=priority" if rec["provider"] == "openai" else "speed=fast")
+        usage = TokenUsage(
+            input_tokens=rec["input_tokens"],
+            cache_read_tokens=rec["cache_read_tokens"],
+            output_tokens=rec["output_tokens"],
+        )
+        model = rec["response_model"]
+        standard = CATALOG.cost_nanos(rec["provider"], model, usage, int(time.time() * 1000))
+        assert standard and rec["cost_nanos"] == 2 * standard, (model, variant)

@@ -183,6 +183,8 @@ class Upstream:
         self.usage: dict[str, Any] | None = None
         # Chat answers are OpenAI refusals (message.refusal / delta.refusal, no content).
         self.refuse = False
+        # The tier OpenAI says it served a chat answer in ("priority", "flex" bill apart).
+        self.service_tier = "default"
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._stream_faults: deque[_StreamFault] = deque()
@@ -257,6 +259,7 @@ class Upstream:
         self.omit_usage = False
         self.usage = None
         self.refuse = False
+        self.service_tier = "default"
 
     def start(self) -> Upstream:
         if self._thread is not None:
@@ -641,7 +644,7 @@ class _OpenAIUpstream(Upstream):
             "model": model,
             "choices": choices,
             "usage": self.usage or OPENAI_USAGE,
-            "service_tier": "default",
+            "service_tier": self.service_tier,
             "system_fingerprint": "fp_mock",
         }
         return _json_response(200, completion, self._request_id_headers())
@@ -655,7 +658,7 @@ class _OpenAIUpstream(Upstream):
                 "object": "chat.completion.chunk",
                 "created": CREATED,
                 "model": model,
-                "service_tier": "default",
+                "service_tier": self.service_tier,
                 "system_fingerprint": "fp_mock",
                 "choices": [
                     {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}

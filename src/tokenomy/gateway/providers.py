@@ -173,6 +173,24 @@ def anthropic_usage(u: Mapping[str, Any]) -> TokenUsage:
     )
 
 
+def price_variant(protocol: Protocol, body: Mapping[str, Any]) -> str | None:
+    """How the provider says it served the call, where that has prices of its own (the
+    catalog's variants): OpenAI's ``service_tier`` at the top of an answer or chunk
+    (``priority``, ``flex``), Anthropic's ``usage.speed`` (``fast``). None for the standard
+    way, or when the answer does not say."""
+    if protocol == "openai":
+        tier = body.get("service_tier")
+        if isinstance(tier, str) and tier not in ("default", "auto", "standard"):
+            return f"service_tier={tier}"
+        return None
+    if protocol == "anthropic":
+        usage = _sub(body, "usage")
+        speed = usage.get("speed") if usage is not None else None
+        if isinstance(speed, str) and speed != "standard":
+            return f"speed={speed}"
+    return None
+
+
 def _openai_compatible(name: str, base_url: str) -> Provider:
     return Provider(name, "openai", base_url)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import (
+    PRICE_VARIANT,
     CallContent,
     CallRecord,
     CostSource,
@@ -52,6 +53,8 @@ class CallTrace:
     attempts: int = 0
     # Extra attributes the capturing side knows (e.g. the SDK's "abandoned").
     attributes: dict[str, Any] = field(default_factory=dict)
+    # How the provider served the call when that has its own prices (speed=fast...).
+    price_variant: str | None = None
     # A provider took the request (it answered 2xx): it bills it, whether or not its usage
     # reaches us (a client that leaves mid-stream, a body cut off).
     accepted: bool = False
@@ -98,7 +101,10 @@ class Recorder:
         rec = to_record(trace)
         model = rec.response_model or trace.deployment_model
         if rec.cost_nanos is None and model and rec.usage.total:
-            cost = self.catalog.cost_nanos(rec.provider, model, rec.usage, rec.started_at_ms)
+            variant = rec.attributes.get(PRICE_VARIANT)
+            cost = self.catalog.cost_nanos(
+                rec.provider, model, rec.usage, rec.started_at_ms, variant
+            )
             if cost is not None:
                 rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
         # Its id now (the writer would give it one anyway): the Gateway page links to it.
@@ -128,6 +134,8 @@ def to_record(trace: CallTrace) -> CallRecord:
         routed_from = trace.alias
         attributes["fallback"] = trace.served_alias
     attributes.update(trace.attributes)
+    if trace.price_variant:
+        attributes[PRICE_VARIANT] = trace.price_variant
     usage = trace.usage or TokenUsage()
     rec = CallRecord(
         source=trace.source,

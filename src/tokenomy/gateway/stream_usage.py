@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage
+from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage, price_variant
 from tokenomy.gateway.translate.base import loads_object, stream_error_of
 from tokenomy.record import TokenUsage
 
@@ -25,6 +25,8 @@ class StreamUsage:
         # chunk holding ``error``): its message and code. The stream ends there.
         self.error: tuple[str, str | None] | None = None
         self._usage: dict[str, Any] = {}
+        # How the provider served the call, where that has its own prices (providers.py).
+        self.variant: str | None = None
 
     def see(self, name: str, data: bytes) -> bool:
         """Take in one event; True if it carries only usage (OpenAI's last chunk)."""
@@ -56,6 +58,7 @@ class StreamUsage:
             return False
         if isinstance(chunk.get("model"), str):
             self.model = chunk["model"]
+        self.variant = price_variant("openai", chunk) or self.variant
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else []:
             # Choice 0's, as for an answer that is not streamed (n > 1 streams every
@@ -84,6 +87,7 @@ class StreamUsage:
         if isinstance(part, dict):
             if isinstance(part.get("model"), str):
                 self.model = part["model"]
+            self.variant = price_variant("anthropic", part) or self.variant
             if isinstance(part.get("usage"), dict):
                 # message_delta's counts are cumulative and replace message_start's.
                 self._usage.update({k: v for k, v in part["usage"].items() if v is not None})
