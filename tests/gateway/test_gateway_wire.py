@@ -306,3 +306,36 @@ def test_a_priority_tier_or_fast_mode_answer_is_priced_as_served(
         model = rec["response_model"]
         standard = CATALOG.cost_nanos(rec["provider"], model, usage, int(time.time() * 1000))
         assert standard and rec["cost_nanos"] == 2 * standard, (model, variant)
+
+
+def test_tool_calls_through_the_gateway_are_recorded_as_tool_uses(
+    oai: Upstream, ant: Upstream, db: Database
+) -> None:
+    """As the agent-log importers record them (report tools, the MCP servers); a session
+    run through the gateway showed no tools at all."""
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    lookup = {"name": "mcp__docs__lookup", "input_schema": {"type": "object"}}
+    models = {"gpt": [openai_deployment(oai)], "claude": [anthropic_deployment(ant)]}
+    with RunningGateway(models, db) as gw:
+        client = openai_client(gw)
+        plain = client.chat.completions.create(model="gpt", messages=ASK, tools=[weather])
+        list(
+            client.chat.completions.create(model="gpt", messages=ASK, tools=[weather], stream=True)
+        )
+        claude = anthropic_client(gw)
+        answer = claude.messages.create(model="claude", max_tokens=50, messages=ASK, tools=[lookup])
+        with claude.messages.stream(
+            model="claude", max_tokens=50, messages=ASK, tools=[lookup]
+        ) as stream:
+            stream.get_final_message()
+    assert plain.choices[0].message.tool_calls and answer.stop_reason == "tool_use"
+    rows = db.query(
+        "SELECT t.name, t.mcp_server FROM call_tools t JOIN calls c "
+        "ON c.source = t.source AND c.dedupe_key = t.dedupe_key WHERE c.source = 'gateway'"
+    )
+    assert sorted((str(n), m) for n, m in rows) == [
+        ("get_weather", None),
+        ("get_weather", None),
+        ("mcp__docs__lookup", "docs"),
+        ("mcp__docs__lookup", "docs"),
+    ]

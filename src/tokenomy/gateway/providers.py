@@ -15,7 +15,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
-from tokenomy.record import TokenUsage
+from tokenomy.record import TokenUsage, ToolUse
 
 Protocol = Literal["openai", "anthropic", "gemini"]
 Operation = Literal["chat", "embeddings", "messages", "models"]
@@ -188,6 +188,44 @@ def price_variant(protocol: Protocol, body: Mapping[str, Any]) -> str | None:
         speed = usage.get("speed") if usage is not None else None
         if isinstance(speed, str) and speed != "standard":
             return f"speed={speed}"
+    return None
+
+
+def tool_uses(protocol: Protocol, body: Mapping[str, Any]) -> list[ToolUse]:
+    """The tools an answer calls (choice 0's), by the provider's own ids, as the agent-log
+    importers record them: OpenAI's ``message.tool_calls``, Anthropic's ``tool_use``
+    blocks (``server_tool_use`` too: web search is a tool the provider runs)."""
+    if protocol == "openai":
+        choices = body.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = _sub(first, "message") if isinstance(first, Mapping) else None
+        calls = message.get("tool_calls") if message is not None else None
+        return [t for c in calls if (t := openai_tool(c))] if isinstance(calls, list) else []
+    if protocol == "anthropic":
+        blocks = body.get("content")
+        return [t for b in blocks if (t := anthropic_tool(b))] if isinstance(blocks, list) else []
+    return []
+
+
+def openai_tool(call: object) -> ToolUse | None:
+    """A tool call of an answer, or of a stream's first delta for it (which holds its id)."""
+    if not isinstance(call, Mapping):
+        return None
+    function = _sub(call, "function")
+    name = function.get("name") if function is not None else None
+    use_id = call.get("id")
+    if isinstance(name, str) and name and isinstance(use_id, str) and use_id:
+        return ToolUse(name, use_id)
+    return None
+
+
+def anthropic_tool(block: object) -> ToolUse | None:
+    """A ``tool_use`` (or ``server_tool_use``) content block, answered or streamed."""
+    if not isinstance(block, Mapping) or block.get("type") not in ("tool_use", "server_tool_use"):
+        return None
+    name, use_id = block.get("name"), block.get("id")
+    if isinstance(name, str) and name and isinstance(use_id, str) and use_id:
+        return ToolUse(name, use_id)
     return None
 
 

@@ -23,7 +23,13 @@ import orjson
 from tokenomy.cache.keys import normal_request
 from tokenomy.gateway.config import Deployment
 from tokenomy.gateway.errors import error_body, stream_error_event
-from tokenomy.gateway.providers import CHAT_OPERATION, Operation, Protocol, price_variant
+from tokenomy.gateway.providers import (
+    CHAT_OPERATION,
+    Operation,
+    Protocol,
+    price_variant,
+    tool_uses,
+)
 from tokenomy.gateway.recorder import CallTrace
 from tokenomy.gateway.router import Refusal, Router, retry_after_seconds, soonest
 from tokenomy.gateway.sse import EventReader
@@ -280,6 +286,7 @@ class Proxy:
                 if isinstance(parsed, dict):
                     trace.usage = deployment.provider.usage(parsed)
                     trace.price_variant = price_variant(deployment.provider.protocol, parsed)
+                    trace.tools = tool_uses(deployment.provider.protocol, parsed)
                     model = parsed.get("model", parsed.get("modelVersion"))
                     trace.response_model = model if isinstance(model, str) else None
                     trace.finish_reason = _finish_reason(parsed)
@@ -525,6 +532,7 @@ async def _relay_events(
     finally:
         trace.usage = passthrough.total() if stream is None else stream.token_usage()
         trace.price_variant = passthrough.variant  # a translated stream's is not read
+        trace.tools = passthrough.tools
         trace.response_model = seen.model or trace.response_model
         trace.finish_reason = seen.finish_reason
     await send({"type": "http.response.body", "body": b"".join(last), "more_body": False})

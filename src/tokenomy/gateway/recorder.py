@@ -16,6 +16,7 @@ from tokenomy.record import (
     Source,
     Status,
     TokenUsage,
+    ToolUse,
     new_ulid,
 )
 from tokenomy.store.writer import BatchWriter
@@ -55,6 +56,8 @@ class CallTrace:
     attributes: dict[str, Any] = field(default_factory=dict)
     # How the provider served the call when that has its own prices (speed=fast...).
     price_variant: str | None = None
+    # The tools the answer calls, by the provider's ids (call_tools, `report tools`).
+    tools: list[ToolUse] = field(default_factory=list)
     # A provider took the request (it answered 2xx): it bills it, whether or not its usage
     # reaches us (a client that leaves mid-stream, a body cut off).
     accepted: bool = False
@@ -162,6 +165,7 @@ def to_record(trace: CallTrace) -> CallRecord:
         cache_hit=trace.cache_hit,
         prompt_hash=trace.prompt_hash,
         prefix_hash=trace.prefix_hash,
+        tools=list(trace.tools),
         attributes=attributes,
     )
     if trace.request_text is not None:

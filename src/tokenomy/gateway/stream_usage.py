@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenomy.gateway.providers import Protocol, anthropic_usage, openai_usage, price_variant
+from tokenomy.gateway.providers import (
+    Protocol,
+    anthropic_tool,
+    anthropic_usage,
+    openai_tool,
+    openai_usage,
+    price_variant,
+)
 from tokenomy.gateway.translate.base import loads_object, stream_error_of
-from tokenomy.record import TokenUsage
+from tokenomy.record import TokenUsage, ToolUse
 
 
 class StreamUsage:
@@ -27,6 +34,8 @@ class StreamUsage:
         self._usage: dict[str, Any] = {}
         # How the provider served the call, where that has its own prices (providers.py).
         self.variant: str | None = None
+        # The tools the answer calls (choice 0's), in order, by their ids.
+        self.tools: list[ToolUse] = []
 
     def see(self, name: str, data: bytes) -> bool:
         """Take in one event; True if it carries only usage (OpenAI's last chunk)."""
@@ -63,12 +72,16 @@ class StreamUsage:
         for choice in choices if isinstance(choices, list) else []:
             # Choice 0's, as for an answer that is not streamed (n > 1 streams every
             # choice, and another may end otherwise, later).
-            if (
-                isinstance(choice, dict)
-                and choice.get("index", 0) == 0
-                and isinstance(choice.get("finish_reason"), str)
-            ):
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            if isinstance(choice.get("finish_reason"), str):
                 self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            # A call's first delta holds its id and name; the rest only argument pieces.
+            for call in calls if isinstance(calls, list) else []:
+                if (tool := openai_tool(call)) is not None:
+                    self.tools.append(tool)
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
             return not choices
@@ -77,6 +90,12 @@ class StreamUsage:
     def _see_anthropic(self, name: str, data: bytes) -> None:
         if name == "message_stop":
             self.finished = True
+            return
+        if name == "content_block_start":
+            block = loads_object(data)
+            tool = anthropic_tool(block.get("content_block")) if block is not None else None
+            if tool is not None:
+                self.tools.append(tool)
             return
         if name not in ("message_start", "message_delta"):
             return
