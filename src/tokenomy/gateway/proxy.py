@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -23,6 +22,7 @@ import orjson
 from tokenomy.cache.keys import normal_request
 from tokenomy.gateway.config import Deployment
 from tokenomy.gateway.errors import error_body, stream_error_event
+from tokenomy.gateway.headers import relay_headers, upstream_headers
 from tokenomy.gateway.providers import (
     CHAT_OPERATION,
     Operation,
@@ -45,31 +45,6 @@ Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 
 RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-# Not relayed: hop-by-hop headers, and those that described the upstream's encoding (the
-# client gets the body decoded, with its own length).
-DROP_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-        "content-encoding",
-        "date",
-        "server",
-        "host",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-    }
-)
-AUTH_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
-# The encodings the gateway asks providers for: the ones its HTTP client can decode. The
-# client's own Accept-Encoding is never forwarded: it may list br or zstd, which a
-# Cloudflare-fronted provider then uses, and the gateway could not read the answer (a 502
-# for an answer the provider billed). The client gets the body decoded in any case.
-UPSTREAM_ENCODINGS = "gzip, deflate"
 
 
 class ClientError(Exception):
@@ -268,7 +243,7 @@ class Proxy:
         trace.fail(f"http_{response.status}", body.decode("utf-8", "replace"), response.status)
         if prepared.translator is not None:
             body = prepared.translator.error(response.status, body)
-        return Failure(response.status, body, _relay_headers(response, len(body)))
+        return Failure(response.status, body, relay_headers(response, len(body)))
 
     async def _relay_body(
         self,
@@ -298,7 +273,7 @@ class Proxy:
             trace.fail(f"http_{response.status}", body.decode("utf-8", "replace"), response.status)
             if prepared.translator is not None:
                 body = prepared.translator.error(response.status, body)
-        headers = _relay_headers(response, len(body), translated=prepared.translator is not None)
+        headers = relay_headers(response, len(body), translated=prepared.translator is not None)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -311,7 +286,7 @@ class Proxy:
         trace: CallTrace,
         send: Send,
     ) -> None:
-        headers = _relay_headers(response, None, translated=prepared.translator is not None)
+        headers = relay_headers(response, None, translated=prepared.translator is not None)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         stream = (
             None
@@ -367,7 +342,7 @@ def prepare(request: Request, deployment: Deployment) -> Prepared:
     )
     if url is None:
         raise ClientError(400, f"{deployment.label} does not serve {operation}", "not_supported")
-    return Prepared(url, body, _upstream_headers(request, deployment), convert, strip_usage)
+    return Prepared(url, body, upstream_headers(request, deployment), convert, strip_usage)
 
 
 def _same_protocol_body(request: Request, deployment: Deployment) -> bytes:
@@ -397,65 +372,6 @@ def _added_usage(request: Request) -> bool:
 def wants_usage(body: dict[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
-
-
-def _upstream_headers(request: Request, deployment: Deployment) -> dict[str, str]:
-    same = request.protocol == deployment.provider.protocol
-    forward_auth = (
-        deployment.api_key is None
-        and not request.authenticated
-        and same
-        and request.addressed is not None
-        and _same_upstream(deployment, request.addressed)
-    )
-    headers = {
-        k: v
-        for k, v in request.headers.items()
-        if k not in DROP_HEADERS
-        and k != "accept-encoding"
-        and not k.startswith("x-tokenomy-")
-        and (forward_auth or k not in AUTH_HEADERS)
-        # Another protocol's version and beta headers mean nothing to this provider.
-        and (same or not k.startswith(("anthropic-", "openai-")))
-    }
-    if not same and deployment.provider.protocol == "anthropic":
-        headers["anthropic-version"] = "2023-06-01"
-    headers["content-type"] = "application/json"
-    headers["accept-encoding"] = UPSTREAM_ENCODINGS
-    headers.update(deployment.provider.auth_headers(deployment.api_key))
-    return headers
-
-
-def _same_upstream(a: Deployment, b: Deployment) -> bool:
-    """Same provider at the same host: a key the client sent for one is good for the other,
-    and handing it over tells that host nothing it was not meant to see. A fallback to
-    another provider, or to a local server, never receives it."""
-    return a.provider.name == b.provider.name and _origin(a.base_url) == _origin(b.base_url)
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _relay_headers(
-    response: aiohttp.ClientResponse, length: int | None, *, translated: bool = False
-) -> list[tuple[bytes, bytes]]:
-    headers = [
-        (k.lower().encode("latin-1"), v.encode("latin-1"))
-        for k, v in response.headers.items()
-        if k.lower() not in DROP_HEADERS
-        # A translated body has the client protocol's shape; the provider's ids and
-        # content type may not describe it.
-        and not (translated and k.lower() == "content-type")
-    ]
-    if translated:
-        stream = response.headers.get("content-type", "").startswith("text/event-stream")
-        kind = b"text/event-stream" if stream else b"application/json"
-        headers.append((b"content-type", kind))
-    if length is not None:
-        headers.append((b"content-length", str(length).encode()))
-    return headers
 
 
 async def _relay_events(
