@@ -18,7 +18,7 @@ from tests.gateway.test_gateway import (
     raw_http,
     records,
 )
-from tests.gateway.upstreams import MOCK_TEXT, REFUSAL_TEXT, Upstream
+from tests.gateway.upstreams import ANTHROPIC_USAGE, MOCK_TEXT, REFUSAL_TEXT, Upstream
 
 from tokenomy.record import TokenUsage
 from tokenomy.store import Database
@@ -339,3 +339,25 @@ def test_tool_calls_through_the_gateway_are_recorded_as_tool_uses(
         ("mcp__docs__lookup", "docs"),
         ("mcp__docs__lookup", "docs"),
     ]
+
+
+def test_count_tokens_and_one_model_are_answered_as_each_sdk_expects(
+    oai: Upstream, ant: Upstream, db: Database
+) -> None:
+    """Claude Code and the SDKs call these beside messages; both were 404s."""
+    models = {"claude": [anthropic_deployment(ant)], "gpt": [openai_deployment(oai)]}
+    with RunningGateway(models, db) as gw:
+        claude = anthropic_client(gw)
+        counted = claude.messages.count_tokens(model="claude", messages=ASK)
+        assert counted.input_tokens == ANTHROPIC_USAGE["input_tokens"]
+        # The provider got its own model and key, and nothing was recorded as a call.
+        seen = ant.seen[-1]
+        assert seen.path == "/v1/messages/count_tokens"
+        assert json.loads(seen.body)["model"] == "claude-sonnet-4-5"
+        with pytest.raises(anthropic.BadRequestError, match="no Anthropic deployment"):
+            claude.messages.count_tokens(model="gpt", messages=ASK)
+        assert claude.models.retrieve("claude").id == "claude"
+        assert openai_client(gw).models.retrieve("gpt").id == "gpt"
+        with pytest.raises(openai.NotFoundError):
+            openai_client(gw).models.retrieve("nope")
+    assert records(db) == []

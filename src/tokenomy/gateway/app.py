@@ -30,6 +30,14 @@ from tokenomy.gateway.budget_guard import BudgetGuard, Ticket
 from tokenomy.gateway.config import Deployment, GatewayConfig
 from tokenomy.gateway.errors import error_body
 from tokenomy.gateway.exchange import TrackedSend, then_settle, unless_client_leaves
+from tokenomy.gateway.model_routes import (
+    COUNT_TOKENS_PATH,
+    anthropic_deployment,
+    model_entry,
+    model_id,
+    model_list,
+    relay_count_tokens,
+)
 from tokenomy.gateway.monitor import GatewayMonitor
 from tokenomy.gateway.off_loop import run_blocking
 from tokenomy.gateway.providers import Operation, Protocol
@@ -260,7 +268,17 @@ class Gateway:
                 await self.api.metrics(send)  # Prometheus; spend data, so behind keys too
                 return
             if method == "GET" and path in ("/v1/models", "/models"):
-                await _send_json(send, 200, self._models(client_protocol))
+                await _send_json(send, 200, model_list(self.config.aliases, client_protocol))
+                return
+            if method == "GET" and (name := model_id(path)) is not None:
+                if self.config.deployments(name) is None:
+                    raise ClientError(404, f"no model {name!r} here", "not_found_error")
+                await _send_json(send, 200, model_entry(name, client_protocol))
+                return
+            if path == COUNT_TOKENS_PATH:
+                if method != "POST":
+                    raise ClientError(405, f"{path} takes POST, not {method}", "method_not_allowed")
+                await self._count_tokens(headers, key, receive, send)
                 return
             route = _ROUTES.get(path)
             if route is None:
@@ -352,21 +370,22 @@ class Gateway:
             snapshot=self.gateway_state if with_gateway else None,
         )
 
-    def _models(self, protocol: Protocol) -> dict[str, Any]:
-        names = sorted(self.config.aliases)
-        if protocol == "anthropic":
-            data = [
-                {"type": "model", "id": n, "display_name": n, "created_at": "1970-01-01T00:00:00Z"}
-                for n in names
-            ]
-            first, last = (names[0], names[-1]) if names else (None, None)
-            return {"data": data, "has_more": False, "first_id": first, "last_id": last}
-        return {
-            "object": "list",
-            "data": [
-                {"id": n, "object": "model", "created": 0, "owned_by": "tokenomy"} for n in names
-            ],
-        }
+    async def _count_tokens(
+        self, headers: dict[str, str], key: KeyInfo | None, receive: Receive, send: Send
+    ) -> None:
+        """Anthropic's token count, relayed to the alias's Anthropic deployment."""
+        body = await self._read_body(receive, headers)
+        request = Request("anthropic", "messages", headers, body, parse_json_body(body))
+        request.authenticated = key is not None
+        alias = request.json.get("model")
+        if not isinstance(alias, str) or not alias:
+            raise ClientError(400, "the request has no 'model'", "missing_model")
+        deployments = [d for _, chain in self._chain(alias) for d in chain]
+        deployment = anthropic_deployment(alias, deployments)
+        request.addressed = deployments[0]
+        if self._session is None:  # before start-up: no connection pool yet
+            raise ClientError(503, "the gateway is starting; try again", "overloaded_error")
+        await relay_count_tokens(self._session, request, deployment, send)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length")
