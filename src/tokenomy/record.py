@@ -151,6 +151,9 @@ def new_ulid(at_ms: int | None = None) -> str:
 # The attribute that says how a call was served when that changes its price (fast mode,
 # a service tier), as the price catalog takes it: ``speed=fast``, ``service_tier=flex``.
 PRICE_VARIANT = "price_variant"
+# The attribute that counts the provider's own web searches a call made (billed per search,
+# apart from tokens: Anthropic's ``usage.server_tool_use.web_search_requests``).
+WEB_SEARCHES = "web_search_requests"
 
 
 @dataclass(slots=True)

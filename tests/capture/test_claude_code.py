@@ -539,3 +539,23 @@ def test_fast_mode_calls_are_priced_at_fast_mode_prices(db: Database, tmp_path: 
     reprice(db, CATALOG)
     again = db.query("SELECT cost_nanos FROM calls ORDER BY dedupe_key")
     assert [int(r[0]) for r in again] == costs
+
+
+def test_web_searches_are_billed_per_search_beside_tokens(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    line = assistant("m1", "r1", inp=9000, read=0, out=300)
+    line["message"]["usage"]["server_tool_use"] = {"web_search_requests": 3}
+    plain = assistant("m2", "r2", inp=9000, read=0, out=300)
+    plain["message"]["usage"]["server_tool_use"] = {"web_search_requests": 0}
+    write_jsonl(root / "-home-u-app" / "a.jsonl", [line, plain])
+    run(db, root)
+    costs = [int(c) for (c,) in db.query("SELECT cost_nanos FROM calls ORDER BY dedupe_key")]
+    # Sonnet 4.5: 9,000 x $3 + 300 x $15 per million = $0.0315; searches $10 per 1,000.
+    assert costs == [31_500_000 + 30_000_000, 31_500_000]
+    from tokenomy.store.costs import reprice
+
+    with db.transaction() as cur:
+        cur.execute("UPDATE calls SET cost_nanos = NULL, cost_source = 'unknown'")
+    reprice(db, CATALOG)
+    again = [int(c) for (c,) in db.query("SELECT cost_nanos FROM calls ORDER BY dedupe_key")]
+    assert again == costs

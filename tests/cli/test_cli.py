@@ -381,6 +381,7 @@ def test_prices_show_tells_what_a_model_is_billed_at(cli: Any, home: Path) -> No
         "cache_write": 3.75,
         "cache_write_1h": 6.0,
     }
+    assert shown["usd_per_web_search"] == 0.01
     assert shown["long_context"]["above_prompt_tokens"] == 200_000
     assert shown["long_context"]["usd_per_mtok"]["input"] == 6.0
     fast = orjson.loads(
@@ -393,6 +394,7 @@ def test_prices_show_tells_what_a_model_is_billed_at(cli: Any, home: Path) -> No
     assert (old["usd_per_mtok"]["input"], old["source"]) == (0.28, "tokenomy")
     table = cli(["prices", "show", "claude-sonnet-4-5"], env={"COLUMNS": "80"}).stdout
     assert "Above 200,000 prompt tokens" in table and "$22.50" in table
+    assert "Web searches the provider runs: $10.00 per 1,000." in table
     missing = cli(["prices", "show", "acme-coder-1"])
     assert missing.exit_code == 1 and "no price for 'acme-coder-1'" in missing.stdout
     assert cli(["prices", "show", "x", "--at", "2025-1-1"]).exit_code == 2

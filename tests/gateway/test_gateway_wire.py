@@ -361,3 +361,20 @@ def test_count_tokens_and_one_model_are_answered_as_each_sdk_expects(
         with pytest.raises(openai.NotFoundError):
             openai_client(gw).models.retrieve("nope")
     assert records(db) == []
+
+
+def test_anthropic_web_searches_are_billed_per_search(ant: Upstream, db: Database) -> None:
+    """$10 per 1,000 searches beside the tokens: half of this call's bill was missing."""
+    ant.usage = {
+        "input_tokens": 9000,
+        "output_tokens": 300,
+        "server_tool_use": {"web_search_requests": 3},
+    }
+    with RunningGateway({"claude": [anthropic_deployment(ant)]}, db) as gw:
+        client = anthropic_client(gw)
+        client.messages.create(model="claude", max_tokens=100, messages=ASK)
+        with client.messages.stream(model="claude", max_tokens=100, messages=ASK) as stream:
+            stream.get_final_message()
+    for rec in records(db):
+        assert rec["attributes"]["web_search_requests"] == 3
+        assert rec["cost_nanos"] == 31_500_000 + 30_000_000

@@ -32,6 +32,7 @@ from tokenomy.capture.problems import Problem
 from tokenomy.record import (
     MAX_TOKENS,
     PRICE_VARIANT,
+    WEB_SEARCHES,
     CallRecord,
     CostSource,
     Source,
@@ -64,6 +65,10 @@ class OutputDetails(msgspec.Struct, gc=False):
     thinking_tokens: Count | None = None
 
 
+class ServerToolUse(msgspec.Struct, gc=False):
+    web_search_requests: Count | None = None
+
+
 class Usage(msgspec.Struct, gc=False):
     input_tokens: Count | None = None
     output_tokens: Count | None = None
@@ -72,6 +77,7 @@ class Usage(msgspec.Struct, gc=False):
     cache_creation: CacheCreation | None = None
     output_tokens_details: OutputDetails | None = None
     speed: str | None = None  # "fast": fast mode, billed at its own prices
+    server_tool_use: ServerToolUse | None = None  # web searches, billed per search
 
 
 class Block(msgspec.Struct, gc=False):
@@ -200,6 +206,9 @@ def _lenient_usage(u: Mapping[str, Any]) -> Usage:
         if isinstance(od, Mapping)
         else None,
         u["speed"] if isinstance(u.get("speed"), str) else None,
+        ServerToolUse(token_count(st, "web_search_requests", "usage.server_tool_use"))
+        if isinstance(st := u.get("server_tool_use"), Mapping)
+        else None,
     )
 
 
@@ -343,9 +352,13 @@ def build_record(
         attributes["agent_id"] = entry.agentId
     if entry.isSidechain is True:
         attributes["sidechain"] = True
-    speed = message.usage.speed if message.usage is not None else None
-    if speed and speed != "standard":
-        attributes[PRICE_VARIANT] = f"speed={speed}"
+    usage = message.usage
+    if usage is not None and usage.speed and usage.speed != "standard":
+        attributes[PRICE_VARIANT] = f"speed={usage.speed}"
+    if usage is not None and usage.server_tool_use is not None:
+        searches = usage.server_tool_use.web_search_requests or 0
+        if searches:
+            attributes[WEB_SEARCHES] = searches
     record = CallRecord(
         source=Source.CLAUDE_CODE,
         dedupe_key=c.key,

@@ -34,7 +34,7 @@ from tokenomy.capture.filestate import (
 from tokenomy.capture.problems import Problem, ProblemLog
 from tokenomy.capture.registry import get_importer
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import PRICE_VARIANT, CallRecord, CostSource
+from tokenomy.record import PRICE_VARIANT, WEB_SEARCHES, CallRecord, CostSource
 from tokenomy.store.db import Cursor, Database
 from tokenomy.store.project_names import name_projects
 from tokenomy.store.schema import CALL_COLUMNS
@@ -323,7 +323,9 @@ class RowSink:
             if rec.cost_source == CostSource.UNKNOWN:
                 model = rec.response_model or rec.request_model
                 variant = rec.attributes.get(PRICE_VARIANT)
-                cost = cost_of(rec.provider, model, rec.usage, rec.started_at_ms, variant)
+                searches = rec.attributes.get(WEB_SEARCHES, 0)
+                at = rec.started_at_ms
+                cost = cost_of(rec.provider, model, rec.usage, at, variant, searches)
                 if cost is None:
                     self.unpriced.add(f"{rec.provider or '?'}/{model or '?'}")
                 else:

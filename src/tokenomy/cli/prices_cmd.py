@@ -108,6 +108,8 @@ def _price_json(price: ModelPrice) -> dict[str, Any]:
         "source": price.source,
         "usd_per_mtok": {key: float(_per_mtok(getattr(price, key))) for key, _ in _CATEGORIES},
     }
+    if price.web_search:
+        out["usd_per_web_search"] = float(Decimal(price.web_search).scaleb(-12))
     if price.premium is not None and price.long_context_threshold is not None:
         out["long_context"] = {
             "above_prompt_tokens": price.long_context_threshold,
@@ -137,6 +139,9 @@ def _print_price(price: ModelPrice, when: str, variant: str | None) -> None:
     console = Console(highlight=False)
     console.print(f"{price.model} ({price.provider}{served}) on {when}, from {price.source}")
     console.print(table)
+    if price.web_search:
+        per_thousand = _money(Decimal(price.web_search).scaleb(-9))
+        console.print(f"Web searches the provider runs: {per_thousand} per 1,000.")
     if len(tiers) > 1:
         console.print(
             "Above a threshold, the whole request (input, cache and output) is billed at "

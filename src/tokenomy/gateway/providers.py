@@ -191,6 +191,14 @@ def price_variant(protocol: Protocol, body: Mapping[str, Any]) -> str | None:
     return None
 
 
+def web_searches(protocol: Protocol, usage: Mapping[str, Any] | None) -> int:
+    """The provider's own web searches in an answer's usage (billed per search):
+    Anthropic's ``server_tool_use.web_search_requests``."""
+    if protocol != "anthropic" or usage is None:
+        return 0
+    return _count(_sub(usage, "server_tool_use"), "web_search_requests")
+
+
 def tool_uses(protocol: Protocol, body: Mapping[str, Any]) -> list[ToolUse]:
     """The tools an answer calls (choice 0's), by the provider's own ids, as the agent-log
     importers record them: OpenAI's ``message.tool_calls``, Anthropic's ``tool_use``

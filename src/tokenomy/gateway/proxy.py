@@ -29,6 +29,7 @@ from tokenomy.gateway.providers import (
     Protocol,
     price_variant,
     tool_uses,
+    web_searches,
 )
 from tokenomy.gateway.recorder import CallTrace
 from tokenomy.gateway.router import Refusal, Router, retry_after_seconds, soonest
@@ -262,6 +263,10 @@ class Proxy:
                     trace.usage = deployment.provider.usage(parsed)
                     trace.price_variant = price_variant(deployment.provider.protocol, parsed)
                     trace.tools = tool_uses(deployment.provider.protocol, parsed)
+                    usage = parsed.get("usage")
+                    trace.web_searches = web_searches(
+                        deployment.provider.protocol, usage if isinstance(usage, dict) else None
+                    )
                     model = parsed.get("model", parsed.get("modelVersion"))
                     trace.response_model = model if isinstance(model, str) else None
                     trace.finish_reason = _finish_reason(parsed)
@@ -449,6 +454,7 @@ async def _relay_events(
         trace.usage = passthrough.total() if stream is None else stream.token_usage()
         trace.price_variant = passthrough.variant  # a translated stream's is not read
         trace.tools = passthrough.tools
+        trace.web_searches = passthrough.web_searches()
         trace.response_model = seen.model or trace.response_model
         trace.finish_reason = seen.finish_reason
     await send({"type": "http.response.body", "body": b"".join(last), "more_body": False})

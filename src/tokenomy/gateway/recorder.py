@@ -10,6 +10,7 @@ from typing import Any
 from tokenomy.pricing import PriceCatalog
 from tokenomy.record import (
     PRICE_VARIANT,
+    WEB_SEARCHES,
     CallContent,
     CallRecord,
     CostSource,
@@ -58,6 +59,8 @@ class CallTrace:
     price_variant: str | None = None
     # The tools the answer calls, by the provider's ids (call_tools, `report tools`).
     tools: list[ToolUse] = field(default_factory=list)
+    # The provider's own web searches in the answer, billed per search.
+    web_searches: int = 0
     # A provider took the request (it answered 2xx): it bills it, whether or not its usage
     # reaches us (a client that leaves mid-stream, a body cut off).
     accepted: bool = False
@@ -105,8 +108,9 @@ class Recorder:
         model = rec.response_model or trace.deployment_model
         if rec.cost_nanos is None and model and rec.usage.total:
             variant = rec.attributes.get(PRICE_VARIANT)
+            searches = rec.attributes.get(WEB_SEARCHES, 0)
             cost = self.catalog.cost_nanos(
-                rec.provider, model, rec.usage, rec.started_at_ms, variant
+                rec.provider, model, rec.usage, rec.started_at_ms, variant, searches
             )
             if cost is not None:
                 rec.cost_nanos, rec.cost_source = cost, CostSource.COMPUTED
@@ -139,6 +143,8 @@ def to_record(trace: CallTrace) -> CallRecord:
     attributes.update(trace.attributes)
     if trace.price_variant:
         attributes[PRICE_VARIANT] = trace.price_variant
+    if trace.web_searches:
+        attributes[WEB_SEARCHES] = trace.web_searches
     usage = trace.usage or TokenUsage()
     rec = CallRecord(
         source=trace.source,

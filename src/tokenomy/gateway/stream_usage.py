@@ -15,6 +15,7 @@ from tokenomy.gateway.providers import (
     openai_tool,
     openai_usage,
     price_variant,
+    web_searches,
 )
 from tokenomy.gateway.translate.base import loads_object, stream_error_of
 from tokenomy.record import TokenUsage, ToolUse
@@ -128,6 +129,10 @@ class StreamUsage:
                 # Gemini has no end-of-stream event: a finish reason is its last word.
                 self.finish_reason = candidate["finishReason"]
                 self.finished = True
+
+    def web_searches(self) -> int:
+        """The provider's own web searches the answer made (Anthropic), from its usage."""
+        return web_searches(self.protocol, self._usage)
 
     def total(self) -> TokenUsage | None:
         if not self._usage:

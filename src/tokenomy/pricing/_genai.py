@@ -24,7 +24,13 @@ from genai_prices.types import (
 from genai_prices.types import ModelPrice as GenaiPrice
 
 from tokenomy.pricing._packaged import TOKENOMY_SOURCE, LongContext
-from tokenomy.pricing._price import CacheRules, ModelPrice, MtokPrices, build_price
+from tokenomy.pricing._price import (
+    CacheRules,
+    ModelPrice,
+    MtokPrices,
+    build_price,
+    kcount_to_pico,
+)
 from tokenomy.pricing._schedule import Period, Schedule, date_start_ms, time_of_day_ms
 
 GENAI_SOURCE = "genai-prices"
@@ -151,7 +157,15 @@ class GenaiPrices:
         extra = self._long_context.get((owner, model)) if not starts else None
         if extra is not None:
             levels = [(extra.threshold, levels[0][1]), (None, extra.premium)]
-        result = build_price(owner, model, levels, self._rules_for(owner, model), GENAI_SOURCE)
+        searches = price.__dict__.get("web_searches_kcount")
+        result = build_price(
+            owner,
+            model,
+            levels,
+            self._rules_for(owner, model),
+            GENAI_SOURCE,
+            kcount_to_pico(searches) if isinstance(searches, Decimal) else 0,
+        )
         if extra is not None and result.premium is not None:
             result = replace(result, premium=replace(result.premium, source=TOKENOMY_SOURCE))
         return result

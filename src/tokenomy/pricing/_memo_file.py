@@ -69,6 +69,7 @@ def _price_out(p: ModelPrice | None) -> dict[str, Any] | None:
         "long_context_threshold": p.long_context_threshold,
         "premium": _price_out(p.premium),
         "source": p.source,
+        "web_search": p.web_search,
     }
 
 

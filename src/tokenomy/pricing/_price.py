@@ -40,6 +40,8 @@ class ModelPrice:
     long_context_threshold: int | None
     premium: ModelPrice | None
     source: str
+    # Pico-dollars per server-side web search (Anthropic: $10 per 1,000); 0 when none.
+    web_search: int = 0
 
     def for_prompt(self, prompt_tokens: int) -> ModelPrice:
         """The prices billed for a request whose prompt side has ``prompt_tokens`` tokens."""
@@ -50,8 +52,9 @@ class ModelPrice:
             price = price.premium
         return price
 
-    def cost_pico(self, usage: TokenUsage) -> int:
-        """Exact cost in pico-dollars. ``reasoning_tokens`` are already inside ``output_tokens``."""
+    def cost_pico(self, usage: TokenUsage, web_searches: int = 0) -> int:
+        """Exact cost in pico-dollars. ``reasoning_tokens`` are already inside ``output_tokens``;
+        ``web_searches`` are the provider's own searches, billed per search."""
         i = usage.input_tokens
         r = usage.cache_read_tokens
         w = usage.cache_write_tokens
@@ -63,6 +66,7 @@ class ModelPrice:
             + w * price.cache_write
             + h * price.cache_write_1h
             + usage.output_tokens * price.output
+            + web_searches * self.web_search
         )
 
     def renamed(self, provider: str, model: str) -> ModelPrice:
@@ -113,8 +117,10 @@ def build_price(
     levels: list[tuple[int | None, MtokPrices]],
     rules: CacheRules,
     source: str,
+    web_search: int = 0,
 ) -> ModelPrice:
-    """A price chain from (threshold, prices) levels, lowest first.
+    """A price chain from (threshold, prices) levels, lowest first; ``web_search`` is the
+    price of one web search (pico-dollars), whatever the prompt's size.
 
     Level k's threshold is the prompt size above which level k+1 applies; the last level
     has no threshold. Missing cache prices are derived from that level's input price.
@@ -141,10 +147,16 @@ def build_price(
             long_context_threshold=threshold if premium is not None else None,
             premium=premium,
             source=source,
+            web_search=web_search,
         )
     if premium is None:
         raise ValueError("build_price needs at least one level")
     return premium
+
+
+def kcount_to_pico(value: Decimal) -> int:
+    """USD per thousand requests -> pico-dollars per request."""
+    return int((value * 10**9).to_integral_value(ROUND_HALF_EVEN))
 
 
 def nanos_from_pico(pico: int) -> int:

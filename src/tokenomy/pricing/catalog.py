@@ -113,14 +113,16 @@ class PriceCatalog:
         usage: TokenUsage,
         at_ms: int,
         variant: str | None = None,
+        web_searches: int = 0,
     ) -> int | None:
-        """Cost in integer nano-dollars, rounded half-up from the exact amount; None if unpriced."""
+        """Cost in integer nano-dollars, rounded half-up from the exact amount; None if unpriced.
+        ``web_searches``: the provider's own searches the call made, billed per search."""
         if model is None:
             return None
         price = self.resolve(provider, model, at_ms, variant)
         if price is None:
             return None
-        return nanos_from_pico(price.cost_pico(usage))
+        return nanos_from_pico(price.cost_pico(usage, web_searches))
 
     def cost_usd(
         self,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from tokenomy.pricing import PriceCatalog
-from tokenomy.record import PRICE_VARIANT, CostSource, TokenUsage
+from tokenomy.record import PRICE_VARIANT, WEB_SEARCHES, CostSource, TokenUsage
 from tokenomy.store.db import Database
 from tokenomy.store.rollups import hour_of, mark_hours
 
@@ -64,9 +64,11 @@ def reprice(
     rows = db.query(
         "SELECT id, provider, " + MODEL + ", started_at, input_tokens, cache_read_tokens, "
         "cache_write_tokens, cache_write_1h_tokens, output_tokens, cost_nanos, status, "
-        # Only the rare rows with a price variant have their attributes read at all.
+        # Only the rare rows with a price variant or web searches have their attributes
+        # read at all.
         f"cache_hit, CASE WHEN {USAGE_MISSING} THEN 1 ELSE 0 END, "
-        f"CASE WHEN attributes LIKE '%{PRICE_VARIANT}%' THEN attributes END "
+        f"CASE WHEN attributes LIKE '%{PRICE_VARIANT}%' "
+        f"OR attributes LIKE '%{WEB_SEARCHES}%' THEN attributes END "
         f"FROM calls {where}",
         params,
     )
@@ -83,7 +85,8 @@ def reprice(
         elif usage.total == 0 and row[10] != "ok":
             cost = 0  # a failed call with no tokens costs nothing
         else:
-            cost = catalog.cost_nanos(row[1], row[2], usage, row[3], _variant(row[13]))
+            variant, searches = _priced_attributes(row[13])
+            cost = catalog.cost_nanos(row[1], row[2], usage, row[3], variant, searches)
         if cost is None:
             result.still_unknown += 1
         source = CostSource.UNKNOWN if cost is None else CostSource.COMPUTED
@@ -98,16 +101,21 @@ def reprice(
     return result
 
 
-def _variant(attributes: object) -> str | None:
-    """The call's price variant from its attributes (JSON text; decoded on PostgreSQL)."""
+def _priced_attributes(attributes: object) -> tuple[str | None, int]:
+    """A call's price variant and web searches from its attributes (JSON text)."""
     if attributes is None:
-        return None
+        return None, 0
     try:
         values = orjson.loads(attributes) if isinstance(attributes, str | bytes) else attributes
     except orjson.JSONDecodeError:
-        return None
-    found = values.get(PRICE_VARIANT) if isinstance(values, dict) else None
-    return found if isinstance(found, str) else None
+        return None, 0
+    if not isinstance(values, dict):
+        return None, 0
+    variant, searches = values.get(PRICE_VARIANT), values.get(WEB_SEARCHES)
+    return (
+        variant if isinstance(variant, str) else None,
+        searches if type(searches) is int and searches > 0 else 0,
+    )
 
 
 def _apply(db: Database, updates: list[tuple[int | None, str, str]], hours: set[int]) -> int:
