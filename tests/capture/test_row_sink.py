@@ -24,9 +24,10 @@ class CountingCatalog(PriceCatalog):
         usage: TokenUsage,
         at_ms: int,
         variant: str | None = None,
+        web_searches: int = 0,
     ) -> int | None:
         CountingCatalog.calls += 1
-        return super().cost_nanos(provider, model, usage, at_ms, variant)
+        return super().cost_nanos(provider, model, usage, at_ms, variant, web_searches)
 
 
 def _rec(key: str, output: int, model: str = "claude-sonnet-4-5") -> CallRecord:

@@ -66,12 +66,12 @@ def refusal(server: tuple[str, int] | None, headers: Mapping[str, str]) -> str |
     origin = headers.get("origin")
     if origin is not None and other_site(origin, host):
         return (
-            f"refused a request from the web page at {origin}: this gateway has no keys, so "
+            f"refused a request from the web page at {origin}: this server has no keys, so "
             "only programs on this machine may use it (create a key: tokenomy keys create)"
         )
     if server is not None and is_loopback(server[0]) and not local_name(host):
         return (
-            f"refused Host {host!r}: a gateway with no keys answers only to localhost or an "
+            f"refused Host {host!r}: a server with no keys answers only to localhost or an "
             "IP address (create a key to serve other names: tokenomy keys create)"
         )
     return None
