@@ -67,15 +67,18 @@ def test_a_day_whose_midnight_does_not_exist_starts_at_the_transition() -> None:
     assert before.id == "2026-09-05" and before.end_ms == w.start_ms
 
 
-def test_a_midnight_that_happens_twice_starts_the_day_at_the_second() -> None:
+def test_a_midnight_that_happens_twice_starts_the_day_at_the_first() -> None:
     # Azores, 2026-10-25: at 01:00 (+00) clocks go back to 00:00 (-01); the first hour
-    # after midnight repeats, and stays in the 24th (whose day is 25 hours long).
+    # after midnight repeats. The wall clock says the 25th from the first midnight on, and
+    # reports count that hour in the 25th: so do budgets (that day is 25 hours long).
+    before = window("daily", AZORES, at("2026-10-24T23:30:00+00:00"))
+    assert before.id == "2026-10-24"
+    assert before.end.astimezone(UTC).isoformat() == "2026-10-25T00:00:00+00:00"
     first_pass = window("daily", AZORES, at("2026-10-25T00:30:00+00:00"))
-    assert first_pass.id == "2026-10-24"
-    assert first_pass.end.astimezone(UTC).isoformat() == "2026-10-25T01:00:00+00:00"
-    assert (first_pass.end.timestamp() - first_pass.start.timestamp()) / 3600 == 25
     second_pass = window("daily", AZORES, at("2026-10-25T01:30:00+00:00"))
-    assert second_pass.id == "2026-10-25" and second_pass.start_ms == first_pass.end_ms
+    assert first_pass.id == second_pass.id == "2026-10-25"
+    assert first_pass.start_ms == before.end_ms
+    assert (first_pass.end.timestamp() - first_pass.start.timestamp()) / 3600 == 25
 
 
 def test_every_instant_is_in_exactly_one_window() -> None:

@@ -71,14 +71,8 @@ def _next_first_day(period: Period, first: date) -> date:
 
 
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
-    naive = datetime.combine(day, time())
-    early = naive.replace(tzinfo=zone, fold=0)
-    late = naive.replace(tzinfo=zone, fold=1)
-    if early.utcoffset() == late.utcoffset():
-        return early
-    # fold=0 of a time in a gap reads it with the offset before the transition, which is
-    # the transition itself; of a repeated time, the first occurrence (we want the last).
-    exists = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive
-    if not exists:
-        return early
-    return late
+    """Local midnight of ``day``. fold=0 reads a midnight that never happened (clocks jump
+    over it) with the offset before the jump, which is the jump itself; and a midnight that
+    happens twice (clocks go back over it) as its first occurrence: the wall clock says the
+    new day then, and reports count the hour after it in that day too."""
+    return datetime.combine(day, time()).replace(tzinfo=zone, fold=0)
