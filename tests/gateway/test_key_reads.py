@@ -4,6 +4,7 @@ calls in the analytics API; a key tied to neither reads everything."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -89,3 +90,18 @@ def test_every_tenants_views_need_an_unscoped_key(keyed: Any) -> None:
         assert "needs a key with no project or user" in json.dumps(body)
     assert _get(gw, "/metrics", admin)[0] == 200
     assert _get(gw, "/api/v1/gateway", admin)[0] == 200
+
+
+def test_live_updates_tell_a_team_key_of_its_own_calls_only(db: Database) -> None:
+    from tokenomy.dashboard.live import data_version
+
+    now = int(time.time() * 1000)
+    usage = TokenUsage(input_tokens=1)
+    write_records(db, [CallRecord("gateway", "w1", now - 1000, usage, project="web")])
+    web = {"project": "web"}
+    before = data_version(db, web)
+    write_records(db, [CallRecord("gateway", "s1", now, usage, project="secret-team")])
+    assert data_version(db, web) == before  # another team's call: no news
+    assert data_version(db) != data_version(db, web)
+    write_records(db, [CallRecord("gateway", "w2", now + 1, usage, project="web")])
+    assert data_version(db, web) != before

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -30,10 +30,25 @@ DEFAULT_INTERVAL = 2.0
 STREAM_SECONDS = 15.0
 
 
-def data_version(db: Database) -> tuple[Any, Any]:
+# A key tied to a project or user hears only of its own calls started this recently (a
+# range of the start-time index: the calls table has no index by project).
+SCOPED_RECENT_MS = 15 * 60 * 1000
+
+
+def data_version(db: Database, reads: Mapping[str, str] | None = None) -> tuple[Any, Any]:
     """The newest call's start time, and the newest write mark waiting for a rollup refresh
     (every write marks the hours it touched with a new, ordered id; a refresh removes them).
-    A write changes one or the other, even an import of old calls."""
+    A write changes one or the other, even an import of old calls. With ``reads`` (a key's
+    project and user), only the newest recent call of those: another tenant's activity is
+    none of its business."""
+    if reads:
+        where = " AND ".join(f'"{dim}" = ?' for dim in reads)
+        since = int(time.time() * 1000) - SCOPED_RECENT_MS
+        newest = db.query(
+            f"SELECT MAX(started_at) FROM calls WHERE started_at >= ? AND {where}",
+            (since, *reads.values()),
+        )[0][0]
+        return newest, None
     newest = db.query("SELECT MAX(started_at) FROM calls")[0][0]
     mark = db.query("SELECT MAX(mark) FROM rollup_dirty")[0][0]
     return newest, mark
@@ -47,6 +62,7 @@ async def stream(
     interval: float = DEFAULT_INTERVAL,
     snapshot: Snapshot | None = None,
     lifetime: float = STREAM_SECONDS,
+    reads: Mapping[str, str] | None = None,
 ) -> None:
     headers = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -56,7 +72,7 @@ async def stream(
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     left = asyncio.ensure_future(_disconnected(receive))
     try:
-        await _ticks(db, send, interval, snapshot, lifetime, left)
+        await _ticks(db, send, interval, snapshot, lifetime, left, reads)
     finally:
         left.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -72,6 +88,7 @@ async def _ticks(
     snapshot: Snapshot | None,
     lifetime: float,
     left: asyncio.Future[None],
+    reads: Mapping[str, str] | None = None,
 ) -> None:
     # `retry` tells the browser how soon to reconnect after the stream ends.
     await send({"type": "http.response.body", "body": b"retry: 1000\n\n", "more_body": True})
@@ -80,7 +97,7 @@ async def _ticks(
     while not left.done():
         version: tuple[Any, Any] | None
         try:
-            version = await asyncio.to_thread(data_version, db)
+            version = await asyncio.to_thread(data_version, db, reads)
             error = None
         except Exception as exc:  # the database is away: say so, keep the stream
             version, error = seen, f"the database did not answer: {exc}"

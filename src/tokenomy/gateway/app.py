@@ -256,7 +256,7 @@ class Gateway:
             if self.api is not None and path in (LIVE_PATH, GATEWAY_PATH) and method == "GET":
                 if reads and path == GATEWAY_PATH:
                     raise _unscoped_only(reads, "the gateway's state (every tenant's calls)")
-                await self._live(path, scope, receive, send, every_tenant=not reads)
+                await self._live(path, scope, receive, send, reads)
                 return
             if self.api is not None and (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
                 # Spend data: the same key rule as the gateway (checked just above).
@@ -343,13 +343,13 @@ class Gateway:
         return self.monitor.snapshot(self.config, self.router)
 
     async def _live(
-        self, path: str, scope: Scope, receive: Receive, send: Send, *, every_tenant: bool
+        self, path: str, scope: Scope, receive: Receive, send: Send, reads: Mapping[str, str]
     ) -> None:
         assert self.api is not None
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
             with_gateway, interval = _live_params(query, path == GATEWAY_PATH)
-            if with_gateway and not every_tenant:
+            if with_gateway and reads:
                 raise ApiError(
                     403,
                     "gateway=1 shows every tenant's latest calls: it needs a key with no "
@@ -368,6 +368,7 @@ class Gateway:
             send,
             interval=interval,
             snapshot=self.gateway_state if with_gateway else None,
+            reads=reads,
         )
 
     async def _count_tokens(
