@@ -152,3 +152,27 @@ def test_a_notifier_that_fails_fails_the_run_but_the_others_deliver(home: Path, 
     assert run.stdout.count("email: failed: email via 127.0.0.1") == 2
     assert "Traceback" not in run.stdout + run.stderr
     assert len(slack.received) == 2 and sink.messages == []
+
+
+def test_alert_lines_show_control_characters_in_names_as_escapes(home: Path, cli: Cli) -> None:
+    """A project name with an ESC sequence recoloured the terminal and one with a line
+    break split the alert's line; JSON keeps the real name."""
+    Path("calls.csv").write_text(
+        "started_at,provider,request_model,project,input_tokens\n"
+        '2026-11-20T10:00:00Z,openai,gpt-4o-mini,"\x1b[31mRED\nBcc: x",10000\n'
+    )
+    Path("tokenomy.yaml").write_text(
+        "alerts:\n  rules:\n"
+        '    - {name: t, kind: threshold, metric: calls, window: 1d, above: 0, project: "'
+        + "\\e[31mRED\\nBcc: x"
+        + '"}\n'
+    )
+    assert cli(["import", "csv", "calls.csv"]).exit_code == 0
+    now = ["--now", "2026-11-20T12:00:00Z"]
+    run = cli(["alerts", "run", *now])
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "\x1b" not in run.stdout
+    [line] = run.stdout.splitlines()
+    assert line.startswith("listed") and "(project \\x1b[31mRED\\nBcc: x)" in line, line
+    as_json = orjson.loads(cli(["alerts", "run", "--json", *now]).stdout)
+    assert "(project \x1b[31mRED\nBcc: x)" in as_json["alerts"][0]["title"]

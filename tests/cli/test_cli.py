@@ -331,7 +331,8 @@ def test_control_characters_in_names_are_shown_as_escapes(
     assert imported.exit_code == 0, imported.output
     assert "No price for anthropic/evil\\x1b]0;title\\x07model:" in imported.stdout
     shown = [imported.stdout]
-    for args in (["report", "project"], ["report", "model"], ["prices", "check"]):
+    page = ["report", "model", "--html", str(tmp_path / "r.html")]
+    for args in (["report", "project"], ["report", "model"], ["prices", "check"], page):
         result = cli([*args, "--no-import", "-z", "UTC"] if args[0] == "report" else args)
         assert result.exit_code == 0, result.output
         shown.append(result.stdout)
@@ -341,6 +342,7 @@ def test_control_characters_in_names_are_shown_as_escapes(
     for escaped in ("\\x1b[31mRED\\x1b[0m", "two\\nlines", "abc\\u202egnp.exe"):
         assert escaped in shown[1]
     assert "evil\\x1b]0;title\\x07model" in shown[3]
+    assert "Top models: " in shown[4] and "evil\\x1b]0;title\\x07model" in shown[4]
     assert not any(line.startswith("lines") for line in text.splitlines())
     as_json = cli(["report", "project", "--no-import", "-z", "UTC", "--json"])
     keys = {row["key"] for row in orjson.loads(as_json.stdout)["rows"]}

@@ -22,6 +22,7 @@ from tokenomy.cli.context import (
     parse_zone,
     require_command,
 )
+from tokenomy.cli.format import printable
 from tokenomy.config import Paths
 
 EPILOG = """\
@@ -88,7 +89,7 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
         print("No anomalies.")
         return 0
     for a in found:
-        print(f"{a.describe()}\n  {a.link}")
+        print(f"{printable(a.describe())}\n  {printable(a.link)}")
     return 0
 
 
@@ -133,10 +134,10 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
     if not outcomes:
         print("No rule fires.")
     for o in outcomes:
-        print(f"{o.status:<12} {o.alert.title}")
+        print(f"{o.status:<12} {printable(o.alert.title)}")
         for d in o.deliveries:
             if not d.ok:
-                print(f"             {d.notifier}: failed: {d.reason}")
+                print(f"             {d.notifier}: failed: {printable(d.reason)}")
     return 0 if ok else 1
 
 
@@ -157,7 +158,7 @@ def cmd_alerts_test(args: argparse.Namespace) -> int:
     for n, d in zip(notifiers, results, strict=True):
         print(f"{d.notifier:<8} {'OK' if d.ok else 'FAILED'}  {n.describe()}")
         if not d.ok:
-            print(f"         {d.reason}")
+            print(f"         {printable(d.reason)}")
     return 0 if ok else 1
 
 

@@ -171,7 +171,9 @@ def report_html(ctx: Context, opts: ReportOptions, out: Path, *, as_json: bool) 
 
 
 def html_written(out: Path, data: dict[str, Any]) -> str:
-    """The line `report --html` prints."""
+    """The line `report --html` prints: model names come from logs and CSV files, so
+    control characters in them are shown as escapes (:func:`printable`), as in tables."""
+    from tokenomy.cli.format import printable
     from tokenomy.reports.schedule import days_text, summary_text
 
     if data["summary"]["calls"] == 0:
@@ -179,7 +181,7 @@ def html_written(out: Path, data: dict[str, Any]) -> str:
             f"Wrote {out} for {days_text(data)}: no calls in this range; import logs with "
             "`tokenomy import` or point an SDK at the gateway."
         )
-    return f"Wrote {out} for {days_text(data)}: {summary_text(data)}"
+    return printable(f"Wrote {out} for {days_text(data)}: {summary_text(data)}")
 
 
 def tokenomy_version() -> str:
