@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -488,3 +489,43 @@ def test_a_group_without_its_command_prints_its_own_usage(
     assert result.stdout == ""
     assert result.stderr.startswith(f"usage: tokenomy {group} [-h] COMMAND")
     assert f"tokenomy {group}: error: choose a command: {commands}" in result.stderr
+
+
+WRITABLE_FOLDER = "(set TOKENOMY_HOME or TOKENOMY_DB to a folder you can write)"
+
+
+@pytest.mark.parametrize("command", [["keys", "list"], ["report", "--no-import"]])
+def test_a_database_sqlite_cannot_open_says_why_and_what_to_do(
+    cli: Any, home: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """SQLite says only "unable to open database file": the folder or file is named."""
+    folder = tmp_path / "db-folder"
+    folder.mkdir()
+    result = cli(command, env={"TOKENOMY_DB": str(folder)})
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert f"unable to open database file; {folder} is a folder (set TOKENOMY_DB to a" in said
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs")
+def test_a_folder_sqlite_cannot_write_is_named_with_what_to_do(cli: Any, home: Path) -> None:
+    # sysfs takes no new files, even from root (a read-only data folder, as in a read-only
+    # mount, that the tests can make without root).
+    result = cli(["report", "--no-import"], env={"TOKENOMY_DB": "/sys/tokenomy.db"})
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert "unable to open database file; the folder /sys is not writable: " in said
+    assert said.endswith(WRITABLE_FOLDER)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a folder whatever its mode")
+def test_a_read_only_data_folder_is_named_with_what_to_do(cli: Any, home: Path) -> None:
+    assert cli(["keys", "list"]).exit_code == 0  # the database is made
+    home.chmod(0o555)
+    try:
+        result = cli(["report", "--no-import"])
+    finally:
+        home.chmod(0o755)
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert f"the folder {home} is not writable: Permission denied {WRITABLE_FOLDER}" in said

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -312,7 +313,7 @@ def open_database(url: str, *, create: bool = True, cache_mb: int = DEFAULT_CACH
             except OSError as exc:  # a file in the way, or a folder that cannot be made
                 raise DatabaseError(
                     f"cannot create the folder {path.parent} for the database: {exc.strerror} "
-                    "(set TOKENOMY_HOME or TOKENOMY_DB to a folder you can write)"
+                    + _WRITABLE_FOLDER
                 ) from exc
         elif not path.exists():
             raise DatabaseError(f"no database at {path}: run `tokenomy import` first")
@@ -323,5 +324,33 @@ def open_database(url: str, *, create: bool = True, cache_mb: int = DEFAULT_CACH
         raise
     except Exception as exc:
         db.close()
-        raise DatabaseError(f"cannot open database {redact(url)}: {exc}") from exc
+        why = _why_sqlite_cannot_write(path) if path is not None else None
+        raise DatabaseError(f"cannot open database {redact(url)}: {exc}{why or ''}") from exc
     return db
+
+
+# What a user can do when SQLite cannot write where the database is.
+_WRITABLE_FOLDER = "(set TOKENOMY_HOME or TOKENOMY_DB to a folder you can write)"
+
+
+def _why_sqlite_cannot_write(path: Path) -> str | None:
+    """Why SQLite could not open ``path`` to write, and what to do, when the disk says so:
+    SQLite reports only "unable to open database file" (or "attempt to write a readonly
+    database"), which names neither the folder nor the file. The folder is tried first,
+    as in WAL mode SQLite creates the -wal and -shm files beside the database. Tried by
+    creating a file: permission bits do not tell (root passes them, and a file system such
+    as sysfs takes no files whatever they say)."""
+    if path.is_dir():
+        return f"; {path} is a folder (set TOKENOMY_DB to a database file, not a folder)"
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        return f"; the folder {path.parent} is not writable: {exc.strerror} {_WRITABLE_FOLDER}"
+    if path.exists():
+        try:
+            with path.open("r+b"):  # opened to write, nothing written
+                pass
+        except OSError as exc:
+            return f"; the database file {path} is not writable: {exc.strerror} {_WRITABLE_FOLDER}"
+    return None
