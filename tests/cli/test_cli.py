@@ -311,6 +311,39 @@ def test_path_may_name_one_log_file(cli: Any, home: Path, logs: Path, tmp_path: 
     assert orjson.loads(both.stdout)["totals"]["calls"] == 4  # the second file added its own
 
 
+def test_import_path_credits_each_file_to_the_agent_that_wrote_it(
+    cli: Any, home: Path, tmp_path: Path
+) -> None:
+    """Every source counted (and read) every file given with --path: Codex rollouts named
+    session-*.jsonl were also Claude Code's (every .jsonl) and Gemini CLI's (session-*)."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    codex = tmp_path / "codex"
+    shutil.copytree(fixtures / "codex", codex, ignore=shutil.ignore_patterns("*.md"))
+    alone = cli(["import", "--path", str(codex), "--json"])
+    assert alone.exit_code == 0, alone.output
+    counts = {
+        name: (s["files_seen"], s["files_read"], s["records"] > 0)
+        for name, s in orjson.loads(alone.stdout)["sources"].items()
+    }
+    assert counts == {"claude-code": (0, 0, False), "codex": (2, 2, True), "gemini": (0, 0, False)}
+    sizes = sum(f.stat().st_size for f in codex.iterdir())
+    bytes_read = [s["bytes_read"] for s in orjson.loads(alone.stdout)["sources"].values()]
+    assert bytes_read == [0, sizes, 0]
+    # All three agents' logs in one folder, each named like another's: each its own.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(fixtures / "codex" / "session-basic.jsonl", mixed / "session-a.jsonl")
+    shutil.copy(fixtures / "claude-code" / "session-basic.jsonl", mixed / "session-b.jsonl")
+    gemini = next((fixtures / "gemini").glob("*.jsonl"))
+    shutil.copy(gemini, mixed / "session-c.jsonl")
+    text = cli(["import", "--path", str(mixed)]).stdout
+    said = " ".join(text.split())
+    for name in ("claude-code", "codex", "gemini"):
+        assert f"{name}: 1 files, 1 read" in said, said
+    again = cli(["import", "--path", str(codex)]).stdout
+    assert "claude-code: no logs found" in again and "gemini: no logs found" in again
+
+
 def test_control_characters_in_names_are_shown_as_escapes(
     cli: Any, home: Path, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ that embeds a subagent's message) share the key and so count once.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,12 @@ from tokenomy.capture.jsonl import (
     read_new,
 )
 from tokenomy.capture.problems import Problem
+from tokenomy.capture.sniff import (
+    named_like_claude_code,
+    named_like_codex,
+    starts_a_codex_session,
+    starts_a_gemini_chat,
+)
 from tokenomy.record import (
     MAX_TOKENS,
     PRICE_VARIANT,
@@ -396,6 +403,14 @@ def build_record(
     return record
 
 
+def _another_agents(path: str) -> bool:
+    """A Codex rollout or a Gemini CLI chat, by its name or its first bytes."""
+    name = path.rpartition(os.sep)[2]
+    if named_like_claude_code(name):
+        return False
+    return named_like_codex(name) or starts_a_codex_session(path) or starts_a_gemini_chat(path)
+
+
 class ClaudeCodeImporter:
     name = "claude-code"
     source: str = Source.CLAUDE_CODE
@@ -418,7 +433,10 @@ class ClaudeCodeImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[str]:
-        return find_files(roots, ".jsonl")
+        # Every .jsonl but another agent's: Claude Code names its logs <uuid>.jsonl and
+        # agent-<id>.jsonl (taken unopened); a tree given with --path may hold Codex
+        # rollouts and Gemini CLI chats, which are theirs to count and read.
+        return [p for p in find_files(roots, ".jsonl") if not _another_agents(p)]
 
     def parse(self, plan: ReadPlan) -> FileResult:
         path = Path(plan.path)

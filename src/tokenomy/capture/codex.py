@@ -41,6 +41,7 @@ from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, project_na
 from tokenomy.capture.filestate import ReadPlan, list_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
+from tokenomy.capture.sniff import named_like_claude_code, named_like_codex, starts_a_codex_session
 from tokenomy.record import MAX_TOKENS, CallRecord, Source, TokenUsage, ToolUse
 
 # Some rollouts (Codex Desktop's, for one) have no turn_context and so name no model: they
@@ -185,28 +186,6 @@ def usage_from_delta(d: Totals) -> TokenUsage:
     )
 
 
-def _named_like_claude_code(name: str) -> bool:
-    """``<session uuid>.jsonl`` or a subagent's ``agent-<id>.jsonl``."""
-    return name.startswith("agent-") or (
-        len(name) == 42 and name[8] == name[13] == name[18] == name[23] == "-"
-    )
-
-
-# A rollout's first line is its session_meta, its type among the first keys.
-SNIFF_BYTES = 256
-_SESSION_META = re.compile(rb'"type"\s*:\s*"session_meta"')
-
-
-def _starts_a_codex_session(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:  # noqa: PTH123 (a path string: no Path object per file)
-            head = f.read(SNIFF_BYTES)
-    except OSError:
-        return False
-    first = head.split(b"\n", 1)[0]
-    return first.startswith(b"{") and _SESSION_META.search(first) is not None
-
-
 def _session_from_name(path: Path) -> str:
     match = _UUID_TAIL.search(path.stem)
     return match.group(1) if match else path.stem
@@ -231,8 +210,8 @@ class CodexImporter:
             if not p.endswith(".jsonl"):
                 continue
             name = p.rpartition(os.sep)[2]
-            if name.startswith("rollout-") or (
-                not _named_like_claude_code(name) and _starts_a_codex_session(p)
+            if named_like_codex(name) or (
+                not named_like_claude_code(name) and starts_a_codex_session(p)
             ):
                 found.append(Path(p))
         return found

@@ -42,6 +42,7 @@ from tokenomy.capture.fields import BadLineError, parse_timestamp_ms, token_coun
 from tokenomy.capture.filestate import ReadPlan, list_files, state_after_read
 from tokenomy.capture.jsonl import count_lines, looks_like_jsonl, parse_object, read_new, scan_lines
 from tokenomy.capture.problems import Problem
+from tokenomy.capture.sniff import starts_a_gemini_chat
 from tokenomy.record import CallRecord, Source, TokenUsage, ToolUse
 
 PROJECT_ROOT_FILE = ".project_root"
@@ -177,13 +178,18 @@ class GeminiImporter:
         return [r for r in roots if r.is_dir()]
 
     def discover(self, roots: list[Path]) -> list[Path]:
-        # A chat file is a .json/.jsonl under a "chats" folder, or named session-*.
+        # A chat file is a .json/.jsonl under a "chats" folder (Gemini CLI's own layout),
+        # or one named session-* that starts as a chat does: Codex rollouts and Claude Code
+        # logs copied under such names (a tree given with --path) are not Gemini's.
         chats = f"{os.sep}chats{os.sep}"
         return [
             Path(p)
             for p in list_files(roots)
             if p.endswith((".json", ".jsonl"))
-            and (chats in p or p.rpartition(os.sep)[2].startswith("session-"))
+            and (
+                chats in p
+                or (p.rpartition(os.sep)[2].startswith("session-") and starts_a_gemini_chat(p))
+            )
         ]
 
     def parse(self, plan: ReadPlan) -> FileResult:
