@@ -562,3 +562,10 @@ def test_a_read_only_data_folder_is_named_with_what_to_do(cli: Any, home: Path) 
     assert result.exit_code == 2
     said = " ".join(result.stderr.split())
     assert f"the folder {home} is not writable: Permission denied {WRITABLE_FOLDER}" in said
+
+
+def test_version_is_the_installed_packages(cli: Any) -> None:
+    from importlib.metadata import version
+
+    result = cli(["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"tokenomy {version('tokenomy')}\n")

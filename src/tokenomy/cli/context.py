@@ -222,6 +222,21 @@ def require_command(group: argparse.ArgumentParser, commands: Any) -> None:
     group.set_defaults(func=missing)
 
 
+class ShowVersion(argparse.Action):
+    """``tokenomy --version``: the installed package's version, looked up only when asked
+    (reading the package metadata would add to every other command's start-up time)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "print the version and exit")
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from tokenomy.cli.report_cmd import tokenomy_version
+
+        sys.stdout.write(f"tokenomy {tokenomy_version() or '(version unknown)'}\n")
+        parser.exit()
+
+
 def port_number(text: str) -> int:
     """argparse type for ``--port``: 1 to 65535. The socket layer takes a larger number
     modulo 65536, so ``--port 83656`` served on 18120 while the URL printed said 83656."""

@@ -21,6 +21,7 @@ from tokenomy.cli.alerts_cmd import add_alerts_parser
 from tokenomy.cli.budgets_cmd import add_budgets_parser
 from tokenomy.cli.context import (
     Context,
+    ShowVersion,
     UsageError,
     add_day_range_options,
     at_least_one,
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tokenomy",
         description="Measure, predict and cut the cost of LLM calls and AI coding agents.",
     )
+    parser.add_argument("--version", action=ShowVersion)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     from tokenomy.cli.import_table_cmd import EPILOG, add_table_options
