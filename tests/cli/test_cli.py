@@ -569,3 +569,31 @@ def test_version_is_the_installed_packages(cli: Any) -> None:
 
     result = cli(["--version"])
     assert (result.exit_code, result.stdout) == (0, f"tokenomy {version('tokenomy')}\n")
+
+
+def _examples(text: str) -> set[str]:
+    """The `tokenomy report` commands in ``text``, without comments, lines joined."""
+    joined = text.replace("\\\n", " ")
+    commands = (line.split("#")[0] for line in joined.splitlines())
+    return {" ".join(c.split()) for c in commands if c.strip().startswith("tokenomy report ")}
+
+
+def test_report_help_lists_every_source_and_readmes_examples(cli: Any) -> None:
+    from tokenomy.record import Source
+
+    result = cli(["report", "--help"])
+    assert result.exit_code == 0
+    said = " ".join(result.stdout.split())
+    assert "only these sources (repeatable, or a,b): " + ", ".join(Source) in said
+    root = Path(__file__).resolve().parents[2]
+    readme = _examples((root / "README.md").read_text())
+    pages = _examples((root / "docs" / "reports.md").read_text())
+    shown = _examples(result.stdout.partition("examples:")[2])
+    assert len(readme) >= 5 and readme <= shown  # README's examples, all of them
+    assert shown <= readme | pages  # and none that the docs do not give
+
+
+def test_serve_offers_no_json_option_it_would_ignore(cli: Any) -> None:
+    assert "--json" not in cli(["serve", "--help"]).stdout
+    refused = cli(["serve", "--json"])
+    assert refused.exit_code == 2 and "unrecognized arguments: --json" in refused.stderr

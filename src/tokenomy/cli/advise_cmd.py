@@ -19,6 +19,7 @@ from tokenomy.cli.context import (
     parse_date,
     parse_sources,
     parse_zone,
+    sources_help,
     split_values,
 )
 from tokenomy.config import Paths
@@ -224,7 +225,7 @@ def _print_skipped(console: Console, s: dict[str, Any]) -> None:
 
 def _scope_options(p: argparse.ArgumentParser, limit_help: str) -> None:
     add_day_range_options(p)
-    p.add_argument("-s", "--source", action="append", help="only these sources (claude-code, ...)")
+    p.add_argument("-s", "--source", action="append", help=sources_help())
     p.add_argument("-m", "--model", action="append", help="only these models")
     p.add_argument("--provider", action="append", help="only these providers")
     p.add_argument("--limit", type=int, default=10, help=limit_help)

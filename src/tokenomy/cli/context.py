@@ -161,6 +161,13 @@ def parse_sources(values: list[str] | None) -> tuple[str, ...]:
     return picked
 
 
+def sources_help() -> str:
+    """``--source``'s help: every source calls are recorded under (parse_sources takes)."""
+    from tokenomy.record import Source
+
+    return "only these sources (repeatable, or a,b): " + ", ".join(Source)
+
+
 def existing_paths(values: list[Path] | None) -> list[Path] | None:
     """``--path`` values: folders to walk or single log files, each of which must exist."""
     if not values:

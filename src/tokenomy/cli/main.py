@@ -32,13 +32,14 @@ from tokenomy.cli.context import (
     parse_sources,
     port_number,
     require_command,
+    sources_help,
     split_values,
 )
 from tokenomy.cli.forecast_cmd import add_forecast_parser
 from tokenomy.cli.keys_cmd import add_keys_parser
 from tokenomy.cli.predict_cmd import add_predict_parser
 from tokenomy.cli.prices_cmd import add_show as add_prices_show
-from tokenomy.cli.report_cmd import add_reports_parser
+from tokenomy.cli.report_cmd import REPORT_EPILOG, add_reports_parser
 from tokenomy.cli.rollups_cmd import add_rollups_parser
 from tokenomy.cli.run_cmd import add_run_parser
 from tokenomy.cli.ui_cmd import add_ui_parser
@@ -344,13 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_table_options(p)
 
     p = _command(sub, "report", cmd_report)
+    p.epilog = REPORT_EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(
         "kind", nargs="?", default="daily", choices=REPORT_KINDS, help="what to group by"
     )
     add_day_range_options(p)
-    p.add_argument(
-        "-s", "--source", action="append", help="only these sources: claude-code, codex, gemini-cli"
-    )
+    p.add_argument("-s", "--source", action="append", help=sources_help())
     p.add_argument("-b", "--breakdown", action="store_true", help="split each row by model")
     p.add_argument(
         "--order", default="asc", choices=("asc", "desc"), help="row order (default: asc)"
@@ -382,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "summary", cmd_summary)
     _path_option(p)
 
-    p = _command(sub, "serve", cmd_serve)
+    p = _command(sub, "serve", cmd_serve, json=False)  # it prints no result to shape
     p.add_argument("--config", metavar="FILE", help="model aliases (default: ./tokenomy.yaml)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=4000, help="port (default: 4000)")

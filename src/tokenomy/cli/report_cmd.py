@@ -32,6 +32,19 @@ if TYPE_CHECKING:  # the report builders load on use: `tokenomy --help` stays qu
     from tokenomy.analytics.rows import Report
     from tokenomy.reports import ReportSpec, RunResult, ScheduledReport
 
+# `tokenomy report --help`'s examples: README's (a test keeps them the same), then a page.
+REPORT_EPILOG = """\
+examples:
+  tokenomy report daily                # or weekly, monthly, session, blocks...
+  tokenomy report daily --breakdown    # split every row by model
+  tokenomy report session --order desc # most recent sessions first
+  tokenomy report blocks               # 5-hour windows, as Claude plans count
+  tokenomy report tools                # tool and MCP-server calls, and cost
+  tokenomy report monthly --json       # for scripts: {"rows", "totals"}
+  tokenomy report daily --since 2026-11-01 --until 2026-11-15 \\
+      -z Europe/Berlin --project webapp
+  tokenomy report --html out.html      # a page to mail (docs/reports.md)"""
+
 TITLES = {
     "daily": "Usage per day",
     "weekly": "Usage per week",
