@@ -287,6 +287,21 @@ def test_import_csv_with_a_map_then_report_by_project(cli: Any, home: Path) -> N
         (["import", "csv", "{azure}", "--map", "input_tokens"], "expected FIELD=VALUE"),
         (["import", "csv", "{azure}"], "no started_at column"),
         (["import", "claude-code", "x.csv"], "takes no FILE"),
+        # Table options given to an agent-log import, and --path to a table import, were
+        # ignored (exit 0).
+        (
+            ["import", "claude-code", "--set", "project=renamed", "--map", "started_at=ts"],
+            "import claude-code takes no --map, --set (only `import csv FILE` does)",
+        ),
+        (
+            ["import", "--time-origin", "2026-11-01T00:00:00Z", "--format", "csv"],
+            "import all takes no --time-origin, --format",
+        ),
+        (["import", "codex", "--table-timezone", "Europe/Paris"], "takes no --table-timezone"),
+        (
+            ["import", "csv", "{azure}", "--path", "/nonexistent"],
+            "import csv takes no --path (the table is FILE: import csv FILE)",
+        ),
     ],
 )
 def test_import_csv_usage_errors_say_what_to_do(

@@ -40,6 +40,34 @@ examples:
 """
 
 
+# The options only `import csv` reads, by dest, with their defaults: given to an agent-log
+# import they would be ignored, so they are refused (refuse_table_options).
+_TABLE_ONLY: dict[str, str | None] = {
+    "map": None,
+    "set": None,
+    "time_unit": "auto",
+    "time_origin": None,
+    "table_timezone": "UTC",
+    "format": "auto",
+}
+
+
+def refuse_table_options(args: argparse.Namespace) -> None:
+    """An agent-log import (`import claude-code|codex|gemini|all`) given a table's FILE or
+    options: a usage error naming them, not a run that quietly ignores them."""
+    if args.file is not None:
+        raise UsageError(f"import {args.source} takes no FILE (only `import csv FILE` does)")
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest, default in _TABLE_ONLY.items()
+        if getattr(args, dest) != default
+    ]
+    if given:
+        raise UsageError(
+            f"import {args.source} takes no {', '.join(given)} (only `import csv FILE` does)"
+        )
+
+
 def add_table_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("csv and jsonl tables (tokenomy import csv FILE)")
     g.add_argument(
@@ -60,7 +88,7 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--time-unit",
         choices=("auto", "s", "ms"),
-        default="auto",
+        default=_TABLE_ONLY["time_unit"],
         help="unit of numeric times (default: auto, seconds below 1e11)",
     )
     g.add_argument(
@@ -71,11 +99,14 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--table-timezone",
         metavar="ZONE",
-        default="UTC",
+        default=_TABLE_ONLY["table_timezone"],
         help="zone of ISO times written without one (default: UTC)",
     )
     g.add_argument(
-        "--format", choices=("auto", "csv", "jsonl"), default="auto", help="default: by suffix"
+        "--format",
+        choices=("auto", "csv", "jsonl"),
+        default=_TABLE_ONLY["format"],
+        help="default: by suffix",
     )
 
 
@@ -111,6 +142,8 @@ def table_spec(args: argparse.Namespace) -> TableSpec:
 def run_table_import(
     ctx: Context, args: argparse.Namespace, console: Console | None
 ) -> TableSummary:
+    if args.path:  # where agent logs are: a table is named as FILE
+        raise UsageError("import csv takes no --path (the table is FILE: import csv FILE)")
     if args.file is None:
         raise UsageError("import csv: name the file, e.g. tokenomy import csv calls.csv")
     if not args.file.is_file():

@@ -83,8 +83,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     ctx = Context(Paths.from_env())
     if args.source == "csv":
         return _import_table(ctx, args)
-    if args.file is not None:
-        raise UsageError(f"import {args.source} takes no FILE (only `import csv FILE` does)")
+    from tokenomy.cli.import_table_cmd import refuse_table_options
+
+    refuse_table_options(args)
     try:
         console = None if args.json else _console()
         summary = run_import(
