@@ -100,7 +100,8 @@ async def unless_client_leaves(
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
-            trace.fail("client_disconnected", "the client closed the connection first", 499)
+            if trace.error_type is None:  # a provider's error already ended the answer
+                trace.fail("client_disconnected", "the client closed the connection first", 499)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

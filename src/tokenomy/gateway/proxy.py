@@ -417,6 +417,10 @@ async def _relay_events(
                     if not (strip_usage and usage_only):
                         out.append(event.raw)
             trace.answered = seen.finished
+            if trace.error_type is None and _provider_stream_error(trace, stream, passthrough):
+                # Recorded now: an SDK raises on the error event and hangs up, and the
+                # call is the provider's failure, not a client that left.
+                trace.answered = True
             if seen.finished and ends_at_marker:
                 last = out
                 break
