@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import shutil
@@ -284,7 +285,7 @@ def test_import_csv_with_a_map_then_report_by_project(cli: Any, home: Path) -> N
         (["import", "csv"], "name the file, e.g. tokenomy import csv calls.csv"),
         (["import", "csv", "nowhere.csv"], "no such file: nowhere.csv"),
         (["import", "csv", "{azure}", "--map", "tokens=x"], "--map: unknown field tokens"),
-        (["import", "csv", "{azure}", "--map", "input_tokens"], "expected FIELD=VALUE"),
+        (["import", "csv", "{azure}", "--map", "input_tokens"], "--map: expected FIELD=COLUMN"),
         (["import", "csv", "{azure}"], "no started_at column"),
         (["import", "claude-code", "x.csv"], "takes no FILE"),
         # Table options given to an agent-log import, and --path to a table import, were
@@ -612,3 +613,22 @@ def test_serve_offers_no_json_option_it_would_ignore(cli: Any) -> None:
     assert "--json" not in cli(["serve", "--help"]).stdout
     refused = cli(["serve", "--json"])
     assert refused.exit_code == 2 and "unrecognized arguments: --json" in refused.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "summary", "reprice"])
+def test_help_examples_are_commands_that_parse(command: str) -> None:
+    import shlex
+
+    from tokenomy.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+        command
+    ]
+    assert sub.epilog and sub.epilog.startswith("examples:")
+    examples = [ln.split("#")[0].strip() for ln in sub.epilog.splitlines()[1:]]
+    runs = [shlex.split(e) for e in examples if e.startswith("tokenomy ")]
+    assert runs
+    for words in runs:
+        if words[1] == command:
+            parser.parse_args(words[1:])  # exits (fails the test) on a bad option

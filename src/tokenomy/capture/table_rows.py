@@ -158,7 +158,8 @@ def parse_assignments(values: Sequence[str] | None, option: str) -> dict[str, st
         for part in value.split(","):
             name, sep, target = part.partition("=")
             if not sep or not name.strip():
-                raise TableSpecError(f"{option}: expected FIELD=VALUE, got {part!r}")
+                shape = "FIELD=COLUMN" if option == "--map" else "FIELD=VALUE"
+                raise TableSpecError(f"{option}: expected {shape}, got {part!r}")
             out[name.strip()] = target.strip()
     return out
 

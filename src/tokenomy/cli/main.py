@@ -270,6 +270,12 @@ def _command(
     return parser
 
 
+def _examples(parser: argparse.ArgumentParser, *lines: str) -> None:
+    """An "examples:" epilog, laid out as written."""
+    parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def _path_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--path",
@@ -375,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_prices_show(prices_sub)
 
     p = _command(sub, "reprice", cmd_reprice)
+    _examples(
+        p,
+        "tokenomy prices check      # which models have no price",
+        "tokenomy reprice           # after editing ~/.tokenomy/prices.toml",
+        "tokenomy reprice --json    # {examined, changed, unknown}",
+    )
     p.add_argument(
         "--include-reported",
         action="store_true",
@@ -382,9 +394,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _command(sub, "summary", cmd_summary)
+    _examples(
+        p,
+        "tokenomy summary                      # today, this week, this month, top spenders",
+        "tokenomy summary --path ~/old-laptop  # logs copied from elsewhere",
+        "tokenomy summary --json",
+    )
     _path_option(p)
 
     p = _command(sub, "serve", cmd_serve, json=False)  # it prints no result to shape
+    _examples(
+        p,
+        "tokenomy serve                          # ./tokenomy.yaml on 127.0.0.1:4000",
+        "tokenomy serve --config litellm.yaml    # a LiteLLM proxy config as it is",
+        "tokenomy serve --workers 4 --port 8080",
+        "OPENAI_BASE_URL=http://127.0.0.1:4000/v1 python app.py   # then point an SDK at it",
+    )
     p.add_argument("--config", metavar="FILE", help="model aliases (default: ./tokenomy.yaml)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=port_number, default=4000, help="port (default: 4000)")
