@@ -223,6 +223,7 @@ class Runner:
         finally:
             for reader in readers:
                 reader.cancel()
+            _close_pipes(proc)
         _signal(proc, signal.SIGTERM)  # what it left running in its group stops with it
         stdout = out.decode("utf-8", errors="replace")
         stderr = err.decode("utf-8", errors="replace")[-_STDERR_KEPT:]
@@ -254,6 +255,15 @@ async def _ended(proc: asyncio.subprocess.Process, readers: Sequence[asyncio.Fut
             return
         await asyncio.wait([pipes], timeout=_EXIT_POLL_S)
     await proc.wait()
+
+
+def _close_pipes(proc: asyncio.subprocess.Process) -> None:
+    """Close the agent's pipes now. A run can end before they reach their end (something
+    the agent left in the background holds them): left to the garbage collector, they are
+    closed later with a ResourceWarning. asyncio has no public way to do this."""
+    transport = getattr(proc, "_transport", None)
+    if transport is not None and proc.returncode is not None:
+        transport.close()
 
 
 async def _drain(stream: asyncio.StreamReader, into: bytearray) -> None:
