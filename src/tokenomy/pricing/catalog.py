@@ -33,6 +33,10 @@ DEFAULT_OVERRIDES_PATH = Path("~/.tokenomy/prices.toml")
 VARIANT_MARK = "#"
 
 
+def _memo_key(provider: str | None, model: str, variant: str | None) -> tuple[str | None, str]:
+    return provider, model if variant is None else f"{model}{VARIANT_MARK}{variant}"
+
+
 def parse_variant(text: str | None) -> dict[str, str] | None:
     """``speed=fast,service_tier=priority`` -> a dict; None for none."""
     if not text:
@@ -97,8 +101,7 @@ class PriceCatalog:
         """The prices in force for ``model`` at ``at_ms`` (UTC epoch ms), or None if unknown.
         ``variant`` is how the call was served when that changes its price, as
         ``key=value`` pairs joined by commas (``speed=fast``, ``service_tier=priority``)."""
-        key = (provider, model if variant is None else f"{model}{VARIANT_MARK}{variant}")
-        entry = self._memo.get(key, _MISS)
+        entry = self._memo.get(_memo_key(provider, model, variant), _MISS)
         if entry is _MISS:
             entry = self._remember(provider, model, variant)
         if entry is None or isinstance(entry, ModelPrice):
@@ -117,12 +120,8 @@ class PriceCatalog:
     ) -> int | None:
         """Cost in integer nano-dollars, rounded half-up from the exact amount; None if unpriced.
         ``web_searches``: the provider's own searches the call made, billed per search."""
-        if model is None:
-            return None
-        price = self.resolve(provider, model, at_ms, variant)
-        if price is None:
-            return None
-        return nanos_from_pico(price.cost_pico(usage, web_searches))
+        pico = self._cost_pico(provider, model, usage, at_ms, variant, web_searches)
+        return None if pico is None else nanos_from_pico(pico)
 
     def cost_usd(
         self,
@@ -133,12 +132,22 @@ class PriceCatalog:
         variant: str | None = None,
     ) -> Decimal | None:
         """The exact cost in USD (to the pico-dollar); None if unpriced."""
+        pico = self._cost_pico(provider, model, usage, at_ms, variant)
+        return None if pico is None else usd_from_pico(pico)
+
+    def _cost_pico(
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: TokenUsage,
+        at_ms: int,
+        variant: str | None,
+        web_searches: int = 0,
+    ) -> int | None:
         if model is None:
             return None
         price = self.resolve(provider, model, at_ms, variant)
-        if price is None:
-            return None
-        return usd_from_pico(price.cost_pico(usage))
+        return None if price is None else price.cost_pico(usage, web_searches)
 
     def known_models(self) -> list[tuple[str, str]]:
         """Canonical (provider, model) ids with token prices; globs are not listed."""
@@ -158,7 +167,6 @@ class PriceCatalog:
         if len(self._memo) >= _MEMO_LIMIT:
             self._memo.clear()
         entry = self._sources().build(provider, model, parse_variant(variant))
-        key = model if variant is None else f"{model}{VARIANT_MARK}{variant}"
-        self._memo[(provider, key)] = entry
+        self._memo[_memo_key(provider, model, variant)] = entry
         self._dirty = True
         return entry
